@@ -1,0 +1,15 @@
+.PHONY: run test build generate
+
+# Run the server on the embedded SQLite default (first run prints a staff login).
+run:
+	go run . serve
+
+# The whole test suite; installs Chromium and Dendrite when missing.
+test:
+	scripts/test.sh
+
+build:
+	CGO_ENABLED=1 go build -o bin/matrixas .
+
+generate:
+	go generate ./...

@@ -1,0 +1,94 @@
+// Package auth owns who is asking: password hashing, API token minting, the request's
+// user in the context, and throttling of failed logins.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"matrixas/db"
+)
+
+// MinPasswordLength is the shortest password accepted for a staff user.
+const MinPasswordLength = 10
+
+// ErrWeakPassword is returned for a password shorter than MinPasswordLength.
+var ErrWeakPassword = errors.New("password must be at least 10 characters")
+
+// HashPassword returns a bcrypt hash of password.
+func HashPassword(password string) (string, error) {
+	if len(password) < MinPasswordLength {
+		return "", ErrWeakPassword
+	}
+	if len(password) > 72 {
+		return "", errors.New("password must be at most 72 bytes")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", err
+	}
+	return string(h), nil
+}
+
+// dummyHash keeps login time the same whether or not the username exists.
+var dummyHash = []byte("$2a$10$O3KIrkhmrk2AFa8UW2zt5u9NymuwAAf.papzdVR.uL1QQW/krxf0i")
+
+// CheckPassword reports whether password matches hash; an empty hash never matches but
+// costs the same time.
+func CheckPassword(hash, password string) bool {
+	if hash == "" {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+}
+
+// RandomHex returns n random bytes as lowercase hex.
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// NewAPIToken returns a new token (40 hex digits), its display prefix and its hash.
+func NewAPIToken() (token, prefix, hash string) {
+	token = RandomHex(20)
+	return token, token[:6], HashToken(token)
+}
+
+// HashToken is how a token or session id is stored: SHA-256, hex. Lookups are by hash, so
+// the secret itself is never compared byte by byte.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+type ctxKey int
+
+const userKey ctxKey = iota
+
+// WithUser returns ctx carrying the authenticated user.
+func WithUser(ctx context.Context, u *db.User) context.Context {
+	return context.WithValue(ctx, userKey, u)
+}
+
+// UserFrom returns the authenticated user, or nil for an anonymous request.
+func UserFrom(ctx context.Context) *db.User {
+	u, _ := ctx.Value(userKey).(*db.User)
+	return u
+}
+
+// StaffFrom returns the authenticated user when it is active staff, else nil.
+func StaffFrom(ctx context.Context) *db.User {
+	if u := UserFrom(ctx); u != nil && u.IsStaff && u.IsActive {
+		return u
+	}
+	return nil
+}

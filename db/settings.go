@@ -1,0 +1,193 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync/atomic"
+)
+
+// Setting keys. The four homeserver ones may also be fixed by the environment.
+const (
+	SettingHomeserverURL       = "homeserver_url"
+	SettingHomeserverPublicURL = "homeserver_public_url"
+	SettingHomeserverDomain    = "homeserver_domain"
+	SettingRegistrationSecret  = "user_registration_secret"
+	SettingASToken             = "as_token"
+	SettingHSToken             = "hs_token"
+	SettingSenderLocalpart     = "sender_localpart"
+	SettingAppserviceURL       = "url"
+	SettingEnabled             = "enabled"
+	SettingBotProvisionStatus  = "bot_provision_status"
+	SettingSessionKey          = "session_key"
+)
+
+// DefaultSenderLocalpart is the bot's localpart until setup chooses another.
+const DefaultSenderLocalpart = "waldur-bot"
+
+// MatrixSettings is the resolved appservice configuration: environment first, then database.
+type MatrixSettings struct {
+	HomeserverURL       string
+	HomeserverPublicURL string
+	HomeserverDomain    string
+	RegistrationSecret  string
+	ASToken             string
+	HSToken             string
+	SenderLocalpart     string
+	AppserviceURL       string
+	BotProvisionStatus  string
+	Enabled             bool
+	// Fixed names the keys whose value comes from the environment and cannot be changed here.
+	Fixed map[string]bool
+}
+
+// PublicURL is the homeserver URL browsers use: the public one, or the internal one when unset.
+func (m *MatrixSettings) PublicURL() string {
+	if m.HomeserverPublicURL != "" {
+		return m.HomeserverPublicURL
+	}
+	return m.HomeserverURL
+}
+
+// BotUserID is "@<localpart>:<domain>", or "" when the domain is unknown.
+func (m *MatrixSettings) BotUserID() string {
+	if m.HomeserverDomain == "" || m.SenderLocalpart == "" {
+		return ""
+	}
+	return "@" + m.SenderLocalpart + ":" + m.HomeserverDomain
+}
+
+// Settings reads and writes runtime settings. It is the one place that resolves a value
+// from the environment (fixed) before the database, and it caches the resolved view
+// because the webhook reads it on every request; every write goes through it and drops
+// the cache after commit.
+type Settings struct {
+	store *Store
+	fixed map[string]string
+	cache atomic.Pointer[MatrixSettings]
+	gen   atomic.Uint64 // bumped by every write, so a read racing a write never caches stale values
+}
+
+// NewSettings returns the settings store; fixed holds non-empty values from the environment.
+func NewSettings(store *Store, fixed map[string]string) *Settings {
+	f := make(map[string]string, len(fixed))
+	for k, v := range fixed {
+		if v != "" {
+			f[k] = v
+		}
+	}
+	return &Settings{store: store, fixed: f}
+}
+
+// IsFixed reports whether key is set by the environment.
+func (s *Settings) IsFixed(key string) bool {
+	_, ok := s.fixed[key]
+	return ok
+}
+
+// Matrix returns the resolved settings. The result is shared: do not modify it.
+func (s *Settings) Matrix(ctx context.Context) (*MatrixSettings, error) {
+	if m := s.cache.Load(); m != nil {
+		return m, nil
+	}
+	gen := s.gen.Load()
+	vals, err := s.all(ctx)
+	if err != nil {
+		return nil, err
+	}
+	get := func(k string) string {
+		if v, ok := s.fixed[k]; ok {
+			return v
+		}
+		return vals[k]
+	}
+	m := &MatrixSettings{
+		HomeserverURL:       get(SettingHomeserverURL),
+		HomeserverPublicURL: get(SettingHomeserverPublicURL),
+		HomeserverDomain:    get(SettingHomeserverDomain),
+		RegistrationSecret:  get(SettingRegistrationSecret),
+		ASToken:             get(SettingASToken),
+		HSToken:             get(SettingHSToken),
+		SenderLocalpart:     get(SettingSenderLocalpart),
+		AppserviceURL:       get(SettingAppserviceURL),
+		BotProvisionStatus:  get(SettingBotProvisionStatus),
+		Enabled:             get(SettingEnabled) == "true",
+		Fixed:               map[string]bool{},
+	}
+	if m.SenderLocalpart == "" {
+		m.SenderLocalpart = DefaultSenderLocalpart
+	}
+	for k := range s.fixed {
+		m.Fixed[k] = true
+	}
+	if s.gen.Load() == gen {
+		s.cache.CompareAndSwap(nil, m)
+	}
+	return m, nil
+}
+
+func (s *Settings) all(ctx context.Context) (map[string]string, error) {
+	rows, err := s.store.r.QueryContext(ctx, `SELECT key, value FROM settings`)
+	if err != nil {
+		return nil, fmt.Errorf("db: read settings: %w", err)
+	}
+	defer rows.Close()
+	vals := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("db: read settings: %w", err)
+		}
+		vals[k] = v
+	}
+	return vals, rows.Err()
+}
+
+// Get returns one raw database value ("" when unset), ignoring the environment.
+func (s *Settings) Get(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.store.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	if err == sql.ErrNoRows {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("db: read setting %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// Set stores values in one transaction. Keys fixed by the environment are refused.
+func (s *Settings) Set(ctx context.Context, values map[string]string) error {
+	return s.Update(ctx, func(tx *sql.Tx) error {
+		for k, v := range values {
+			if err := s.SetTx(ctx, tx, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SetTx stores one value inside a caller's transaction; call it through Update so the
+// cache is dropped after the commit.
+func (s *Settings) SetTx(ctx context.Context, tx *sql.Tx, key, value string) error {
+	if s.IsFixed(key) {
+		return fmt.Errorf("db: setting %s is fixed by the environment", key)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, key, value, now())
+	if err != nil {
+		return fmt.Errorf("db: write setting %s: %w", key, err)
+	}
+	return nil
+}
+
+// Update runs fn in a write transaction and drops the cached view afterwards, whether or
+// not fn succeeded.
+func (s *Settings) Update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	defer func() {
+		s.gen.Add(1)
+		s.cache.Store(nil)
+	}()
+	return s.store.Tx(ctx, fn)
+}

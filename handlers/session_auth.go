@@ -1,0 +1,113 @@
+package handlers
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"matrixas/auth"
+	"matrixas/db"
+	"matrixas/views"
+)
+
+// LoginForm shows the login page.
+func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
+	if auth.StaffFrom(r.Context()) != nil {
+		http.Redirect(w, r, localPath(r.URL.Query().Get("next"), "/"), http.StatusSeeOther)
+		return
+	}
+	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Next: localPath(r.URL.Query().Get("next"), "")}
+	h.render(w, r, views.LoginPage(d))
+}
+
+// Login checks the credentials, throttling repeated failures per username and address,
+// and binds the session to the user under a fresh id.
+func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		h.badBody(w, r, errBadBody{"The form could not be read."})
+		return
+	}
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	password := r.PostFormValue("password")
+	next := localPath(r.PostFormValue("next"), "/")
+	keys := []string{"user:" + strings.ToLower(username), "addr:" + clientAddr(r)}
+	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Username: username, Next: r.PostFormValue("next")}
+
+	if blocked, wait := h.Throttle.Blocked(keys...); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		d.Error = "Too many failed sign-in attempts. Try again in " + strconv.Itoa(int(wait.Minutes())+1) + " minutes."
+		h.renderStatus(w, r, http.StatusTooManyRequests, views.LoginPage(d))
+		return
+	}
+	user, err := h.Store.UserByUsername(r.Context(), username)
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
+	hash := ""
+	if user != nil {
+		hash = user.PasswordHash
+	}
+	if !auth.CheckPassword(hash, password) || !user.IsActive || !user.IsStaff {
+		h.Throttle.Fail(keys...)
+		d.Error = "Wrong username or password, or this account may not use the dashboard."
+		h.renderStatus(w, r, http.StatusUnauthorized, views.LoginPage(d))
+		return
+	}
+	h.Throttle.Reset(keys[0])
+	sess, err := h.Sessions.Get(r, auth.SessionCookie)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if err := h.Sessions.Login(r.Context(), sess, user); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if err := sess.Save(r, w); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// Logout deletes the session server-side and clears the cookie.
+func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
+	sess, err := h.Sessions.Get(r, auth.SessionCookie)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.Sessions.Logout(sess)
+	if err := sess.Save(r, w); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// LoginRedirect sends an anonymous browser to the login page, remembering where it was going.
+func LoginRedirect(w http.ResponseWriter, r *http.Request) {
+	target := "/login"
+	if r.Method == http.MethodGet && r.URL.Path != "/" {
+		target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+	}
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Redirect", target)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// clientAddr is the connection's IP address (no proxy headers are trusted).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,320 @@
+// Command matrixas connects a project platform to a Matrix homeserver as an application
+// service, with a staff dashboard and a JSON API to set it up, check it and move it.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"matrixas/auth"
+	"matrixas/db"
+	"matrixas/web"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// command is one subcommand: its usage line, examples, and what it runs.
+type command struct {
+	name, usage, summary, examples string
+	run                            func(ctx context.Context, env *cliEnv, args []string) error
+}
+
+// cliEnv is what a subcommand may use: its streams and the environment.
+type cliEnv struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// exitUsage is returned for bad arguments (exit code 2).
+var exitUsage = errors.New("usage")
+
+func commands() []*command {
+	return []*command{
+		{name: "serve", usage: "serve", summary: "run the HTTP server (the default)", run: runServe,
+			examples: "  matrixas serve\n  LISTEN_ADDR=0.0.0.0:8080 PUBLIC_URL=https://chat-bridge.example.org matrixas serve"},
+		{name: "createstaff", usage: "createstaff [--password-file FILE] USERNAME", summary: "create a staff user (password from stdin or a file, never from arguments)", run: runCreateStaff,
+			examples: "  printf '%s\\n' 'a long password' | matrixas createstaff alice\n  matrixas createstaff --password-file /run/secrets/pw alice"},
+		{name: "createtoken", usage: "createtoken [--name NAME] USERNAME", summary: "print a new API token for a user, once", run: runCreateToken,
+			examples: "  matrixas createtoken --name ci alice"},
+		{name: "migrate", usage: "migrate", summary: "apply pending database migrations and print the schema version", run: runMigrate,
+			examples: "  DATABASE_PATH=/data/matrixas.db matrixas migrate"},
+		{name: "version", usage: "version", summary: "print the version", run: runVersion, examples: "  matrixas version"},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	err := run(ctx, env, os.Args[1:])
+	switch {
+	case err == nil:
+	case errors.Is(err, exitUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses the subcommand and runs it.
+func run(ctx context.Context, env *cliEnv, args []string) error {
+	name := "serve"
+	if len(args) > 0 {
+		name, args = args[0], args[1:]
+	}
+	if name == "-h" || name == "--help" || name == "help" {
+		usage(env.stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, env, args)
+		}
+	}
+	fmt.Fprintf(env.stderr, "unknown command %q\n\n", name)
+	usage(env.stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: matrixas [COMMAND] [OPTIONS]")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'matrixas COMMAND --help' for a command's options. Configuration is read from the environment:")
+	for _, e := range web.EnvVars {
+		def := e.Default
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(w, "  %-32s %s (default: %s)\n", e.Name, e.Help, def)
+		if e.Secret {
+			fmt.Fprintf(w, "  %-32s file holding %s\n", e.Name+"_FILE", e.Name)
+		}
+	}
+}
+
+// flags returns a FlagSet whose --help prints the command's usage and examples.
+func (c *command) flags(env *cliEnv) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "Usage: matrixas %s\n\n%s.\n", c.usage, strings.ToUpper(c.summary[:1])+c.summary[1:])
+		fs.PrintDefaults()
+		fmt.Fprintf(env.stderr, "\nExamples:\n%s\n", c.examples)
+	}
+	return fs
+}
+
+// parse parses args; --help is a success (exit 0), other errors are usage errors.
+func (c *command) parse(env *cliEnv, fs *flag.FlagSet, args []string, nargs int) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, flag.ErrHelp
+		}
+		return nil, exitUsage
+	}
+	if fs.NArg() != nargs {
+		fs.Usage()
+		return nil, exitUsage
+	}
+	return fs.Args(), nil
+}
+
+func find(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	panic("no command " + name)
+}
+
+func newLogger(cfg *web.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore loads the configuration and opens (and migrates) the database.
+func openStore(ctx context.Context, env *cliEnv) (*web.Config, *db.Store, error) {
+	cfg, err := web.LoadConfig(env.getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := db.Open(ctx, cfg.DatabasePath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, store, nil
+}
+
+func runServe(ctx context.Context, env *cliEnv, args []string) error {
+	c := find("serve")
+	if _, err := c.parse(env, c.flags(env), args, 0); err != nil {
+		return helpOK(err)
+	}
+	cfg, store, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	log := newLogger(cfg, env.stderr)
+	user, password, err := web.Bootstrap(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	if user != "" {
+		if cfg.BootstrapPasswordFile != "" {
+			log.Warn("first run: created staff user with the password from BOOTSTRAP_PASSWORD_FILE", "username", user)
+		} else {
+			// The one place a secret is shown: the first-run password, once, so the
+			// README's run command alone leads to a working login. It is not logged again.
+			fmt.Fprintf(env.stderr, "\n  First run: created staff user %q with password %s\n  Sign in at http://%s/login and change it under Account.\n\n", user, password, cfg.ListenAddr)
+		}
+	}
+	srv, err := web.New(ctx, cfg, store, log, version)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+// readPassword reads the first line of r.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func runCreateStaff(ctx context.Context, env *cliEnv, args []string) error {
+	c := find("createstaff")
+	fs := c.flags(env)
+	pwFile := fs.String("password-file", "", "read the password from this file instead of standard input")
+	rest, err := c.parse(env, fs, args, 1)
+	if err != nil {
+		return helpOK(err)
+	}
+	var password string
+	if *pwFile != "" {
+		b, err := os.ReadFile(*pwFile)
+		if err != nil {
+			return err
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	} else {
+		if f, ok := env.stdin.(*os.File); ok && isTerminal(f) {
+			fmt.Fprint(env.stderr, "Password (input is shown): ")
+		}
+		if password, err = readPassword(env.stdin); err != nil {
+			return err
+		}
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	_, store, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	u := &db.User{Username: rest[0], IsStaff: true, IsActive: true, PasswordHash: hash}
+	if err := store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, db.ErrConflict) {
+			return fmt.Errorf("a user named %q already exists", rest[0])
+		}
+		return err
+	}
+	fmt.Fprintf(env.stdout, "created staff user %s (uuid %s)\n", u.Username, u.UUID)
+	return nil
+}
+
+func runCreateToken(ctx context.Context, env *cliEnv, args []string) error {
+	c := find("createtoken")
+	fs := c.flags(env)
+	name := fs.String("name", "cli", "a label to tell the token apart")
+	rest, err := c.parse(env, fs, args, 1)
+	if err != nil {
+		return helpOK(err)
+	}
+	_, store, err := openStore(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	u, err := store.UserByUsername(ctx, rest[0])
+	if errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("no user named %q", rest[0])
+	}
+	if err != nil {
+		return err
+	}
+	token, prefix, hash := auth.NewAPIToken()
+	if _, err := store.CreateAPIToken(ctx, u.ID, *name, prefix, hash); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, token)
+	return nil
+}
+
+func runMigrate(ctx context.Context, env *cliEnv, args []string) error {
+	c := find("migrate")
+	if _, err := c.parse(env, c.flags(env), args, 0); err != nil {
+		return helpOK(err)
+	}
+	cfg, err := web.LoadConfig(env.getenv)
+	if err != nil {
+		return err
+	}
+	store, err := db.Open(ctx, cfg.DatabasePath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	v, err := store.Version(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "database %s is at schema version %d\n", cfg.DatabasePath, v)
+	return nil
+}
+
+func runVersion(ctx context.Context, env *cliEnv, args []string) error {
+	c := find("version")
+	if _, err := c.parse(env, c.flags(env), args, 0); err != nil {
+		return helpOK(err)
+	}
+	fmt.Fprintf(env.stdout, "matrixas %s (schema %d)\n", version, db.LatestVersion())
+	return nil
+}
+
+// helpOK turns --help into success.
+func helpOK(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,37 @@
+// Package views holds the templ components: one page is one component taking one view
+// model, and each htmx swap target is a component of its own.
+package views
+
+// Page is what every page's layout needs: its title, the nav entry to mark, who is
+// logged in, and the flash messages to show once.
+type Page struct {
+	Title    string
+	Active   string // nav key: overview, setup, settings, diagnostics, rooms, projects, users, transactions, reprovision, account
+	Username string // "" when nobody is logged in
+	IsStaff  bool
+	Flashes  []Flash
+}
+
+// Flash is a one-time message shown after an action.
+type Flash struct {
+	Kind    string // success, error or info
+	Message string
+}
+
+// NavItem is one entry of the top navigation.
+type NavItem struct {
+	Key, Label, Href string
+}
+
+// Nav lists the dashboard's sections in order.
+var Nav = []NavItem{
+	{"overview", "Overview", "/"},
+	{"setup", "Setup", "/setup"},
+	{"settings", "Settings", "/settings"},
+	{"diagnostics", "Diagnostics", "/diagnostics"},
+	{"rooms", "Rooms", "/rooms"},
+	{"projects", "Projects", "/projects"},
+	{"users", "Users", "/users"},
+	{"transactions", "Transactions", "/transactions"},
+	{"reprovision", "Reprovision", "/reprovision"},
+}

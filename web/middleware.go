@@ -1,0 +1,240 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"matrixas/auth"
+	"matrixas/db"
+	"matrixas/handlers"
+)
+
+// statusWriter remembers the status code for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs each request once, after it finished: request id, method, route
+// pattern, path (never the query: it may carry a legacy access_token), status, duration
+// and the error a handler recorded. A panic is logged with its stack and answered 500.
+func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			sw := &statusWriter{ResponseWriter: w}
+			r = r.WithContext(handlers.WithErrorSlot(r.Context()))
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					log.Error("panic", "request_id", middleware.GetReqID(r.Context()), "method", r.Method, "path", r.URL.Path,
+						"panic", p, "stack", string(debug.Stack()))
+					if sw.status == 0 {
+						onPanic(sw, r)
+					}
+					return
+				}
+				attrs := []any{
+					"request_id", middleware.GetReqID(r.Context()),
+					"method", r.Method,
+					"path", r.URL.Path,
+					"status", sw.status,
+					"bytes", sw.bytes,
+					"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+				}
+				if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+					attrs = append(attrs, "route", rc.RoutePattern())
+				}
+				level := slog.LevelInfo
+				if err := handlers.RequestError(r.Context()); err != nil {
+					attrs = append(attrs, "error", err.Error())
+					level = slog.LevelError
+				}
+				if sw.status >= 500 {
+					level = slog.LevelError
+				}
+				log.Log(r.Context(), level, "request", attrs...)
+			}()
+			next.ServeHTTP(sw, r)
+		})
+	}
+}
+
+// securityHeaders sets the headers every response carries. The CSP allows no inline
+// script or style: htmx is configured through a meta tag and its indicator styles are off.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps request bodies; handlers turn the resulting error into a 413.
+func limitBody(n int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > n {
+				w.Header().Set("Connection", "close")
+				if strings.HasPrefix(r.URL.Path, "/_matrix/") {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusRequestEntityTooLarge)
+					w.Write([]byte(`{"errcode":"M_TOO_LARGE","error":"Request body too large"}` + "\n"))
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusRequestEntityTooLarge)
+				w.Write([]byte(`{"detail":"The request body is too large."}` + "\n"))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, n)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// authenticate reads the session cookie (dashboard) or the API token (Authorization:
+// Token <key>, under /api/ only) once, and puts the user in the context.
+func authenticate(store *db.Store, sessions *auth.SessionStore) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				if key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Token "); ok {
+					user, tokenID, err := store.UserByTokenHash(ctx, auth.HashToken(strings.TrimSpace(key)))
+					if errors.Is(err, db.ErrNotFound) {
+						w.Header().Set("WWW-Authenticate", `Token realm="api"`)
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(http.StatusUnauthorized)
+						w.Write([]byte(`{"detail":"Invalid token."}` + "\n"))
+						return
+					}
+					if err != nil {
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(http.StatusServiceUnavailable)
+						w.Write([]byte(`{"detail":"The database is unavailable."}` + "\n"))
+						return
+					}
+					store.TouchAPIToken(context.WithoutCancel(ctx), tokenID) // best effort: last-used is informational
+					next.ServeHTTP(w, r.WithContext(auth.WithUser(ctx, user)))
+					return
+				}
+			}
+			if _, err := r.Cookie(auth.SessionCookie); err == nil {
+				sess, err := sessions.Get(r, auth.SessionCookie)
+				if err == nil {
+					if uid := auth.SessionUserID(sess); uid != 0 {
+						if user, err := store.UserByID(ctx, uid); err == nil && user.IsActive {
+							ctx = auth.WithUser(ctx, user)
+						}
+					}
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// requireStaffPage lets active staff through; anonymous visitors go to the login page and
+// authenticated non-staff get 403.
+func requireStaffPage(h *handlers.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case auth.StaffFrom(r.Context()) != nil:
+				next.ServeHTTP(w, r)
+			case auth.UserFrom(r.Context()) == nil:
+				handlers.LoginRedirect(w, r)
+			default:
+				h.Forbidden(w, r)
+			}
+		})
+	}
+}
+
+// requireUser lets any authenticated API caller through; anonymous gets 401.
+func requireUser(h *handlers.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if auth.UserFrom(r.Context()) == nil {
+				h.Unauthorized(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// requireStaff lets active staff through; anonymous gets 401 and others 403.
+func requireStaff(h *handlers.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case auth.StaffFrom(r.Context()) != nil:
+				next.ServeHTTP(w, r)
+			case auth.UserFrom(r.Context()) == nil:
+				h.Unauthorized(w, r)
+			default:
+				h.Forbidden(w, r)
+			}
+		})
+	}
+}
+
+// staffWrites lets any authenticated caller read, and only staff change anything.
+func staffWrites(h *handlers.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case auth.UserFrom(r.Context()) == nil:
+				h.Unauthorized(w, r)
+			case r.Method == http.MethodGet || r.Method == http.MethodHead || auth.StaffFrom(r.Context()) != nil:
+				next.ServeHTTP(w, r)
+			default:
+				h.Forbidden(w, r)
+			}
+		})
+	}
+}
+
+// crossOrigin refuses cross-site unsafe requests (CSRF) on cookie-authenticated routes,
+// answering in the request's shape.
+func crossOrigin(h *handlers.Handler) func(http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.CrossOriginDenied(w, r)
+	}))
+	return cop.Handler
+}

@@ -1,0 +1,193 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"matrixas/auth"
+	"matrixas/db"
+	"matrixas/handlers"
+	"matrixas/static"
+)
+
+// Server is the wired application: the store, the handlers and the router.
+type Server struct {
+	cfg      *Config
+	log      *slog.Logger
+	store    *db.Store
+	settings *db.Settings
+	handler  *handlers.Handler
+	router   http.Handler
+}
+
+// New wires the server by hand from its configuration and an open store.
+func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, version string) (*Server, error) {
+	settings := db.NewSettings(store, cfg.FixedSettings())
+	key, err := sessionKey(ctx, cfg, settings)
+	if err != nil {
+		return nil, err
+	}
+	h := handlers.New(handlers.Deps{
+		Store:        store,
+		Settings:     settings,
+		Sessions:     auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://")),
+		Throttle:     auth.NewThrottle(5, 15*time.Minute),
+		Log:          log,
+		PublicURL:    cfg.PublicURL,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Version:      version,
+		StartedAt:    time.Now(),
+	})
+	s := &Server{cfg: cfg, log: log, store: store, settings: settings, handler: h}
+	s.router = Routes(h, s)
+	return s, nil
+}
+
+// Handler is the root HTTP handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Settings is the settings store the server uses.
+func (s *Server) Settings() *db.Settings { return s.settings }
+
+// sessionKey returns SESSION_KEY, or the key generated on first run and kept in the database.
+func sessionKey(ctx context.Context, cfg *Config, settings *db.Settings) ([]byte, error) {
+	if cfg.SessionKey != nil {
+		return cfg.SessionKey, nil
+	}
+	k, err := settings.Get(ctx, db.SettingSessionKey)
+	if err != nil {
+		return nil, err
+	}
+	if k == "" {
+		k = auth.RandomHex(32)
+		if err := settings.Set(ctx, map[string]string{db.SettingSessionKey: k}); err != nil {
+			return nil, err
+		}
+	}
+	return []byte(k), nil
+}
+
+// Routes lists every route of the server in one place.
+func Routes(h *handlers.Handler, s *Server) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)
+	r.Use(logRequests(s.log, h.Panic))
+	r.Use(securityHeaders)
+	r.NotFound(h.NotFound)
+	r.MethodNotAllowed(h.MethodNotAllowed)
+
+	// Unauthenticated basics.
+	r.Get("/healthz", h.Healthz)
+	r.Get("/readyz", h.Readyz)
+	r.Handle("/static/*", http.StripPrefix("/static", static.Handler()))
+
+	// The homeserver's side: authenticated by hs_token inside the handlers, never by session.
+	r.Route("/_matrix/app", func(r chi.Router) {
+		r.Use(limitBody(s.cfg.WebhookBodyMB << 20))
+	})
+
+	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
+	r.Group(func(r chi.Router) {
+		r.Use(crossOrigin(h))
+		r.Use(limitBody(s.cfg.MaxBodyBytes))
+		r.Use(authenticate(s.store, h.Sessions))
+
+		r.Get("/login", h.LoginForm)
+		r.Post("/login", h.Login)
+		r.Post("/logout", h.Logout)
+
+		// Dashboard pages: staff only.
+		r.Group(func(r chi.Router) {
+			r.Use(requireStaffPage(h))
+			r.Get("/", h.Overview)
+		})
+
+		// JSON API.
+		r.Route("/api", func(r chi.Router) {
+			r.NotFound(h.NotFound)
+			r.MethodNotAllowed(h.MethodNotAllowed)
+			r.Group(func(r chi.Router) {
+				r.Use(requireStaff(h))
+			})
+		})
+	})
+	return r
+}
+
+// Run serves until ctx is cancelled, then drains in-flight requests for up to 20 s.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.ListenAddr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is cancelled.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Bootstrap creates the first staff user when none exists, with the password from
+// BOOTSTRAP_PASSWORD_FILE or a random one, which it returns so the caller can show it once.
+// It returns "" when nothing was created.
+func Bootstrap(ctx context.Context, cfg *Config, store *db.Store) (username, password string, err error) {
+	n, err := store.CountStaff(ctx)
+	if err != nil || n > 0 {
+		return "", "", err
+	}
+	password = auth.RandomHex(12)
+	if cfg.BootstrapPasswordFile != "" {
+		b, err := os.ReadFile(cfg.BootstrapPasswordFile)
+		if err != nil {
+			return "", "", fmt.Errorf("BOOTSTRAP_PASSWORD_FILE: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return "", "", fmt.Errorf("first-run staff password: %w", err)
+	}
+	u := &db.User{Username: cfg.BootstrapUsername, IsStaff: true, IsActive: true, PasswordHash: hash, FullName: "Administrator"}
+	if err := store.CreateUser(ctx, u); err != nil {
+		return "", "", err
+	}
+	return u.Username, password, nil
+}
