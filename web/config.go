@@ -172,4 +172,3 @@ func (c *Config) FixedSettings() map[string]string {
 		db.SettingRegistrationSecret:  c.RegistrationSecret,
 	}
 }
-
