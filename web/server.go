@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -28,6 +29,8 @@ type Server struct {
 	settings *db.Settings
 	handler  *handlers.Handler
 	router   http.Handler
+	jobs     []func(ctx context.Context) // background loops, started by Start
+	wg       sync.WaitGroup
 }
 
 // New wires the server by hand from its configuration and an open store.
@@ -52,6 +55,20 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	s.router = Routes(h, s)
 	return s, nil
 }
+
+// Start runs the background jobs until ctx is cancelled.
+func (s *Server) Start(ctx context.Context) {
+	for _, job := range s.jobs {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			job(ctx)
+		}()
+	}
+}
+
+// Wait waits for the background jobs to return after their context was cancelled.
+func (s *Server) Wait() { s.wg.Wait() }
 
 // Handler is the root HTTP handler.
 func (s *Server) Handler() http.Handler { return s.router }
@@ -145,6 +162,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	s.Start(ctx)
+	defer s.Wait()
 	s.log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
