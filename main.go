@@ -57,14 +57,23 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
-	err := run(ctx, env, os.Args[1:])
+	if code := exitCode(run(ctx, env, os.Args[1:]), env.stderr); code != 0 {
+		stop()
+		os.Exit(code)
+	}
+}
+
+// exitCode maps run's error to the exit status: 0, 2 for bad usage (the usage was
+// printed), else 1 after printing the error.
+func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
+		return 0
 	case errors.Is(err, exitUsage):
-		os.Exit(2)
+		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
 	}
 }
 
@@ -185,7 +194,11 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		} else {
 			// The one place a secret is shown: the first-run password, once, so the
 			// README's run command alone leads to a working login. It is not logged again.
-			fmt.Fprintf(env.stderr, "\n  First run: created staff user %q with password %s\n  Sign in at http://%s/login and change it under Account.\n\n", user, password, cfg.ListenAddr)
+			loginURL := "http://" + cfg.ListenAddr + "/login"
+			if cfg.PublicURL != "" {
+				loginURL = cfg.PublicURL + "/login"
+			}
+			fmt.Fprintf(env.stderr, "\n  First run: created staff user %q with password %s\n  Sign in at %s and change it under Account.\n\n", user, password, loginURL)
 		}
 	}
 	srv, err := web.New(ctx, cfg, store, log, version)

@@ -4,10 +4,12 @@ package handlers
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"matrixas/auth"
 	"matrixas/db"
+	"matrixas/diagnostics"
 )
 
 // Deps are the handlers' dependencies, wired by hand in web.New.
@@ -17,6 +19,15 @@ type Deps struct {
 	Sessions *auth.SessionStore
 	Throttle *auth.Throttle
 	Log      *slog.Logger
+
+	// MatrixHTTP is the HTTP client for calls to the homeserver (bounded timeouts).
+	MatrixHTTP *http.Client
+	// Recorder durably records homeserver transactions (group commit).
+	Recorder *db.Recorder
+	// Wake nudges the provisioning worker after a write it should act on; nil = no worker.
+	Wake func()
+	// Diag runs the live diagnostics (the API endpoint and the dashboard page).
+	Diag diagnostics.Runner
 
 	PublicURL    string // this server's configured public URL, "" when unknown
 	MaxBodyBytes int64

@@ -24,7 +24,7 @@ func (h *Handler) flash(w http.ResponseWriter, r *http.Request, kind, msg string
 
 // page builds the layout's view model, taking (and clearing) the session's flashes.
 func (h *Handler) page(w http.ResponseWriter, r *http.Request, title, active string) views.Page {
-	p := views.Page{Title: title, Active: active}
+	p := views.Page{Title: title, Active: active, Version: h.Version}
 	if u := auth.UserFrom(r.Context()); u != nil {
 		p.Username = u.Username
 		p.IsStaff = u.IsStaff

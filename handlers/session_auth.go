@@ -27,6 +27,11 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 // and binds the session to the user under a fresh id.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			h.badBody(w, r, errBodyTooLarge)
+			return
+		}
 		h.badBody(w, r, errBadBody{"The form could not be read."})
 		return
 	}

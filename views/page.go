@@ -10,6 +10,7 @@ type Page struct {
 	Username string // "" when nobody is logged in
 	IsStaff  bool
 	Flashes  []Flash
+	Version  string // the server's version, shown in the footer
 }
 
 // Flash is a one-time message shown after an action.

@@ -87,6 +87,10 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	secret := func(name string) string {
 		if f := getenv(name + "_FILE"); f != "" {
+			if getenv(name) != "" {
+				errs = append(errs, fmt.Errorf("%s and %s_FILE: set one of them, not both", name, name))
+				return ""
+			}
 			b, err := os.ReadFile(f)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s_FILE: %w", name, err))

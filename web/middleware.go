@@ -154,6 +154,9 @@ func authenticate(store *db.Store, sessions *auth.SessionStore) func(http.Handle
 			}
 			if _, err := r.Cookie(auth.SessionCookie); err == nil {
 				sess, err := sessions.Get(r, auth.SessionCookie)
+				// Get caches the session in r's context (gorilla's registry); keep that
+				// context so the handler reuses the session instead of reading it again.
+				ctx = r.Context()
 				if err == nil {
 					if uid := auth.SessionUserID(sess); uid != 0 {
 						if user, err := store.UserByID(ctx, uid); err == nil && user.IsActive {

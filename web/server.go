@@ -17,7 +17,9 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
+	"matrixas/diagnostics"
 	"matrixas/handlers"
+	"matrixas/matrix"
 	"matrixas/static"
 )
 
@@ -40,7 +42,17 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	if err != nil {
 		return nil, err
 	}
+	recorder := store.NewRecorder(256)
+	diag := diagnostics.New(store, settings, diagnostics.Options{
+		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
+		RequestTimeout: cfg.DiagnosticsRequestTimeout,
+		StaleAfter:     cfg.TransactionsStaleAfter,
+		Origin:         cfg.PublicURL,
+	})
 	h := handlers.New(handlers.Deps{
+		MatrixHTTP:   matrix.HTTPClient(3*time.Second, 10*time.Second),
+		Recorder:     recorder,
+		Diag:         diag,
 		Store:        store,
 		Settings:     settings,
 		Sessions:     auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://")),
@@ -52,6 +64,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		StartedAt:    time.Now(),
 	})
 	s := &Server{cfg: cfg, log: log, store: store, settings: settings, handler: h}
+	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.router = Routes(h, s)
 	return s, nil
 }
@@ -100,7 +113,8 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 	r.Use(middleware.RequestID)
 	r.Use(logRequests(s.log, h.Panic))
 	r.Use(securityHeaders)
-	r.NotFound(h.NotFound)
+	// The 404 page knows who is signed in, so it keeps the navigation.
+	r.NotFound(authenticate(s.store, h.Sessions)(http.HandlerFunc(h.NotFound)).ServeHTTP)
 	r.MethodNotAllowed(h.MethodNotAllowed)
 
 	// Unauthenticated basics.
@@ -111,7 +125,15 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 	// The homeserver's side: authenticated by hs_token inside the handlers, never by session.
 	r.Route("/_matrix/app", func(r chi.Router) {
 		r.Use(limitBody(s.cfg.WebhookBodyMB << 20))
+		r.NotFound(h.NotFound)
+		r.MethodNotAllowed(h.MethodNotAllowed)
+		r.Put("/v1/transactions/{txnId}", h.Transaction)
+		r.Post("/v1/ping", h.Ping)
+		r.Get("/v1/users/{userId}", h.QueryNotFound)
+		r.Get("/v1/rooms/{roomAlias}", h.QueryNotFound)
 	})
+	// Legacy (pre-v1) transaction path, still sent by old homeservers: the same handler.
+	r.With(limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", h.Transaction)
 
 	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
 	r.Group(func(r chi.Router) {
@@ -127,6 +149,14 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 		r.Group(func(r chi.Router) {
 			r.Use(requireStaffPage(h))
 			r.Get("/", h.Overview)
+			r.Get("/account", h.Account)
+			r.Post("/account/password", h.ChangePassword)
+			r.Post("/account/tokens", h.CreateToken)
+			r.Post("/account/tokens/{id}/revoke", h.RevokeToken)
+			r.Post("/account/staff", h.CreateStaff)
+			r.Post("/account/staff/{id}/deactivate", h.DeactivateStaff)
+			r.Post("/account/staff/{id}/activate", h.ActivateStaff)
+			r.Get("/transactions", h.Transactions)
 		})
 
 		// JSON API.
@@ -135,6 +165,11 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 			r.MethodNotAllowed(h.MethodNotAllowed)
 			r.Group(func(r chi.Router) {
 				r.Use(requireStaff(h))
+				r.Get("/admin/matrix-appservice/status/", h.Status)
+				r.Post("/admin/matrix-appservice/setup/", h.Setup)
+				r.Post("/admin/matrix-appservice/provision-bot/", h.ProvisionBot)
+				r.Get("/admin/matrix-appservice/registration.yaml", h.RegistrationFile)
+				r.Get("/admin/matrix/diagnostics/", h.Diagnostics)
 			})
 		})
 	})
@@ -162,8 +197,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	s.Start(ctx)
-	defer s.Wait()
+	// Background jobs (the transaction recorder among them) stop only after the HTTP
+	// server has drained, so an in-flight webhook request can still commit.
+	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	s.Start(jobCtx)
+	defer func() {
+		stopJobs()
+		s.Wait()
+	}()
 	s.log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

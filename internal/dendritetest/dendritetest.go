@@ -68,6 +68,11 @@ type Options struct {
 	// DataDir holds keys, config, databases, media and dendrite.log; default
 	// t.TempDir(). Pass an existing directory to reuse its state.
 	DataDir string
+	// Federation keeps the federation and key routes (/_matrix/federation/*,
+	// /_matrix/key/*) that the default config turns off. Nothing is fetched
+	// from the network either way: key_perspectives stays empty and rooms
+	// created in tests have no remote servers.
+	Federation bool
 }
 
 // Server is a running Dendrite started by Start.
@@ -81,7 +86,8 @@ type Server struct {
 	// SharedSecret is the registration_shared_secret.
 	SharedSecret string
 
-	binDir    string
+	binDir     string
+	federation bool
 	addr      string // 127.0.0.1:<port>
 	generated []byte // output of generate-config
 
@@ -114,6 +120,7 @@ func Start(t testing.TB, opts Options) *Server {
 		DataDir:      opts.DataDir,
 		SharedSecret: opts.SharedSecret,
 		binDir:       binDir,
+		federation:   opts.Federation,
 	}
 	if s.ServerName == "" {
 		s.ServerName = DefaultServerName
@@ -287,7 +294,7 @@ func (s *Server) writeConfig() error {
 		{"sync_api.search.index_path", filepath.Join(s.DataDir, "searchindex")},
 		// No network: no outbound federation, no notary servers, no identity
 		// servers, no phone-home stats.
-		{"global.disable_federation", true},
+		{"global.disable_federation", !s.federation},
 		{"federation_api.key_perspectives", []any{}},
 		{"global.trusted_third_party_id_servers", []any{}},
 		{"global.report_stats.enabled", false},

@@ -131,9 +131,9 @@ func (s *Server) Close() {
 	if s.cancel == nil {
 		return
 	}
+	s.HTTP.Close()
 	s.cancel()
 	s.cancel = nil
-	s.HTTP.Close()
 	s.Web.Wait()
 	s.Store.Close()
 }

@@ -1,0 +1,285 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The provisioning queue is the tables themselves: rooms in creating or disabling, rooms
+// with members_dirty = 1, and profiles with provisioned = 0, each due at next_attempt_at.
+// members_dirty is 0 (clean), 1 (needs a sync) or 2 (a sync is under way): the worker
+// claims 1 -> 2 and, when done, clears only a 2, so a write that marks the room again
+// (setting 1) while the sync runs is never lost. Claims left by a crash are put back
+// at start by RecoverClaims.
+
+// releaseClaim is the SQL that ends a claim: a 2 becomes 0, a fresh 1 stays.
+const releaseClaim = `members_dirty = CASE WHEN members_dirty = 2 THEN 0 ELSE members_dirty END`
+
+// DueRooms returns the ids of up to limit rooms with work due at unix time at.
+func (s *Store) DueRooms(ctx context.Context, at int64, limit int) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM matrix_rooms
+		WHERE (state IN ('creating', 'disabling') OR members_dirty = 1)
+		  AND state IN ('creating', 'active', 'disabling') AND next_attempt_at <= ?
+		ORDER BY next_attempt_at, id LIMIT ?`, at, limit)
+	if err != nil {
+		return nil, fmt.Errorf("db: due rooms: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("db: due rooms: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// NextDue returns the earliest unix time at which queued work falls due, and false when
+// nothing is queued.
+func (s *Store) NextDue(ctx context.Context) (int64, bool, error) {
+	var at sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT MIN(t) FROM (
+		SELECT MIN(next_attempt_at) AS t FROM matrix_rooms
+		  WHERE (state IN ('creating', 'disabling') OR members_dirty = 1) AND state IN ('creating', 'active', 'disabling')
+		UNION ALL
+		SELECT MIN(p.next_attempt_at) FROM matrix_user_profiles p JOIN users u ON u.id = p.user_id
+		  WHERE p.provisioned = 0 AND u.is_active = 1)`).Scan(&at)
+	if err != nil {
+		return 0, false, fmt.Errorf("db: next due: %w", err)
+	}
+	return at.Int64, at.Valid, nil
+}
+
+// RecoverClaims puts back the member syncs a crashed process had under way.
+func (s *Store) RecoverClaims(ctx context.Context) (int, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET members_dirty = 1 WHERE members_dirty = 2`)
+	if err != nil {
+		return 0, fmt.Errorf("db: recover claims: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// ClaimRoom takes a due room for work: a pending member sync is claimed (1 -> 2). It
+// returns ErrRoomNotQueued when the room has nothing to do any more.
+func (s *Store) ClaimRoom(ctx context.Context, id int64) (*Room, error) {
+	var room *Room
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		r, err := scanRoom(tx.QueryRowContext(ctx, `SELECT `+roomColumns+roomFrom+` WHERE m.id = ?`, id))
+		if err != nil {
+			return notFound(err, fmt.Sprintf("claim room %d", id))
+		}
+		var dirty int
+		if err := tx.QueryRowContext(ctx, `SELECT members_dirty FROM matrix_rooms WHERE id = ?`, id).Scan(&dirty); err != nil {
+			return fmt.Errorf("db: claim room %d: %w", id, err)
+		}
+		switch r.State {
+		case RoomCreating, RoomDisabling:
+		case RoomActive:
+			if dirty != 1 {
+				return ErrRoomNotQueued
+			}
+		default:
+			return ErrRoomNotQueued
+		}
+		if dirty == 1 {
+			if _, err := tx.ExecContext(ctx, `UPDATE matrix_rooms SET members_dirty = 2 WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("db: claim room %d: %w", id, err)
+			}
+		}
+		room = r
+		return nil
+	})
+	return room, err
+}
+
+// SetRoomHomeserverID records the room's id (and alias) on the homeserver as soon as it
+// exists, before members are synced, so a crash after this point never creates it twice.
+func (s *Store) SetRoomHomeserverID(ctx context.Context, id int64, roomID, alias, notice string) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET room_id = ?, room_alias = ?, notice = ?, modified_at = ? WHERE id = ?`,
+		roomID, alias, notice, now(), id)
+	if err != nil {
+		return fmt.Errorf("db: set room id of room %d: %w", id, err)
+	}
+	return nil
+}
+
+// DesiredMember is a user who should be in a room: active, with a role in the project.
+type DesiredMember struct {
+	UserID       int64
+	UserUUID     string
+	Username     string
+	FullName     string
+	Role         string
+	MatrixUserID string // "" when the user has no profile yet
+	Provisioned  bool
+}
+
+// DesiredMembers lists the users who should be in the room, by username.
+func (s *Store) DesiredMembers(ctx context.Context, roomPK int64) ([]*DesiredMember, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT u.id, u.uuid, u.username, u.full_name, r.role, COALESCE(p.matrix_user_id, ''), COALESCE(p.provisioned, 0)
+		FROM project_roles r JOIN users u ON u.id = r.user_id AND u.is_active = 1
+		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id
+		WHERE r.project_id = (SELECT project_id FROM matrix_rooms WHERE id = ?)
+		ORDER BY u.username`, roomPK)
+	if err != nil {
+		return nil, fmt.Errorf("db: desired members of room %d: %w", roomPK, err)
+	}
+	defer rows.Close()
+	var out []*DesiredMember
+	for rows.Next() {
+		var m DesiredMember
+		if err := rows.Scan(&m.UserID, &m.UserUUID, &m.Username, &m.FullName, &m.Role, &m.MatrixUserID, &m.Provisioned); err != nil {
+			return nil, fmt.Errorf("db: desired members of room %d: %w", roomPK, err)
+		}
+		out = append(out, &m)
+	}
+	return out, rows.Err()
+}
+
+// ManagedUsers returns, of the given Matrix user ids, those that belong to a profile
+// (accounts this appservice manages), mapped to their user's row id.
+func (s *Store) ManagedUsers(ctx context.Context, mxids []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for len(mxids) > 0 {
+		chunk := mxids[:min(len(mxids), 500)]
+		mxids = mxids[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, m := range chunk {
+			args[i] = m
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT matrix_user_id, user_id FROM matrix_user_profiles WHERE matrix_user_id IN (?`+
+			strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("db: managed users: %w", err)
+		}
+		for rows.Next() {
+			var m string
+			var id int64
+			if err := rows.Scan(&m, &id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("db: managed users: %w", err)
+			}
+			out[m] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("db: managed users: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// MemberSync is the outcome of syncing one member of a room.
+type MemberSync struct {
+	UserID     int64
+	Membership string
+	PowerLevel int
+	LastError  string
+}
+
+// SaveMembers records the members' state after a sync and forgets the removed ones.
+func (s *Store) SaveMembers(ctx context.Context, roomPK int64, synced []MemberSync, removed []int64) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		t := now()
+		for _, m := range synced {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO matrix_room_members (room_pk, user_id, membership, power_level, synced_at, last_error)
+				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (room_pk, user_id) DO UPDATE SET membership = excluded.membership,
+				power_level = excluded.power_level, synced_at = excluded.synced_at, last_error = excluded.last_error`,
+				roomPK, m.UserID, m.Membership, m.PowerLevel, t, m.LastError); err != nil {
+				return fmt.Errorf("db: save member %d of room %d: %w", m.UserID, roomPK, err)
+			}
+		}
+		for _, id := range removed {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM matrix_room_members WHERE room_pk = ? AND user_id = ?`, roomPK, id); err != nil {
+				return fmt.Errorf("db: forget member %d of room %d: %w", id, roomPK, err)
+			}
+		}
+		return nil
+	})
+}
+
+// FinishRoomSync ends a successful creation or member sync: a creating room becomes
+// active; attempts and the error are cleared and the claim released. A room whose state
+// staff changed meanwhile (disabled, say) keeps its new state.
+func (s *Store) FinishRoomSync(ctx context.Context, id int64, roomName string) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		var state string
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM matrix_rooms WHERE id = ?`, id).Scan(&state); err != nil {
+			return notFound(err, fmt.Sprintf("finish room %d", id))
+		}
+		set := `room_name = ?, error_message = '', attempts = 0, next_attempt_at = 0, ` + releaseClaim
+		if RoomState(state) == RoomCreating {
+			return transitionTx(ctx, tx, id, RoomActive, set, roomName)
+		}
+		var err error
+		if RoomState(state) == RoomActive {
+			_, err = tx.ExecContext(ctx, `UPDATE matrix_rooms SET `+set+` WHERE id = ?`, roomName, id)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE matrix_rooms SET `+releaseClaim+` WHERE id = ?`, id)
+		}
+		if err != nil {
+			return fmt.Errorf("db: finish room %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// FinishRoomDisable archives a room the worker emptied and left.
+func (s *Store) FinishRoomDisable(ctx context.Context, id int64) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := transitionTx(ctx, tx, id, RoomArchived, `error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 0`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE matrix_room_members SET membership = 'leave', synced_at = ? WHERE room_pk = ?`, now(), id); err != nil {
+			return fmt.Errorf("db: archive members of room %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// RecreateRoom sends an active room whose homeserver room cannot be used any more (the
+// bot is no longer in it, as after an archive) back to creating, with its room id and
+// alias cleared, so the worker creates a new one.
+func (s *Store) RecreateRoom(ctx context.Context, id int64, notice string) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := transitionTx(ctx, tx, id, RoomCreating, `room_id = '', room_alias = '', notice = ?, next_attempt_at = 0, members_dirty = 1`, notice); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE matrix_room_members SET membership = '', synced_at = NULL WHERE room_pk = ?`, id); err != nil {
+			return fmt.Errorf("db: reset members of room %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// FailRoom records a failed attempt at a room's work. Below maxAttempts the room is
+// retried after backoff(attempts), keeping msg as its error message; at maxAttempts it
+// goes to state error with msg, until staff retry it. gaveUp reports the latter.
+func (s *Store) FailRoom(ctx context.Context, id int64, msg string, maxAttempts int, backoff func(attempts int) time.Duration) (gaveUp bool, err error) {
+	err = s.Tx(ctx, func(tx *sql.Tx) error {
+		var attempts int
+		var state string
+		if err := tx.QueryRowContext(ctx, `SELECT attempts, state FROM matrix_rooms WHERE id = ?`, id).Scan(&attempts, &state); err != nil {
+			return notFound(err, fmt.Sprintf("fail room %d", id))
+		}
+		attempts++
+		if attempts >= maxAttempts && RoomState(state) != RoomError {
+			gaveUp = true
+			return transitionTx(ctx, tx, id, RoomError, `error_message = ?, attempts = ?, next_attempt_at = 0, members_dirty = 0`, msg, attempts)
+		}
+		next := ceilUnix(time.Now().Add(backoff(attempts)))
+		_, err := tx.ExecContext(ctx, `UPDATE matrix_rooms SET error_message = ?, attempts = ?, next_attempt_at = ?,
+			members_dirty = CASE WHEN members_dirty = 2 THEN 1 ELSE members_dirty END WHERE id = ?`, msg, attempts, next, id)
+		if err != nil {
+			return fmt.Errorf("db: fail room %d: %w", id, err)
+		}
+		return nil
+	})
+	return gaveUp, err
+}

@@ -1,0 +1,317 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Room is a project's managed Matrix room and its place in the provisioning queue.
+type Room struct {
+	ID            int64
+	UUID          string
+	ProjectID     int64
+	ProjectUUID   string
+	ProjectName   string
+	RoomID        string // "" until created on the homeserver
+	RoomAlias     string // "" when the room has none (yet)
+	RoomName      string
+	State         RoomState
+	ErrorMessage  string // the last failure, kept while retrying and in state error
+	Notice        string // something staff should know, e.g. created without its alias
+	Attempts      int    // failures since the last success
+	NextAttemptAt time.Time
+	MembersDirty  bool
+	CreatedAt     time.Time
+	ModifiedAt    time.Time
+}
+
+// RoomMember is one member of a managed room: a user with a role in the project, or a
+// former member the worker has not removed yet (Role "").
+type RoomMember struct {
+	UserID       int64
+	UserUUID     string
+	Username     string
+	MatrixUserID string // "" when the user has no profile yet
+	Role         string
+	PowerLevel   int
+	Membership   string // last known on the homeserver: join, invite, leave, ban; "" = not synced yet
+	LastError    string
+	SyncedAt     time.Time // zero when never
+}
+
+const roomColumns = `m.id, m.uuid, m.project_id, p.uuid, p.name, m.room_id, m.room_alias, m.room_name, m.state,
+	m.error_message, m.notice, m.attempts, m.next_attempt_at, m.members_dirty, m.created_at, m.modified_at`
+
+const roomFrom = ` FROM matrix_rooms m JOIN projects p ON p.id = m.project_id`
+
+func scanRoom(row interface{ Scan(...any) error }) (*Room, error) {
+	var r Room
+	var state string
+	var next, created, modified int64
+	var dirty int
+	if err := row.Scan(&r.ID, &r.UUID, &r.ProjectID, &r.ProjectUUID, &r.ProjectName, &r.RoomID, &r.RoomAlias, &r.RoomName,
+		&state, &r.ErrorMessage, &r.Notice, &r.Attempts, &next, &dirty, &created, &modified); err != nil {
+		return nil, err
+	}
+	r.State = RoomState(state)
+	r.MembersDirty = dirty != 0
+	if next > 0 {
+		r.NextAttemptAt = time.Unix(next, 0).UTC()
+	}
+	r.CreatedAt = time.Unix(created, 0).UTC()
+	r.ModifiedAt = time.Unix(modified, 0).UTC()
+	return &r, nil
+}
+
+// createRoomTx queues a room for a project; a second room for a project is ErrConflict.
+func createRoomTx(ctx context.Context, tx *sql.Tx, projectID int64) (string, error) {
+	uuid := NewUUID()
+	t := now()
+	_, err := tx.ExecContext(ctx, `INSERT INTO matrix_rooms (uuid, project_id, room_name, state, members_dirty, created_at, modified_at)
+		SELECT ?, id, name, 'creating', 1, ?, ? FROM projects WHERE id = ?`, uuid, t, t, projectID)
+	if isUniqueViolation(err) {
+		return "", fmt.Errorf("db: create room for project %d: %w", projectID, ErrConflict)
+	}
+	if err != nil {
+		return "", fmt.Errorf("db: create room for project %d: %w", projectID, err)
+	}
+	return uuid, nil
+}
+
+// CreateRoom queues the creation of a project's room (state creating). A project has at
+// most one room: a second is ErrConflict.
+func (s *Store) CreateRoom(ctx context.Context, projectID int64) (*Room, error) {
+	var uuid string
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		uuid, err = createRoomTx(ctx, tx, projectID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.RoomByUUID(ctx, uuid)
+}
+
+// CreateMissingRooms queues a room for every project that has none (AUTO_CREATE_ROOMS)
+// and returns how many it queued.
+func (s *Store) CreateMissingRooms(ctx context.Context) (int, error) {
+	var n int
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM projects p WHERE NOT EXISTS (SELECT 1 FROM matrix_rooms m WHERE m.project_id = p.id)`)
+		if err != nil {
+			return fmt.Errorf("db: find projects without room: %w", err)
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("db: find projects without room: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			if _, err := createRoomTx(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
+}
+
+// RoomByUUID returns the room with the given uuid.
+func (s *Store) RoomByUUID(ctx context.Context, uuid string) (*Room, error) {
+	r, err := scanRoom(s.r.QueryRowContext(ctx, `SELECT `+roomColumns+roomFrom+` WHERE m.uuid = ?`, uuid))
+	if err != nil {
+		return nil, notFound(err, "get room "+uuid)
+	}
+	return r, nil
+}
+
+// RoomByID returns the room with the given row id.
+func (s *Store) RoomByID(ctx context.Context, id int64) (*Room, error) {
+	r, err := scanRoom(s.r.QueryRowContext(ctx, `SELECT `+roomColumns+roomFrom+` WHERE m.id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("get room %d", id))
+	}
+	return r, nil
+}
+
+// RoomFilter selects rooms for ListRooms; zero fields do not filter.
+type RoomFilter struct {
+	State       RoomState
+	ProjectUUID string
+	Search      string // substring of room name, room id, alias or project name
+	Page        Page
+}
+
+// ListRooms returns one page of rooms ordered by creation (oldest first), and the total count.
+func (s *Store) ListRooms(ctx context.Context, f RoomFilter) ([]*Room, int, error) {
+	where := []string{"1 = 1"}
+	var args []any
+	if f.State != "" {
+		where = append(where, `m.state = ?`)
+		args = append(args, string(f.State))
+	}
+	if f.ProjectUUID != "" {
+		where = append(where, `p.uuid = ?`)
+		args = append(args, f.ProjectUUID)
+	}
+	if f.Search != "" {
+		where = append(where, `(m.room_name LIKE ? ESCAPE '\' OR m.room_id LIKE ? ESCAPE '\' OR m.room_alias LIKE ? ESCAPE '\' OR p.name LIKE ? ESCAPE '\')`)
+		pat := likePattern(f.Search)
+		args = append(args, pat, pat, pat, pat)
+	}
+	cond := ` WHERE ` + strings.Join(where, " AND ")
+	var total int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*)`+roomFrom+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("db: count rooms: %w", err)
+	}
+	limit, offset := f.Page.limitOffset()
+	rows, err := s.r.QueryContext(ctx, `SELECT `+roomColumns+roomFrom+cond+` ORDER BY m.id LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("db: list rooms: %w", err)
+	}
+	defer rows.Close()
+	var out []*Room
+	for rows.Next() {
+		r, err := scanRoom(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("db: list rooms: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, total, rows.Err()
+}
+
+// RoomStateCounts counts rooms per state, keyed by the state's name (every state
+// present, zero when none).
+func (s *Store) RoomStateCounts(ctx context.Context) (map[string]int, error) {
+	out := map[string]int{}
+	for _, st := range RoomStates {
+		out[string(st)] = 0
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM matrix_rooms GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("db: count rooms by state: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("db: count rooms by state: %w", err)
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
+// RoomMembers lists a room's members: every active user with a role in the project, and
+// former members still joined or invited on the homeserver (Role "", to be removed).
+func (s *Store) RoomMembers(ctx context.Context, roomPK int64) ([]*RoomMember, error) {
+	rows, err := s.r.QueryContext(ctx, `WITH room AS (SELECT id, project_id FROM matrix_rooms WHERE id = ?),
+		ids AS (SELECT user_id FROM project_roles WHERE project_id = (SELECT project_id FROM room)
+		        UNION SELECT user_id FROM matrix_room_members WHERE room_pk = (SELECT id FROM room))
+		SELECT u.id, u.uuid, u.username, COALESCE(pr.matrix_user_id, ''), COALESCE(r.role, ''),
+		       mm.power_level, COALESCE(mm.membership, ''), COALESCE(mm.last_error, ''), mm.synced_at, u.is_active
+		FROM ids JOIN users u ON u.id = ids.user_id
+		LEFT JOIN project_roles r ON r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)
+		LEFT JOIN matrix_room_members mm ON mm.user_id = u.id AND mm.room_pk = (SELECT id FROM room)
+		LEFT JOIN matrix_user_profiles pr ON pr.user_id = u.id
+		ORDER BY u.username`, roomPK)
+	if err != nil {
+		return nil, fmt.Errorf("db: list members of room %d: %w", roomPK, err)
+	}
+	defer rows.Close()
+	var out []*RoomMember
+	for rows.Next() {
+		var m RoomMember
+		var pl, synced sql.NullInt64
+		var active bool
+		if err := rows.Scan(&m.UserID, &m.UserUUID, &m.Username, &m.MatrixUserID, &m.Role, &pl, &m.Membership, &m.LastError, &synced, &active); err != nil {
+			return nil, fmt.Errorf("db: list members of room %d: %w", roomPK, err)
+		}
+		if !active {
+			m.Role = "" // a deactivated user is on the way out whatever their role
+		}
+		if m.Role == "" && m.Membership != "join" && m.Membership != "invite" {
+			continue // gone, or never there
+		}
+		if pl.Valid && m.Membership != "" {
+			m.PowerLevel = int(pl.Int64)
+		} else {
+			m.PowerLevel = RolePowerLevel(m.Role)
+		}
+		if synced.Valid {
+			m.SyncedAt = time.Unix(synced.Int64, 0).UTC()
+		}
+		out = append(out, &m)
+	}
+	return out, rows.Err()
+}
+
+// transitionTx moves a room to state `to` through the state machine, applying set (extra
+// "col = ?" assignments, with args) in the same statement. A forbidden move is
+// *TransitionError; a missing room ErrNotFound.
+func transitionTx(ctx context.Context, tx *sql.Tx, roomPK int64, to RoomState, set string, args ...any) error {
+	var from string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM matrix_rooms WHERE id = ?`, roomPK).Scan(&from); err != nil {
+		return notFound(err, fmt.Sprintf("get room %d", roomPK))
+	}
+	if !CanTransition(RoomState(from), to) {
+		return &TransitionError{From: RoomState(from), To: to}
+	}
+	if set != "" {
+		set = ", " + set
+	}
+	q := `UPDATE matrix_rooms SET state = ?, modified_at = ?` + set + ` WHERE id = ?`
+	all := append([]any{string(to), now()}, args...)
+	if _, err := tx.ExecContext(ctx, q, append(all, roomPK)...); err != nil {
+		return fmt.Errorf("db: room %d to %s: %w", roomPK, to, err)
+	}
+	return nil
+}
+
+// roomActionSet is what each staff action resets besides the state.
+var roomActionSet = map[string]string{
+	ActionRetry.Name:      `error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 1`,
+	ActionDisable.Name:    `attempts = 0, next_attempt_at = 0`,
+	ActionReactivate.Name: `error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 1`,
+}
+
+// ApplyRoomAction applies a staff action (ActionRetry, ActionDisable, ActionReactivate) to
+// the room with the given uuid and returns the room. A room in a state the action does not
+// apply to is *TransitionError; a missing room ErrNotFound.
+//
+//	retry       error -> creating, clearing the error and its attempts
+//	disable     active|error -> disabling; the worker removes every member, leaves, archives
+//	reactivate  archived -> active; members are synced again
+func (s *Store) ApplyRoomAction(ctx context.Context, uuid string, a RoomAction) (*Room, error) {
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var state string
+		if err := tx.QueryRowContext(ctx, `SELECT id, state FROM matrix_rooms WHERE uuid = ?`, uuid).Scan(&id, &state); err != nil {
+			return notFound(err, "get room "+uuid)
+		}
+		if !a.Allowed(RoomState(state)) {
+			return &TransitionError{From: RoomState(state), To: a.To}
+		}
+		return transitionTx(ctx, tx, id, a.To, roomActionSet[a.Name])
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.RoomByUUID(ctx, uuid)
+}
+
+// ErrRoomNotQueued is returned by ClaimRoom when the room has nothing to do any more.
+var ErrRoomNotQueued = errors.New("db: room has nothing to do")

@@ -1,0 +1,291 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MemberEvent is the part of an m.room.member event the appservice keeps.
+type MemberEvent struct {
+	EventID    string
+	RoomID     string
+	StateKey   string
+	Sender     string
+	Membership string
+}
+
+// TxnRecord is one homeserver transaction to record.
+type TxnRecord struct {
+	TxnID      string
+	EventCount int
+	Members    []MemberEvent
+	BotUserID  string // the bot's own membership never marks a room for re-sync
+}
+
+// TxnResult says what recording did.
+type TxnResult struct {
+	New        bool // false: the txnId was seen before and nothing was processed
+	RoomsDirty int  // managed rooms whose members now need a re-sync
+	MemberRows int  // membership events kept
+}
+
+// ErrRecorderStopped is returned when the recorder is no longer running.
+var ErrRecorderStopped = errors.New("db: transaction recorder stopped")
+
+type txnReq struct {
+	rec  TxnRecord
+	done chan txnDone
+}
+
+type txnDone struct {
+	res TxnResult
+	err error
+}
+
+// Recorder records homeserver transactions durably with group commit: concurrent
+// requests are written in one SQLite transaction, and each caller gets its answer only
+// after that transaction committed. A txnId is recorded once, ever (until pruned), so a
+// retried or concurrent delivery is a no-op; the counters move in the same transaction.
+type Recorder struct {
+	store    *Store
+	reqs     chan *txnReq
+	maxBatch int
+	stopped  chan struct{}
+}
+
+// NewRecorder returns a recorder; Run must be running for Record to return.
+func (s *Store) NewRecorder(maxBatch int) *Recorder {
+	return &Recorder{store: s, reqs: make(chan *txnReq, maxBatch), maxBatch: maxBatch, stopped: make(chan struct{})}
+}
+
+// Record records rec and returns once it is committed (or failed).
+func (r *Recorder) Record(ctx context.Context, rec TxnRecord) (TxnResult, error) {
+	req := &txnReq{rec: rec, done: make(chan txnDone, 1)}
+	select {
+	case r.reqs <- req:
+	case <-r.stopped:
+		return TxnResult{}, ErrRecorderStopped
+	case <-ctx.Done():
+		return TxnResult{}, ctx.Err()
+	}
+	// Once queued, the request is written whatever happens to ctx: a client that went
+	// away still gets its transaction recorded, and its retry will be a duplicate.
+	select {
+	case d := <-req.done:
+		return d.res, d.err
+	case <-r.stopped:
+		select {
+		case d := <-req.done:
+			return d.res, d.err
+		default:
+			return TxnResult{}, ErrRecorderStopped
+		}
+	}
+}
+
+// Run writes batches until ctx is cancelled, then finishes what is queued.
+func (r *Recorder) Run(ctx context.Context) {
+	defer close(r.stopped)
+	batch := make([]*txnReq, 0, r.maxBatch)
+	for {
+		select {
+		case req := <-r.reqs:
+			batch = append(batch[:0], req)
+		case <-ctx.Done():
+			r.drain()
+			return
+		}
+	more:
+		for len(batch) < r.maxBatch {
+			select {
+			case req := <-r.reqs:
+				batch = append(batch, req)
+			default:
+				break more
+			}
+		}
+		r.write(batch)
+	}
+}
+
+func (r *Recorder) drain() {
+	for {
+		select {
+		case req := <-r.reqs:
+			r.write([]*txnReq{req})
+		default:
+			return
+		}
+	}
+}
+
+// write commits a batch; if the batch fails as a whole, each request is retried alone so
+// one bad request cannot fail the others.
+func (r *Recorder) write(batch []*txnReq) {
+	ctx := context.Background()
+	results, err := r.store.recordTxns(ctx, batch)
+	if err == nil {
+		for i, req := range batch {
+			req.done <- txnDone{res: results[i]}
+		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].done <- txnDone{err: err}
+		return
+	}
+	for _, req := range batch {
+		res, err := r.store.recordTxns(ctx, []*txnReq{req})
+		if err != nil {
+			req.done <- txnDone{err: err}
+			continue
+		}
+		req.done <- txnDone{res: res[0]}
+	}
+}
+
+const (
+	sqlInsertTxn = `INSERT INTO as_transactions (txn_id, event_count, processed_at) VALUES (?, ?, ?) ON CONFLICT (txn_id) DO NOTHING`
+	// A membership event is kept only for rooms this server manages.
+	sqlInsertMember = `INSERT INTO membership_events (event_id, room_id, state_key, sender, membership, received_at)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM matrix_rooms WHERE room_id = ?2)
+		ON CONFLICT (event_id) DO NOTHING`
+	sqlUpdateMember = `UPDATE matrix_room_members SET membership = ?1
+		WHERE room_pk = (SELECT id FROM matrix_rooms WHERE room_id = ?2)
+		  AND user_id = (SELECT user_id FROM matrix_user_profiles WHERE matrix_user_id = ?3)`
+	// A room needs a re-sync when someone who should be in it left or was banned, or
+	// someone who should not be in it joined or was invited.
+	sqlDirtyRoom = `UPDATE matrix_rooms SET members_dirty = 1, next_attempt_at = 0
+		WHERE room_id = ?1 AND state = 'active' AND ?3 != ?4 AND (
+		  (?2 IN ('leave', 'ban') AND EXISTS (
+		     SELECT 1 FROM matrix_user_profiles p
+		     JOIN project_roles pr ON pr.user_id = p.user_id AND pr.project_id = matrix_rooms.project_id
+		     JOIN users u ON u.id = p.user_id AND u.is_active = 1
+		     WHERE p.matrix_user_id = ?3))
+		  OR
+		  (?2 IN ('join', 'invite') AND NOT EXISTS (
+		     SELECT 1 FROM matrix_user_profiles p
+		     JOIN project_roles pr ON pr.user_id = p.user_id AND pr.project_id = matrix_rooms.project_id
+		     JOIN users u ON u.id = p.user_id AND u.is_active = 1
+		     WHERE p.matrix_user_id = ?3)))`
+	sqlBumpCounter = `UPDATE counters SET value = value + ? WHERE name = ?`
+	sqlSetCounter  = `UPDATE counters SET value = ? WHERE name = ?`
+)
+
+// recordTxns writes a batch in one transaction and returns each request's result.
+func (s *Store) recordTxns(ctx context.Context, batch []*txnReq) ([]TxnResult, error) {
+	results := make([]TxnResult, len(batch))
+	t := now()
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		insTxn, err := tx.PrepareContext(ctx, sqlInsertTxn)
+		if err != nil {
+			return err
+		}
+		defer insTxn.Close()
+		var newTxns, newEvents int64
+		var insMember, updMember, dirty *sql.Stmt
+		for i, req := range batch {
+			res, err := insTxn.ExecContext(ctx, req.rec.TxnID, req.rec.EventCount, t)
+			if err != nil {
+				return fmt.Errorf("db: record transaction: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue // seen before (or earlier in this batch): process nothing again
+			}
+			results[i].New = true
+			newTxns++
+			newEvents += int64(req.rec.EventCount)
+			for _, m := range req.rec.Members {
+				if insMember == nil {
+					if insMember, err = tx.PrepareContext(ctx, sqlInsertMember); err != nil {
+						return err
+					}
+					defer insMember.Close()
+					if updMember, err = tx.PrepareContext(ctx, sqlUpdateMember); err != nil {
+						return err
+					}
+					defer updMember.Close()
+					if dirty, err = tx.PrepareContext(ctx, sqlDirtyRoom); err != nil {
+						return err
+					}
+					defer dirty.Close()
+				}
+				res, err := insMember.ExecContext(ctx, m.EventID, m.RoomID, m.StateKey, m.Sender, m.Membership, t)
+				if err != nil {
+					return fmt.Errorf("db: record membership event: %w", err)
+				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					continue // not a managed room, or an event seen before
+				}
+				results[i].MemberRows++
+				if _, err := updMember.ExecContext(ctx, m.Membership, m.RoomID, m.StateKey); err != nil {
+					return fmt.Errorf("db: update member: %w", err)
+				}
+				res, err = dirty.ExecContext(ctx, m.RoomID, m.Membership, m.StateKey, req.rec.BotUserID)
+				if err != nil {
+					return fmt.Errorf("db: mark room for re-sync: %w", err)
+				}
+				n, _ := res.RowsAffected()
+				results[i].RoomsDirty += int(n)
+			}
+		}
+		if newTxns == 0 {
+			return nil
+		}
+		for _, c := range []struct {
+			name string
+			n    int64
+		}{{CounterTransactions, newTxns}, {CounterEvents, newEvents}} {
+			if _, err := tx.ExecContext(ctx, sqlBumpCounter, c.n, c.name); err != nil {
+				return fmt.Errorf("db: bump counter %s: %w", c.name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, sqlSetCounter, t, CounterLastTransactionAt); err != nil {
+			return fmt.Errorf("db: set last transaction time: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// TransactionSeen reports whether txnID is recorded (for tests and the dashboard).
+func (s *Store) TransactionSeen(ctx context.Context, txnID string) (bool, error) {
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM as_transactions WHERE txn_id = ?`, txnID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("db: look up transaction: %w", err)
+	}
+	return true, nil
+}
+
+// PruneTransactions deletes transaction rows and membership events older than before,
+// in chunks so the writer is never held long; the counters stay. It returns rows deleted.
+func (s *Store) PruneTransactions(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for _, q := range []string{
+		`DELETE FROM as_transactions WHERE txn_id IN (SELECT txn_id FROM as_transactions WHERE processed_at < ? LIMIT 5000)`,
+		`DELETE FROM membership_events WHERE id IN (SELECT id FROM membership_events WHERE received_at < ? LIMIT 5000)`,
+	} {
+		for {
+			res, err := s.w.ExecContext(ctx, q, before.Unix())
+			if err != nil {
+				return total, fmt.Errorf("db: prune transactions: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if n == 0 {
+				break
+			}
+		}
+	}
+	return total, nil
+}

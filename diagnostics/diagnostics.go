@@ -1,0 +1,188 @@
+// Package diagnostics runs the live checks behind GET /api/admin/matrix/diagnostics/ and
+// the dashboard's diagnostics page: are the Matrix settings complete, does the homeserver
+// answer, does it know this appservice, can it reach us, and is work flowing.
+//
+// Every network check runs concurrently with its own timeout, so one call is bounded by
+// about the largest timeout whatever the homeserver does. A check that depends on one
+// that failed says "Skipped — <why>" rather than reporting a second-hand error. No
+// detail ever carries a token or the registration secret.
+package diagnostics
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"matrixas/db"
+)
+
+// Check names, in the order a Report lists them.
+const (
+	CheckHomeserverConfigured       = "homeserver_configured"
+	CheckHomeserverDomainConfigured = "homeserver_domain_configured"
+	CheckHomeserverReachable        = "homeserver_reachable"
+	CheckHomeserverServerName       = "homeserver_server_name"
+	CheckPublicConfigured           = "public_homeserver_configured"
+	CheckPublicReachable            = "public_homeserver_reachable"
+	CheckASTokenConfigured          = "as_token_configured"
+	CheckHSTokenConfigured          = "hs_token_configured"
+	CheckSecretConfigured           = "registration_secret_configured"
+	CheckSecretEnabled              = "registration_secret_enabled"
+	CheckBotWhoami                  = "bot_whoami"
+	CheckUserNamespace              = "appservice_user_namespace"
+	CheckPing                       = "appservice_ping"
+	CheckTransactions               = "transactions_received"
+	CheckRoomStats                  = "room_stats"
+	CheckUserStats                  = "user_stats"
+	CheckProvisioningQueue          = "provisioning_queue"
+)
+
+// CheckNames lists every check name in report order.
+var CheckNames = []string{
+	CheckHomeserverConfigured, CheckHomeserverDomainConfigured, CheckHomeserverReachable,
+	CheckHomeserverServerName, CheckPublicConfigured, CheckPublicReachable,
+	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
+	CheckBotWhoami, CheckUserNamespace, CheckPing, CheckTransactions,
+	CheckRoomStats, CheckUserStats, CheckProvisioningQueue,
+}
+
+// Check is one check's outcome, in the reference API's shape; Hint (the next step to
+// take) is this server's addition and is present only on failing checks.
+type Check struct {
+	Name   string `json:"name"`
+	Label  string `json:"label"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+	Hint   string `json:"hint,omitempty"`
+}
+
+// Report is the whole diagnostics answer: OK is true when every check is.
+type Report struct {
+	OK     bool    `json:"ok"`
+	Checks []Check `json:"checks"`
+}
+
+// Check returns the check called name, or nil.
+func (r *Report) Check(name string) *Check {
+	for i := range r.Checks {
+		if r.Checks[i].Name == name {
+			return &r.Checks[i]
+		}
+	}
+	return nil
+}
+
+// Runner runs the diagnostics. The API handler and the dashboard page depend on this
+// interface so that their tests can hand them a fake.
+type Runner interface {
+	Run(ctx context.Context) (*Report, error)
+}
+
+// Options tune Diagnostics; zero values take the defaults.
+type Options struct {
+	// ConnectTimeout bounds the TCP connect and the TLS handshake (default 3 s).
+	ConnectTimeout time.Duration
+	// RequestTimeout bounds the wait for an answer once connected (default 2 s).
+	RequestTimeout time.Duration
+	// StaleAfter: with active rooms, no transaction for this long is a failure (default 24 h).
+	StaleAfter time.Duration
+	// QueueStuckAfter: a pending provisioning item older than this is a failure (default 1 h).
+	QueueStuckAfter time.Duration
+	// Origin is sent to the public homeserver URL to see whether browsers would get CORS
+	// headers: this server's public URL; default "null".
+	Origin string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Diagnostics runs the checks against the configured homeserver and the local database.
+type Diagnostics struct {
+	store    *db.Store
+	settings *db.Settings
+	client   *http.Client
+	opts     Options
+}
+
+var _ Runner = (*Diagnostics)(nil)
+
+// New returns the diagnostics for the store and settings.
+func New(store *db.Store, settings *db.Settings, opts Options) *Diagnostics {
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 3 * time.Second
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 2 * time.Second
+	}
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = 24 * time.Hour
+	}
+	if opts.QueueStuckAfter <= 0 {
+		opts.QueueStuckAfter = time.Hour
+	}
+	if opts.Origin == "" {
+		opts.Origin = "null"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Diagnostics{
+		store:    store,
+		settings: settings,
+		client:   newHTTPClient(opts.ConnectTimeout, opts.RequestTimeout),
+		opts:     opts,
+	}
+}
+
+// Run runs every check. It fails only when this server's own database cannot be read;
+// everything the homeserver does is reported as a check.
+func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
+	ms, err := d.settings.Matrix(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("diagnostics: %w", err)
+	}
+	now := d.opts.Now()
+	loc, err := d.store.DiagnosticStats(ctx, now.Add(-time.Hour))
+	if err != nil {
+		return nil, fmt.Errorf("diagnostics: %w", err)
+	}
+	p := d.probe(ctx, ms, id.UserID(loc.ProvisionedUser))
+	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now}
+	checks := c.all()
+
+	secrets := []string{ms.ASToken, ms.HSToken, ms.RegistrationSecret}
+	rep := &Report{OK: true, Checks: checks}
+	for i := range rep.Checks {
+		ch := &rep.Checks[i]
+		ch.Detail = redact(ch.Detail, secrets)
+		ch.Hint = redact(ch.Hint, secrets)
+		if ch.OK {
+			ch.Hint = ""
+		}
+		rep.OK = rep.OK && ch.OK
+	}
+	return rep, nil
+}
+
+// Fingerprint is how a token is shown: "sha256:" and the first 12 hex digits of its
+// SHA-256, enough to compare two installations and useless for guessing the token.
+func Fingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "sha256:" + hex.EncodeToString(sum[:])[:12]
+}
+
+// redact removes any secret from s: a homeserver could echo a token in an error message,
+// and details are shown to people and written to logs.
+func redact(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 && strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}

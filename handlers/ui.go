@@ -1,0 +1,80 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"matrixas/views"
+)
+
+// Helpers shared by the dashboard's pages (the ui_*.go files).
+
+// isHTMX reports whether htmx sent the request (it wants a fragment, not a page).
+func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// redirectFlash queues a flash and answers 303 to the page to show next: the
+// post/redirect/get step of every form that works without JavaScript.
+func (h *Handler) redirectFlash(w http.ResponseWriter, r *http.Request, to, kind, msg string) {
+	h.flash(w, r, kind, msg)
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// uiFail answers a failed dashboard action. Plain requests get the error page; htmx
+// requests get the message in the flash area (retargeted), so a fragment target never
+// receives a whole page.
+func (h *Handler) uiFail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if !isHTMX(r) {
+		h.fail(w, r, status, msg)
+		return
+	}
+	w.Header().Set("HX-Retarget", "#flashes")
+	w.Header().Set("HX-Reswap", "outerHTML")
+	h.renderStatus(w, r, status, views.FlashesOOB([]views.Flash{{Kind: "error", Message: msg}}))
+}
+
+// uiServerError records err for the log and answers 500 without its text.
+func (h *Handler) uiServerError(w http.ResponseWriter, r *http.Request, err error) {
+	recordError(r, err)
+	h.uiFail(w, r, http.StatusInternalServerError, "Something went wrong on our side; it has been logged.")
+}
+
+// readForm parses a form body, answering 400/413 itself when it cannot.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			h.badBody(w, r, errBodyTooLarge)
+		} else {
+			h.badBody(w, r, errBadBody{"The form could not be read."})
+		}
+		return false
+	}
+	return true
+}
+
+// pageNumber reads ?page=N (1 when absent or not a positive number).
+func pageNumber(q url.Values) int {
+	n, err := strconv.Atoi(q.Get("page"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// withQuery returns path with the non-empty values of q (a list's filters).
+func withQuery(path string, q url.Values) string {
+	clean := url.Values{}
+	for k, vs := range q {
+		for _, v := range vs {
+			if v != "" {
+				clean.Add(k, v)
+			}
+		}
+	}
+	if len(clean) == 0 {
+		return path
+	}
+	return path + "?" + clean.Encode()
+}
