@@ -54,6 +54,7 @@ type Recorder struct {
 	reqs     chan *txnReq
 	maxBatch int
 	stopped  chan struct{}
+	stmts    map[string]*sql.Stmt // prepared once on the writer connection
 }
 
 // NewRecorder returns a recorder; Run must be running for Record to return.
@@ -89,6 +90,14 @@ func (r *Recorder) Record(ctx context.Context, rec TxnRecord) (TxnResult, error)
 // Run writes batches until ctx is cancelled, then finishes what is queued.
 func (r *Recorder) Run(ctx context.Context) {
 	defer close(r.stopped)
+	r.stmts = map[string]*sql.Stmt{}
+	for _, q := range []string{sqlInsertTxn, sqlInsertMember, sqlUpdateMember, sqlDirtyRoom, sqlBumpCounter, sqlSetCounter} {
+		// A statement that fails to prepare is prepared again inside each transaction.
+		if st, err := r.store.w.PrepareContext(ctx, q); err == nil {
+			r.stmts[q] = st
+			defer st.Close()
+		}
+	}
 	batch := make([]*txnReq, 0, r.maxBatch)
 	for {
 		select {
@@ -126,7 +135,7 @@ func (r *Recorder) drain() {
 // one bad request cannot fail the others.
 func (r *Recorder) write(batch []*txnReq) {
 	ctx := context.Background()
-	results, err := r.store.recordTxns(ctx, batch)
+	results, err := r.store.recordTxns(ctx, r.stmts, batch)
 	if err == nil {
 		for i, req := range batch {
 			req.done <- txnDone{res: results[i]}
@@ -138,7 +147,7 @@ func (r *Recorder) write(batch []*txnReq) {
 		return
 	}
 	for _, req := range batch {
-		res, err := r.store.recordTxns(ctx, []*txnReq{req})
+		res, err := r.store.recordTxns(ctx, r.stmts, []*txnReq{req})
 		if err != nil {
 			req.done <- txnDone{err: err}
 			continue
@@ -176,15 +185,20 @@ const (
 )
 
 // recordTxns writes a batch in one transaction and returns each request's result.
-func (s *Store) recordTxns(ctx context.Context, batch []*txnReq) ([]TxnResult, error) {
+func (s *Store) recordTxns(ctx context.Context, prepared map[string]*sql.Stmt, batch []*txnReq) ([]TxnResult, error) {
 	results := make([]TxnResult, len(batch))
 	t := now()
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		insTxn, err := tx.PrepareContext(ctx, sqlInsertTxn)
+		stmt := func(q string) (*sql.Stmt, error) {
+			if st, ok := prepared[q]; ok {
+				return tx.StmtContext(ctx, st), nil
+			}
+			return tx.PrepareContext(ctx, q)
+		}
+		insTxn, err := stmt(sqlInsertTxn)
 		if err != nil {
 			return err
 		}
-		defer insTxn.Close()
 		var newTxns, newEvents int64
 		var insMember, updMember, dirty *sql.Stmt
 		for i, req := range batch {
@@ -200,18 +214,15 @@ func (s *Store) recordTxns(ctx context.Context, batch []*txnReq) ([]TxnResult, e
 			newEvents += int64(req.rec.EventCount)
 			for _, m := range req.rec.Members {
 				if insMember == nil {
-					if insMember, err = tx.PrepareContext(ctx, sqlInsertMember); err != nil {
+					if insMember, err = stmt(sqlInsertMember); err != nil {
 						return err
 					}
-					defer insMember.Close()
-					if updMember, err = tx.PrepareContext(ctx, sqlUpdateMember); err != nil {
+					if updMember, err = stmt(sqlUpdateMember); err != nil {
 						return err
 					}
-					defer updMember.Close()
-					if dirty, err = tx.PrepareContext(ctx, sqlDirtyRoom); err != nil {
+					if dirty, err = stmt(sqlDirtyRoom); err != nil {
 						return err
 					}
-					defer dirty.Close()
 				}
 				res, err := insMember.ExecContext(ctx, m.EventID, m.RoomID, m.StateKey, m.Sender, m.Membership, t)
 				if err != nil {
@@ -235,15 +246,23 @@ func (s *Store) recordTxns(ctx context.Context, batch []*txnReq) ([]TxnResult, e
 		if newTxns == 0 {
 			return nil
 		}
+		bump, err := stmt(sqlBumpCounter)
+		if err != nil {
+			return err
+		}
 		for _, c := range []struct {
 			name string
 			n    int64
 		}{{CounterTransactions, newTxns}, {CounterEvents, newEvents}} {
-			if _, err := tx.ExecContext(ctx, sqlBumpCounter, c.n, c.name); err != nil {
+			if _, err := bump.ExecContext(ctx, c.n, c.name); err != nil {
 				return fmt.Errorf("db: bump counter %s: %w", c.name, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, sqlSetCounter, t, CounterLastTransactionAt); err != nil {
+		set, err := stmt(sqlSetCounter)
+		if err != nil {
+			return err
+		}
+		if _, err := set.ExecContext(ctx, t, CounterLastTransactionAt); err != nil {
 			return fmt.Errorf("db: set last transaction time: %w", err)
 		}
 		return nil

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -42,10 +41,10 @@ func (h *Handler) checkHSToken(w http.ResponseWriter, r *http.Request) (*db.Matr
 	return ms, true
 }
 
-// txnBody is the part of a transaction the server reads. Events are kept raw so that a
-// list of anything parses, and only membership events are looked into.
+// txnBody is the part of a transaction the server reads, decoded in one pass. Events
+// is a pointer so that a missing or null list can be told from an empty one.
 type txnBody struct {
-	Events json.RawMessage `json:"events"`
+	Events *[]txnEvent `json:"events"`
 }
 
 // txnEvent is the part of an event the server reads.
@@ -66,28 +65,32 @@ type errTxnBody struct{ code, msg string }
 func (e errTxnBody) Error() string { return e.msg }
 
 // ParseTransaction validates a transaction body and returns its event count and the
-// membership events in it. A body that is not a JSON object is M_NOT_JSON; one whose
-// events is missing or not a list of objects is M_BAD_JSON.
+// membership events in it. A body that is not JSON is M_NOT_JSON; one that is not an
+// object, or whose events is missing or not a list of objects, is M_BAD_JSON.
 func ParseTransaction(body []byte) (int, []db.MemberEvent, error) {
 	var tb txnBody
 	if err := json.Unmarshal(body, &tb); err != nil {
 		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
+		if !errors.As(err, &typeErr) {
+			return 0, nil, errTxnBody{"M_NOT_JSON", "The body is not valid JSON"}
+		}
+		if typeErr.Field == "" {
 			return 0, nil, errTxnBody{"M_BAD_JSON", "The transaction must be a JSON object"}
 		}
-		return 0, nil, errTxnBody{"M_NOT_JSON", "The body is not valid JSON"}
+		if !strings.HasPrefix(typeErr.Field, "events.") {
+			return 0, nil, errTxnBody{"M_BAD_JSON", "events must be a list of event objects"}
+		}
+		// A field inside an event has an unexpected type (event content is written by
+		// users). encoding/json went on decoding the rest; refusing the transaction
+		// would make the homeserver retry it forever, so the odd field is left empty.
 	}
-	raw := bytes.TrimSpace(tb.Events)
-	if len(raw) == 0 || raw[0] != '[' {
+	if tb.Events == nil {
 		return 0, nil, errTxnBody{"M_BAD_JSON", "events must be a list"}
 	}
-	var events []txnEvent
-	if err := json.Unmarshal(raw, &events); err != nil {
-		return 0, nil, errTxnBody{"M_BAD_JSON", "events must be a list of event objects"}
-	}
+	events := *tb.Events
 	var members []db.MemberEvent
 	for _, e := range events {
-		if e.Type != "m.room.member" || e.StateKey == nil || e.RoomID == "" || e.EventID == "" {
+		if e.Type != "m.room.member" || e.StateKey == nil || *e.StateKey == "" || e.RoomID == "" || e.EventID == "" {
 			continue
 		}
 		members = append(members, db.MemberEvent{

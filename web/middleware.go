@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -63,6 +64,14 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 					}
 					return
 				}
+				level := slog.LevelInfo
+				reqErr := handlers.RequestError(r.Context())
+				if reqErr != nil || sw.status >= 500 {
+					level = slog.LevelError
+				}
+				if !log.Enabled(r.Context(), level) {
+					return
+				}
 				attrs := []any{
 					"request_id", middleware.GetReqID(r.Context()),
 					"method", r.Method,
@@ -74,13 +83,8 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 				if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 					attrs = append(attrs, "route", rc.RoutePattern())
 				}
-				level := slog.LevelInfo
-				if err := handlers.RequestError(r.Context()); err != nil {
-					attrs = append(attrs, "error", err.Error())
-					level = slog.LevelError
-				}
-				if sw.status >= 500 {
-					level = slog.LevelError
+				if reqErr != nil {
+					attrs = append(attrs, "error", reqErr.Error())
 				}
 				log.Log(r.Context(), level, "request", attrs...)
 			}()
@@ -128,6 +132,7 @@ func limitBody(n int64) func(http.Handler) http.Handler {
 // authenticate reads the session cookie (dashboard) or the API token (Authorization:
 // Token <key>, under /api/ only) once, and puts the user in the context.
 func authenticate(store *db.Store, sessions *auth.SessionStore) func(http.Handler) http.Handler {
+	var touched sync.Map // token id -> time.Time of the last last-used write
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
@@ -147,7 +152,12 @@ func authenticate(store *db.Store, sessions *auth.SessionStore) func(http.Handle
 						w.Write([]byte(`{"detail":"The database is unavailable."}` + "\n"))
 						return
 					}
-					store.TouchAPIToken(context.WithoutCancel(ctx), tokenID) // best effort: last-used is informational
+					// Last-used is informational: written at most once a minute per token, so
+					// API traffic does not queue writes behind the webhook.
+					if last, ok := touched.Load(tokenID); !ok || time.Since(last.(time.Time)) > time.Minute {
+						touched.Store(tokenID, time.Now())
+						store.TouchAPIToken(context.WithoutCancel(ctx), tokenID) // best effort
+					}
 					next.ServeHTTP(w, r.WithContext(auth.WithUser(ctx, user)))
 					return
 				}
