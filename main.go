@@ -50,6 +50,10 @@ func commands() []*command {
 		{name: "migrate", usage: "migrate", summary: "apply pending database migrations and print the schema version", run: runMigrate,
 			examples: "  DATABASE_PATH=/data/matrixas.db matrixas migrate"},
 		{name: "version", usage: "version", summary: "print the version", run: runVersion, examples: "  matrixas version"},
+		{name: "backup", usage: "backup DEST", summary: "write a consistent copy of the live database to DEST (safe while the server runs)", run: runBackup,
+			examples: "  matrixas backup /backups/matrixas-$(date +%F).db\n  # restore: stop the server, copy the file to DATABASE_PATH, start it"},
+		{name: "registration", usage: "registration", summary: "print the current appservice registration YAML (after setup)", run: runRegistration,
+			examples: "  matrixas registration > /etc/synapse/waldur-registration.yaml"},
 	}
 }
 

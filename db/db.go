@@ -135,7 +135,7 @@ func (s *Store) Backup(ctx context.Context, dest string) error {
 	if _, err := os.Stat(dest); err == nil {
 		return fmt.Errorf("db: backup: %s already exists", dest)
 	}
-	if _, err := s.r.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
+	if _, err := s.w.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil { // the readers are query-only
 		return fmt.Errorf("db: backup to %s: %w", dest, err)
 	}
 	return nil

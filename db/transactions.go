@@ -308,3 +308,13 @@ func (s *Store) PruneTransactions(ctx context.Context, before time.Time) (int64,
 	}
 	return total, nil
 }
+
+// CountTransactionRows counts stored transaction rows with a full scan: for checks that
+// the O(1) counter matches the table, not for pages.
+func (s *Store) CountTransactionRows(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM as_transactions`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("db: count transactions: %w", err)
+	}
+	return n, nil
+}

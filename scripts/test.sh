@@ -27,6 +27,16 @@ fi
 step "go vet"
 go vet ./...
 
+step "fuzz targets (${FUZZTIME:=5s} each)"
+# Every Fuzz* function in the module runs for a short bounded time, so a new fuzzer is
+# picked up without editing this script.
+for pkg in $(go list ./...); do
+  for fz in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+    echo "  $pkg $fz"
+    go test -run=NONE -fuzz="^${fz}\$" -fuzztime="$FUZZTIME" "$pkg" >/tmp/matrixas-fuzz.log 2>&1 || { cat /tmp/matrixas-fuzz.log; exit 1; }
+  done
+done
+
 step "go test (race detector, integration on)"
 export MATRIXAS_INTEGRATION=1
 export DENDRITE_BIN_DIR="${DENDRITE_BIN_DIR:-$HOME/.cache/matrixas/tools/dendrite-v0.13.8}"
