@@ -598,6 +598,17 @@ func recordTransaction(t *testing.T, store *db.Store, txnID string, at time.Time
 	}
 }
 
+// exec runs one write statement on the store.
+func exec(t *testing.T, store *db.Store, query string) {
+	t.Helper()
+	if err := store.Tx(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(query)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // addRoom inserts a project and its room in state, last changed at modified.
 func addRoom(t *testing.T, store *db.Store, state string, modified time.Time, attempts int) {
 	t.Helper()
@@ -617,8 +628,8 @@ func addRoom(t *testing.T, store *db.Store, state string, modified time.Time, at
 	}
 }
 
-// addProfile inserts a user and its Matrix profile.
-func addProfile(t *testing.T, store *db.Store, name string, active, provisioned bool, created time.Time) {
+// addProfile inserts a user and its Matrix profile @name:server.
+func addProfile(t *testing.T, store *db.Store, name, server string, active, provisioned bool, created time.Time) {
 	t.Helper()
 	u := &db.User{Username: name, IsActive: active}
 	if err := store.CreateUser(context.Background(), u); err != nil {
@@ -630,7 +641,7 @@ func addProfile(t *testing.T, store *db.Store, name string, active, provisioned 
 			at = created.Unix()
 		}
 		_, err := tx.Exec(`INSERT INTO matrix_user_profiles (user_id, matrix_user_id, provisioned, provisioned_at, created_at)
-			VALUES (?, ?, ?, ?, ?)`, u.ID, "@"+name+":"+domain, provisioned, at, created.Unix())
+			VALUES (?, ?, ?, ?, ?)`, u.ID, "@"+name+":"+server, provisioned, at, created.Unix())
 		return err
 	})
 	if err != nil {
@@ -651,17 +662,18 @@ func TestLocalState(t *testing.T) {
 			seed: func(t *testing.T, e *env) {
 				addRoom(t, e.store, "active", e.now.Add(-48*time.Hour), 0)
 				addRoom(t, e.store, "archived", e.now.Add(-48*time.Hour), 0)
-				addProfile(t, e.store, "alice", true, true, e.now.Add(-2*time.Hour))
-				addProfile(t, e.store, "bob", true, true, e.now.Add(-3*time.Hour))
+				addProfile(t, e.store, "alice", domain, true, true, e.now.Add(-2*time.Hour))
+				addProfile(t, e.store, "bob", domain, true, true, e.now.Add(-3*time.Hour))
 				recordTransaction(t, e.store, "old", e.now.Add(-3*time.Hour))
 				recordTransaction(t, e.store, "recent-1", e.now.Add(-10*time.Minute))
 				recordTransaction(t, e.store, "recent-2", e.now.Add(-2*time.Minute))
+				exec(t, e.store, `UPDATE matrix_rooms SET members_dirty = 1 WHERE state = 'active'`)
 			},
 			checks: map[string]expect{
 				diagnostics.CheckTransactions:      {true, "Last received 2 min ago", ""},
 				diagnostics.CheckRoomStats:         {true, "1 active, 0 creating, 0 errored, 2 total", ""},
 				diagnostics.CheckUserStats:         {true, "2 provisioned out of 2 total", ""},
-				diagnostics.CheckProvisioningQueue: {true, "Empty — nothing waiting", ""},
+				diagnostics.CheckProvisioningQueue: {true, "Empty — nothing waiting; 1 room waiting for a member sync", ""},
 				diagnostics.CheckUserNamespace:     {true, "OK — can act as platform user @alice:example.org", ""},
 				diagnostics.CheckPing:              {true, "last transaction received 2 min ago", ""},
 			},
@@ -672,8 +684,8 @@ func TestLocalState(t *testing.T) {
 				addRoom(t, e.store, "active", e.now.Add(-72*time.Hour), 0)
 				addRoom(t, e.store, "error", e.now.Add(-time.Hour), 3)
 				addRoom(t, e.store, "creating", e.now.Add(-2*time.Hour), 2)
-				addProfile(t, e.store, "carol", true, false, e.now.Add(-30*time.Minute))
-				addProfile(t, e.store, "gone", false, false, e.now.Add(-90*24*time.Hour)) // inactive: never provisioned, not waiting
+				addProfile(t, e.store, "carol", domain, true, false, e.now.Add(-30*time.Minute))
+				addProfile(t, e.store, "gone", domain, false, false, e.now.Add(-90*24*time.Hour)) // inactive: never provisioned, not waiting
 				recordTransaction(t, e.store, "old", e.now.Add(-25*time.Hour))
 			},
 			checks: map[string]expect{
@@ -697,7 +709,7 @@ func TestLocalState(t *testing.T) {
 		{
 			name: "provisioned user outside the namespace",
 			seed: func(t *testing.T, e *env) {
-				addProfile(t, e.store, "ghost", true, true, e.now.Add(-time.Hour))
+				addProfile(t, e.store, "ghost", domain, true, true, e.now.Add(-time.Hour))
 			},
 			checks: map[string]expect{
 				diagnostics.CheckUserNamespace: {false, "refuses to let the appservice act as @ghost:example.org: HTTP 403 M_FORBIDDEN", "namespaces"},

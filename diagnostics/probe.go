@@ -181,9 +181,8 @@ type probes struct {
 }
 
 // probe sends every network probe at once; provisioned is a platform user to act as
-// ("" = the bot). The probes that only make sense when the
-// homeserver answers are cancelled as soon as /versions says it does not, and are then
-// reported as skipped.
+// ("" = the bot). The probes that only make sense when the homeserver answers are
+// cancelled as soon as /versions says it does not, and are then reported as skipped.
 func (d *Diagnostics) probe(ctx context.Context, ms *db.MatrixSettings, provisioned id.UserID) *probes {
 	p := &probes{}
 	hs := strings.TrimRight(ms.HomeserverURL, "/")

@@ -86,10 +86,11 @@ type Server struct {
 	// SharedSecret is the registration_shared_secret.
 	SharedSecret string
 
-	binDir     string
-	federation bool
+	binDir    string
 	addr      string // 127.0.0.1:<port>
 	generated []byte // output of generate-config
+
+	federation bool // Options.Federation
 
 	mu       sync.Mutex
 	regFiles []string
