@@ -208,6 +208,7 @@ func TestCreateStaff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each case hashes a password for real: overlap them
 			c := newCLI(t)
 			c.stdin = tt.stdin
 			if err := c.run(context.Background(), tt.args...); err != nil {

@@ -26,6 +26,8 @@ type Deps struct {
 	Recorder *db.Recorder
 	// Wake nudges the provisioning worker after a write it should act on; nil = no worker.
 	Wake func()
+	// AutoCreateRooms queues a Matrix room for every new project (AUTO_CREATE_ROOMS).
+	AutoCreateRooms bool
 	// Diag runs the live diagnostics (the API endpoint and the dashboard page).
 	Diag diagnostics.Runner
 

@@ -109,6 +109,7 @@ func TestAccountAPITokens(t *testing.T) {
 	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control %q on the page showing a token", cc)
 	}
+	assertAccessible(t, doc)
 	token := textOf(doc, "new-token")
 	if len(token) != 40 {
 		t.Fatalf("new token %q", token)

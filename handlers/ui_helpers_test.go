@@ -90,3 +90,41 @@ func flashes(doc *goquery.Document) []string {
 	})
 	return out
 }
+
+// assertAccessible checks what every page must do: each visible control has a label
+// (or an aria-label), and nothing inline that the CSP would block.
+func assertAccessible(t *testing.T, doc *goquery.Document) {
+	t.Helper()
+	doc.Find("input, select, textarea").Each(func(_ int, s *goquery.Selection) {
+		typ, _ := s.Attr("type")
+		if _, hidden := s.Attr("hidden"); typ == "hidden" || hidden {
+			return
+		}
+		if _, ok := s.Attr("aria-label"); ok {
+			return
+		}
+		id, _ := s.Attr("id")
+		if id == "" || doc.Find(`label[for="`+id+`"]`).Length() == 0 {
+			name, _ := s.Attr("name")
+			t.Errorf("control %q (id %q) has no label", name, id)
+		}
+	})
+	if doc.Find("script:not([src]), style, [style]").Length() > 0 {
+		t.Error("inline script or style: the CSP blocks it")
+	}
+	doc.Find("*").Each(func(_ int, s *goquery.Selection) {
+		for _, a := range s.Nodes[0].Attr {
+			if strings.HasPrefix(a.Key, "on") || strings.HasPrefix(a.Key, "hx-on") {
+				t.Errorf("inline handler %s on <%s>", a.Key, s.Nodes[0].Data)
+			}
+		}
+	})
+	ids := map[string]bool{}
+	doc.Find("[id]").Each(func(_ int, s *goquery.Selection) {
+		id, _ := s.Attr("id")
+		if ids[id] {
+			t.Errorf("duplicate id %q", id)
+		}
+		ids[id] = true
+	})
+}

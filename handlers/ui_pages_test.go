@@ -21,6 +21,13 @@ var dashboardPages = []struct {
 	{"/", "Overview", "overview-cards"},
 	{"/account", "", "password-form"},
 	{"/transactions", "Transactions", "transaction-cards"},
+	{"/setup", "Setup", "setup-form"},
+	{"/settings", "Settings", "settings-form"},
+	{"/diagnostics", "Diagnostics", "run-diagnostics"},
+	{"/rooms", "Rooms", "rooms-table"},
+	{"/projects", "Projects", "projects-table"},
+	{"/users", "Users", "users-table"},
+	{"/reprovision", "Reprovision", "reprovision-danger"},
 }
 
 func TestDashboardPagesNeedStaff(t *testing.T) {
@@ -39,6 +46,7 @@ func TestDashboardPagesNeedStaff(t *testing.T) {
 			if got := strings.TrimSpace(doc.Find(`nav a[aria-current="page"]`).Text()); got != p.nav {
 				t.Errorf("current nav item %q, want %q", got, p.nav)
 			}
+			assertAccessible(t, doc)
 			if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
 				t.Errorf("Content-Type %q", ct)
 			}

@@ -40,6 +40,8 @@ type Config struct {
 	DiagnosticsRequestTimeout time.Duration
 	TransactionsStaleAfter    time.Duration
 	TransactionRetention      time.Duration
+
+	Provision ProvisionConfig // the provisioning worker; zero fields = its defaults
 }
 
 // Env is one documented environment variable.
@@ -68,6 +70,12 @@ var EnvVars = []Env{
 	{"DIAGNOSTICS_REQUEST_TIMEOUT", "2s", "diagnostics: timeout of each request", false},
 	{"TRANSACTIONS_STALE_AFTER", "24h", "diagnostics: rooms exist but no transaction for this long = not ok", false},
 	{"TRANSACTION_RETENTION", "720h", "transaction rows older than this are pruned (the count stays)", false},
+	{"AUTO_CREATE_ROOMS", "false", "create a Matrix room for every project automatically (true or false)", false},
+	{"PROVISION_CONCURRENCY", "8", "rooms and users the provisioning worker works on at once", false},
+	{"PROVISION_MAX_ATTEMPTS", "8", "failures in a row after which a room goes to state error (until retried)", false},
+	{"PROVISION_BACKOFF", "5s", "delay after a room's or user's first failure; doubles each time, with jitter", false},
+	{"PROVISION_MAX_BACKOFF", "10m", "longest delay between attempts", false},
+	{"PROVISION_INTERVAL", "30s", "how often the worker scans its queue without being woken by a write", false},
 }
 
 // LoadConfig reads the configuration from getenv (os.Getenv in production) and validates
@@ -161,6 +169,9 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		}
 		c.SessionKey = []byte(k)
 	}
+	var perrs []error
+	c.Provision, perrs = loadProvisionConfig(getenv)
+	errs = append(errs, perrs...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}

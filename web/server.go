@@ -20,6 +20,7 @@ import (
 	"matrixas/diagnostics"
 	"matrixas/handlers"
 	"matrixas/matrix"
+	"matrixas/provision"
 	"matrixas/static"
 )
 
@@ -49,6 +50,14 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		StaleAfter:     cfg.TransactionsStaleAfter,
 		Origin:         cfg.PublicURL,
 	})
+	worker := provision.New(store, settings, log, provision.Options{
+		Concurrency:     cfg.Provision.Concurrency,
+		MaxAttempts:     cfg.Provision.MaxAttempts,
+		BaseBackoff:     cfg.Provision.Backoff,
+		MaxBackoff:      cfg.Provision.MaxBackoff,
+		Interval:        cfg.Provision.Interval,
+		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
+	})
 	h := handlers.New(handlers.Deps{
 		MatrixHTTP:   matrix.HTTPClient(3*time.Second, 10*time.Second),
 		Recorder:     recorder,
@@ -62,9 +71,14 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      version,
 		StartedAt:    time.Now(),
+
+		// The provisioning worker, woken by every write it should act on.
+		Wake:            worker.Wake,
+		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 	})
 	s := &Server{cfg: cfg, log: log, store: store, settings: settings, handler: h}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
+	s.jobs = append(s.jobs, worker.Run)
 	s.router = Routes(h, s)
 	return s, nil
 }
@@ -157,6 +171,27 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 			r.Post("/account/staff/{id}/deactivate", h.DeactivateStaff)
 			r.Post("/account/staff/{id}/activate", h.ActivateStaff)
 			r.Get("/transactions", h.Transactions)
+			r.Get("/setup", h.SetupPage)
+			r.Post("/setup", h.SetupSubmit)
+			r.Post("/setup/provision-bot", h.SetupProvisionBot)
+			r.Get("/settings", h.SettingsPage)
+			r.Post("/settings", h.SettingsSubmit)
+			r.Get("/diagnostics", h.DiagnosticsPage)
+			r.Get("/diagnostics/results", h.DiagnosticsResults)
+			r.Get("/diagnostics/summary", h.DiagnosticsSummary)
+			r.Get("/rooms", h.RoomsPage)
+			r.Get("/rooms/{uuid}", h.RoomDetail)
+			r.Post("/rooms/{uuid}/retry", h.RoomRetry)
+			r.Post("/rooms/{uuid}/disable", h.RoomDisable)
+			r.Post("/rooms/{uuid}/reactivate", h.RoomReactivate)
+			r.Get("/projects", h.ProjectsPage)
+			r.Get("/projects/{uuid}", h.ProjectDetail)
+			r.Post("/projects/{uuid}/room", h.ProjectCreateRoom)
+			r.Get("/users", h.UsersPage)
+			r.Get("/users/{uuid}", h.UserDetail)
+			r.Get("/reprovision", h.ReprovisionPage)
+			r.Post("/reprovision", h.ReprovisionSubmit)
+			r.Get("/reprovision/progress", h.ReprovisionProgressFragment)
 		})
 
 		// JSON API.
@@ -170,6 +205,35 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 				r.Post("/admin/matrix-appservice/provision-bot/", h.ProvisionBot)
 				r.Get("/admin/matrix-appservice/registration.yaml", h.RegistrationFile)
 				r.Get("/admin/matrix/diagnostics/", h.Diagnostics)
+				r.Get("/admin/matrix/reprovision/", h.APIReprovisionProgress)
+				r.Post("/admin/matrix/reprovision/", h.APIReprovision)
+			})
+			// Platform directory, rooms and profiles: any token reads, staff writes.
+			r.Group(func(r chi.Router) {
+				r.Use(staffWrites(h))
+				r.Get("/users/", h.APIListUsers)
+				r.Post("/users/", h.APICreateUser)
+				r.Get("/users/{uuid}/", h.APIGetUser)
+				r.Put("/users/{uuid}/", h.APIUpdateUser)
+				r.Patch("/users/{uuid}/", h.APIUpdateUser)
+				r.Post("/users/{uuid}/deactivate/", h.APIDeactivateUser)
+				r.Get("/projects/", h.APIListProjects)
+				r.Post("/projects/", h.APICreateProject)
+				r.Get("/projects/{uuid}/", h.APIGetProject)
+				r.Put("/projects/{uuid}/", h.APIUpdateProject)
+				r.Patch("/projects/{uuid}/", h.APIUpdateProject)
+				r.Delete("/projects/{uuid}/", h.APIDeleteProject)
+				r.Get("/projects/{uuid}/members/", h.APIListMembers)
+				r.Put("/projects/{uuid}/members/", h.APISetMembers)
+				r.Post("/projects/{uuid}/members/", h.APIAddMember)
+				r.Delete("/projects/{uuid}/members/{user}/", h.APIRemoveMember)
+				r.Get("/matrix-rooms/", h.APIListRooms)
+				r.Post("/matrix-rooms/", h.APICreateRoom)
+				r.Get("/matrix-rooms/{uuid}/", h.APIGetRoom)
+				r.Post("/matrix-rooms/{uuid}/retry/", h.APIRetryRoom)
+				r.Post("/matrix-rooms/{uuid}/disable/", h.APIDisableRoom)
+				r.Post("/matrix-rooms/{uuid}/reactivate/", h.APIReactivateRoom)
+				r.Get("/matrix-user-profiles/", h.APIListProfiles)
 			})
 		})
 	})
@@ -247,6 +311,9 @@ func Bootstrap(ctx context.Context, cfg *Config, store *db.Store) (username, pas
 	}
 	u := &db.User{Username: cfg.BootstrapUsername, IsStaff: true, IsActive: true, PasswordHash: hash, FullName: "Administrator"}
 	if err := store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, db.ErrConflict) {
+			return "", "", fmt.Errorf("first run: there is no active staff user, and the name %q (BOOTSTRAP_USERNAME) belongs to another user: set BOOTSTRAP_USERNAME to a free name, or run 'matrixas createstaff NAME'", u.Username)
+		}
 		return "", "", err
 	}
 	return u.Username, password, nil

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"matrixas/internal/browsertest"
 )
 
@@ -17,10 +19,18 @@ func page(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'")
+		if r.URL.Path == "/title.js" {
+			w.Header().Set("Content-Type", "text/javascript")
+			w.Write([]byte(`document.title = "ran";`))
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		body := `<p data-testid="hello">  Hello, browser </p>`
-		if r.URL.Path == "/violating" {
+		switch r.URL.Path {
+		case "/violating":
 			body += `<script>document.title = "ran"</script>`
+		case "/scripted":
+			body += `<script src="/title.js"></script>`
 		}
 		w.Write([]byte("<!DOCTYPE html><html><head><title>t</title></head><body>" + body + "</body></html>"))
 	}))
@@ -60,5 +70,26 @@ func TestBrowserReadsTextAndSeesCSPViolations(t *testing.T) {
 	}
 	if !csp {
 		t.Errorf("inline script under script-src 'self': no CSP violation reported; console: %v", b.Console())
+	}
+}
+
+func TestBrowserWithJavaScriptDisabled(t *testing.T) {
+	browsertest.Require(t)
+	srv := page(t)
+	for _, disabled := range []bool{false, true} {
+		b := browsertest.New(t, srv.URL, browsertest.Options{JavaScriptDisabled: disabled})
+		b.Navigate("/scripted")
+		want := "ran"
+		if disabled {
+			want = "t"
+		}
+		// The page's script sets the title; DevTools can still read the page either way.
+		if got := browsertest.Run(b, chromedp.Title()); got != want {
+			t.Errorf("JavaScript disabled %v: title %q, want %q", disabled, got, want)
+		}
+		if got := b.Text("hello"); got != "Hello, browser" {
+			t.Errorf("JavaScript disabled %v: text %q", disabled, got)
+		}
+		b.AssertCleanConsole()
 	}
 }

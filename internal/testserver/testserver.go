@@ -144,7 +144,7 @@ func (s *Server) ensureUser(t testing.TB, name string, staff bool) *db.User {
 	if u, err := s.Store.UserByUsername(ctx, name); err == nil {
 		return u
 	}
-	hash, err := auth.HashPassword(StaffPassword)
+	hash, err := staffPasswordHash()
 	if err != nil {
 		t.Fatal(err)
 	}

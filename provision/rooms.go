@@ -1,0 +1,560 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"matrixas/db"
+	"matrixas/matrix"
+)
+
+// Power levels of a managed room (MATRIX.md section 4).
+const (
+	plBot        = 100
+	plModerator  = 50  // project admins and managers
+	plRestricted = 100 // invite, kick, ban, redact, state_default
+)
+
+// Kick reasons shown to the users removed.
+const (
+	ReasonRoleRemoved  = "Role removed"
+	ReasonRoomDisabled = "The project's chat room was disabled"
+)
+
+// errRoomLost means the bot is not in the room and cannot get back in (an archived room
+// being reactivated, a room that no longer exists): the room must be created anew.
+var errRoomLost = errors.New("the bot is no longer in the room and cannot rejoin it")
+
+// stepError names the step that failed, for the room's error message.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+func step(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &stepError{step: name, err: err}
+}
+
+// Message is what staff see for a failure: the step, then the homeserver's errcode and
+// error when it answered, else the transport's reason. It never carries a token.
+func Message(err error) string {
+	prefix := ""
+	var se *stepError
+	if errors.As(err, &se) {
+		prefix = se.step + ": "
+		err = se.err
+	}
+	var he mautrix.HTTPError
+	if errors.As(err, &he) && he.RespError != nil && he.RespError.ErrCode != "" {
+		msg := he.RespError.ErrCode
+		if he.RespError.Err != "" {
+			msg += ": " + he.RespError.Err
+		}
+		return prefix + msg
+	}
+	return prefix + matrix.Reason(err)
+}
+
+// unusable reports whether a homeserver answer means the room (or alias target) cannot be
+// used by the bot: it answered with a Matrix error in the 4xx range (forbidden, not found).
+func unusable(err error) bool {
+	var he mautrix.HTTPError
+	return errors.As(err, &he) && he.RespError != nil && he.Response != nil &&
+		he.Response.StatusCode >= 400 && he.Response.StatusCode < 500
+}
+
+// aliasFor is the room's alias: #waldur-<project uuid hex>:<domain>.
+func aliasFor(projectUUID, domain string) id.RoomAlias {
+	return id.NewRoomAlias(matrix.AliasPrefix+projectUUID, domain)
+}
+
+// roomJob does the room's due work: create, sync members, or disable.
+func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int64) {
+	room, err := w.store.ClaimRoom(ctx, roomPK)
+	if errors.Is(err, db.ErrRoomNotQueued) {
+		return
+	}
+	if err != nil {
+		w.logErr(ctx, "claim room", err)
+		return
+	}
+	bot, err := matrix.Client(ms, w.opts.HTTPClient, "")
+	if err != nil {
+		w.logErr(ctx, "homeserver client", err)
+		return
+	}
+	log := w.log.With("room", room.UUID, "project", room.ProjectUUID)
+	switch room.State {
+	case db.RoomCreating:
+		err = w.createRoom(ctx, ms, bot, room)
+		if err == nil {
+			err = w.syncRoom(ctx, ms, bot, room)
+		}
+		if err == nil {
+			if err = w.store.FinishRoomSync(context.WithoutCancel(ctx), room.ID, room.ProjectName); err == nil {
+				log.Info("room active", "room_id", room.RoomID, "alias", room.RoomAlias)
+			}
+		}
+	case db.RoomActive:
+		err = w.syncRoom(ctx, ms, bot, room)
+		if errors.Is(err, errRoomLost) {
+			err = w.store.RecreateRoom(ctx, room.ID, "The previous room ("+room.RoomID+") could not be used any more; a new one was created.")
+			if err == nil {
+				log.Warn("room lost on the homeserver; creating a new one", "room_id", room.RoomID)
+				return
+			}
+		} else if err == nil {
+			err = w.store.FinishRoomSync(context.WithoutCancel(ctx), room.ID, room.ProjectName)
+		}
+	case db.RoomDisabling:
+		err = w.disableRoom(ctx, bot, room)
+		if err == nil {
+			if err = w.store.FinishRoomDisable(context.WithoutCancel(ctx), room.ID); err == nil {
+				log.Info("room archived", "room_id", room.RoomID)
+			}
+		}
+	}
+	if err == nil {
+		return
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return // shutting down: the row still says what to do
+	}
+	msg := Message(err)
+	gaveUp, ferr := w.store.FailRoom(context.WithoutCancel(ctx), room.ID, msg, w.opts.MaxAttempts, w.backoff)
+	switch {
+	case ferr != nil:
+		w.logErr(ctx, "record room failure", ferr)
+	case gaveUp:
+		log.Error("room failed; giving up until retried", "state", room.State, "attempts", room.Attempts+1, "error", msg)
+	default:
+		log.Warn("room failed; will retry", "state", room.State, "attempts", room.Attempts+1, "error", msg)
+	}
+}
+
+// createRoom makes sure the project's room exists on the homeserver with the bot in it,
+// and records its id. It is idempotent across crashes: a recorded room id is rejoined,
+// and the alias is resolved first, so a room created just before a crash is adopted
+// rather than created twice.
+func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room) error {
+	record := func(roomID id.RoomID, alias id.RoomAlias, notice string) error {
+		// Recorded even if the worker is stopping: the room exists now.
+		if err := w.store.SetRoomHomeserverID(context.WithoutCancel(ctx), room.ID, roomID.String(), alias.String(), notice); err != nil {
+			return err
+		}
+		room.RoomID, room.RoomAlias, room.Notice = roomID.String(), alias.String(), notice
+		return nil
+	}
+	if room.RoomID != "" {
+		_, err := bot.JoinRoomByID(ctx, id.RoomID(room.RoomID))
+		if err == nil {
+			return nil
+		}
+		if !unusable(err) {
+			return step("rejoin room", err)
+		}
+	}
+	alias := aliasFor(room.ProjectUUID, ms.HomeserverDomain)
+	resolved, err := bot.ResolveAlias(ctx, alias)
+	switch {
+	case err == nil:
+		_, jerr := bot.JoinRoomByID(ctx, resolved.RoomID)
+		if jerr == nil {
+			return record(resolved.RoomID, alias, "")
+		}
+		if !unusable(jerr) {
+			return step("join room of alias", jerr)
+		}
+		// The alias points at a room the bot cannot use (it left it when the room was
+		// archived): move the alias to the new room.
+		if _, err := bot.DeleteAlias(ctx, alias); err != nil && !errors.Is(err, mautrix.MNotFound) {
+			return step("free alias", err)
+		}
+	case errors.Is(err, mautrix.MNotFound):
+	default:
+		return step("resolve alias", err)
+	}
+	// Members are registered first so that createRoom can invite them all at once.
+	desired, err := w.desiredMembers(ctx, ms, room)
+	if err != nil {
+		return err
+	}
+	var invite []id.UserID
+	for _, m := range desired {
+		if err := w.ensureProvisioned(ctx, ms, m); err == nil {
+			invite = append(invite, id.UserID(m.MatrixUserID))
+		} // else: the member sync that follows retries and reports it
+	}
+	req := createRequest(ms, room, desired)
+	req.Invite = invite
+	resp, err := bot.CreateRoom(ctx, req)
+	notice := ""
+	if errors.Is(err, mautrix.MRoomInUse) || errors.Is(err, mautrix.MExclusive) {
+		notice = fmt.Sprintf("The alias %s is taken on the homeserver (%s); the room was created without an alias.", alias, Message(err))
+		req.RoomAliasName = ""
+		alias = ""
+		resp, err = bot.CreateRoom(ctx, req)
+	}
+	if err != nil {
+		return step("create room", err)
+	}
+	return record(resp.RoomID, alias, notice)
+}
+
+// createRequest is the createRoom body: private, invite only, history shared with members,
+// not federated, named after the project, with the project's power levels.
+func createRequest(ms *db.MatrixSettings, room *db.Room, desired []*db.DesiredMember) *mautrix.ReqCreateRoom {
+	users := map[id.UserID]int{id.UserID(ms.BotUserID()): plBot}
+	for _, m := range desired {
+		if pl := db.RolePowerLevel(m.Role); pl > 0 && m.MatrixUserID != "" {
+			users[id.UserID(m.MatrixUserID)] = pl
+		}
+	}
+	restricted := plRestricted
+	empty := ""
+	return &mautrix.ReqCreateRoom{
+		Visibility:      "private",
+		Preset:          "private_chat",
+		RoomAliasName:   matrix.AliasPrefix + room.ProjectUUID,
+		Name:            room.ProjectName,
+		CreationContent: map[string]any{"m.federate": false},
+		InitialState: []*event.Event{
+			{Type: event.StateJoinRules, StateKey: &empty, Content: event.Content{Parsed: &event.JoinRulesEventContent{JoinRule: event.JoinRuleInvite}}},
+			{Type: event.StateHistoryVisibility, StateKey: &empty, Content: event.Content{Parsed: &event.HistoryVisibilityEventContent{HistoryVisibility: event.HistoryVisibilityShared}}},
+			{Type: event.StateGuestAccess, StateKey: &empty, Content: event.Content{Parsed: &event.GuestAccessEventContent{GuestAccess: event.GuestAccessForbidden}}},
+		},
+		PowerLevelOverride: &event.PowerLevelsEventContent{
+			Users:           users,
+			EventsDefault:   0,
+			StateDefaultPtr: &restricted,
+			InvitePtr:       &restricted,
+			KickPtr:         &restricted,
+			BanPtr:          &restricted,
+			RedactPtr:       &restricted,
+		},
+	}
+}
+
+// syncRoom makes the room's members, power levels and name follow the project: every
+// active user with a role is registered, invited by the bot and joined (as themselves);
+// managed users without a role are kicked with "Role removed". Every member is tried;
+// the first failure is returned after the others were done and recorded.
+func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room) error {
+	roomID := id.RoomID(room.RoomID)
+	desired, err := w.desiredMembers(ctx, ms, room)
+	if err != nil {
+		return err
+	}
+	current, err := bot.Members(ctx, roomID)
+	if err != nil {
+		if unusable(err) {
+			// The bot is not in the room (as after an archive): rejoin, else start over.
+			if _, jerr := bot.JoinRoomByID(ctx, roomID); jerr != nil {
+				if unusable(jerr) {
+					return errRoomLost
+				}
+				return step("rejoin room", jerr)
+			}
+			current, err = bot.Members(ctx, roomID)
+		}
+		if err != nil {
+			return step("read members", err)
+		}
+	}
+	membership := map[id.UserID]event.Membership{}
+	for _, evt := range current.Chunk {
+		if evt.StateKey == nil {
+			continue
+		}
+		if m := evt.Content.AsMember(); m != nil {
+			membership[id.UserID(*evt.StateKey)] = m.Membership
+		}
+	}
+	botID := id.UserID(ms.BotUserID())
+
+	var firstErr error
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	var synced []db.MemberSync
+	want := map[id.UserID]int{}
+	for _, m := range desired {
+		uid := id.UserID(m.MatrixUserID)
+		pl := db.RolePowerLevel(m.Role)
+		want[uid] = pl
+		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(membership[uid]), PowerLevel: pl}
+		err := w.ensureMember(ctx, ms, bot, roomID, m, membership[uid])
+		if err != nil {
+			ms2.LastError = Message(err)
+			fail(err)
+		} else {
+			ms2.Membership = string(event.MembershipJoin)
+		}
+		synced = append(synced, ms2)
+	}
+
+	// Managed users in the room without a role: kick them.
+	var others []string
+	for uid, mem := range membership {
+		if _, ok := want[uid]; !ok && uid != botID && (mem == event.MembershipJoin || mem == event.MembershipInvite) {
+			others = append(others, uid.String())
+		}
+	}
+	sort.Strings(others)
+	managed, err := w.store.ManagedUsers(ctx, others)
+	if err != nil {
+		return err
+	}
+	var removed []int64
+	for _, uid := range others {
+		userPK, ok := managed[uid]
+		if !ok {
+			continue // not an account this appservice manages: leave it to the room's admins
+		}
+		_, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: id.UserID(uid), Reason: ReasonRoleRemoved})
+		if err != nil {
+			fail(step("kick "+uid, err))
+			continue
+		}
+		removed = append(removed, userPK)
+	}
+
+	if err := w.syncPowerLevels(ctx, bot, roomID, botID, want); err != nil {
+		fail(err)
+	}
+	if room.RoomName != room.ProjectName {
+		if _, err := bot.SendStateEvent(ctx, roomID, event.StateRoomName, "", &event.RoomNameEventContent{Name: room.ProjectName}); err != nil {
+			fail(step("rename room", err))
+		}
+	}
+	if err := w.store.SaveMembers(context.WithoutCancel(ctx), room.ID, synced, removed); err != nil {
+		return err
+	}
+	return firstErr
+}
+
+// ensureMember brings one desired member to "join": registered, invited, joined.
+func (w *Worker) ensureMember(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, roomID id.RoomID, m *db.DesiredMember, cur event.Membership) error {
+	if cur == event.MembershipJoin {
+		return nil
+	}
+	uid := id.UserID(m.MatrixUserID)
+	if err := w.ensureProvisioned(ctx, ms, m); err != nil {
+		return err
+	}
+	if cur == event.MembershipBan {
+		if _, err := bot.UnbanUser(ctx, roomID, &mautrix.ReqUnbanUser{UserID: uid}); err != nil {
+			return step("unban "+uid.String(), err)
+		}
+		cur = event.MembershipLeave
+	}
+	if cur != event.MembershipInvite {
+		if _, err := bot.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: uid}); err != nil {
+			return step("invite "+uid.String(), err)
+		}
+	}
+	user, err := matrix.Client(ms, w.opts.HTTPClient, uid)
+	if err != nil {
+		return err
+	}
+	if _, err := user.JoinRoomByID(ctx, roomID); err != nil {
+		return step("join "+uid.String(), err)
+	}
+	return nil
+}
+
+// desiredMembers lists who should be in the room, each with a Matrix user id (profiles
+// missing so far are made now).
+func (w *Worker) desiredMembers(ctx context.Context, ms *db.MatrixSettings, room *db.Room) ([]*db.DesiredMember, error) {
+	desired, err := w.store.DesiredMembers(ctx, room.ID)
+	if err != nil {
+		return nil, err
+	}
+	rules := db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart}
+	for _, m := range desired {
+		if m.MatrixUserID == "" {
+			if m.MatrixUserID, err = w.store.EnsureProfile(ctx, m.UserID, rules); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return desired, nil
+}
+
+// ensureProvisioned registers a member on the homeserver unless their profile says so.
+func (w *Worker) ensureProvisioned(ctx context.Context, ms *db.MatrixSettings, m *db.DesiredMember) error {
+	if m.Provisioned {
+		return nil
+	}
+	if err := w.provisionUser(ctx, ms, id.UserID(m.MatrixUserID), m.Username, m.FullName); err != nil {
+		return err
+	}
+	if _, err := w.store.MarkProfileProvisioned(context.WithoutCancel(ctx), m.UserID, m.FullName); err != nil {
+		return err
+	}
+	m.Provisioned = true
+	return nil
+}
+
+// syncPowerLevels makes the room's power levels follow the roles: the bot 100, project
+// admins and managers 50, everyone else of ours the default 0; invite, kick, ban, redact
+// and state events need 100, messages 0. Users the appservice does not manage keep theirs.
+func (w *Worker) syncPowerLevels(ctx context.Context, bot *mautrix.Client, roomID id.RoomID, botID id.UserID, want map[id.UserID]int) error {
+	var pl map[string]any
+	if err := bot.StateEvent(ctx, roomID, event.StatePowerLevels, "", &pl); err != nil {
+		return step("read power levels", err)
+	}
+	if pl == nil {
+		pl = map[string]any{}
+	}
+	users := map[string]any{}
+	if u, ok := pl["users"].(map[string]any); ok {
+		users = u
+	}
+	var listed []string
+	for uid := range users {
+		listed = append(listed, uid)
+	}
+	managed, err := w.store.ManagedUsers(ctx, listed)
+	if err != nil {
+		return err
+	}
+	changed := false
+	set := func(m map[string]any, key string, v int) {
+		if cur, ok := m[key].(float64); !ok || int(cur) != v {
+			m[key] = v
+			changed = true
+		}
+	}
+	for uid := range managed {
+		if _, ok := want[id.UserID(uid)]; !ok {
+			delete(users, uid)
+			changed = true
+		}
+	}
+	for uid, v := range want {
+		if v > 0 {
+			set(users, uid.String(), v)
+		} else if _, ok := users[uid.String()]; ok {
+			delete(users, uid.String())
+			changed = true
+		}
+	}
+	set(users, botID.String(), plBot)
+	pl["users"] = users
+	for _, k := range []string{"invite", "kick", "ban", "redact", "state_default"} {
+		set(pl, k, plRestricted)
+	}
+	set(pl, "events_default", 0)
+	if !changed {
+		return nil
+	}
+	_, err = bot.SendStateEvent(ctx, roomID, event.StatePowerLevels, "", pl)
+	return step("set power levels", err)
+}
+
+// disableRoom removes every member (joined or invited) with a reason and makes the bot
+// leave. A room the bot already left, or that never got created, is simply done.
+func (w *Worker) disableRoom(ctx context.Context, bot *mautrix.Client, room *db.Room) error {
+	if room.RoomID == "" {
+		return nil
+	}
+	roomID := id.RoomID(room.RoomID)
+	current, err := bot.Members(ctx, roomID)
+	if err != nil {
+		if unusable(err) {
+			return nil // not in the room any more
+		}
+		return step("read members", err)
+	}
+	for _, evt := range current.Chunk {
+		if evt.StateKey == nil || id.UserID(*evt.StateKey) == bot.UserID {
+			continue
+		}
+		m := evt.Content.AsMember()
+		if m == nil || (m.Membership != event.MembershipJoin && m.Membership != event.MembershipInvite) {
+			continue
+		}
+		if _, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: id.UserID(*evt.StateKey), Reason: ReasonRoomDisabled}); err != nil {
+			return step("kick "+*evt.StateKey, err)
+		}
+	}
+	if _, err := bot.LeaveRoom(ctx, roomID, &mautrix.ReqLeave{Reason: ReasonRoomDisabled}); err != nil && !unusable(err) {
+		return step("leave room", err)
+	}
+	return nil
+}
+
+// provisionUser registers a namespaced user through m.login.application_service
+// (M_USER_IN_USE counts as done) and sets their display name (full name, else username).
+func (w *Worker) provisionUser(ctx context.Context, ms *db.MatrixSettings, uid id.UserID, username, fullName string) error {
+	bot, err := matrix.Client(ms, w.opts.HTTPClient, "")
+	if err != nil {
+		return err
+	}
+	localpart, _, err := uid.Parse()
+	if err != nil {
+		return fmt.Errorf("bad matrix user id %q: %w", uid, err)
+	}
+	_, err = bot.MakeRequest(ctx, http.MethodPost, bot.BuildClientURL("v3", "register"), &mautrix.ReqRegister[any]{
+		Username:     localpart,
+		Type:         mautrix.AuthTypeAppservice,
+		InhibitLogin: true,
+	}, nil)
+	if err != nil && !errors.Is(err, mautrix.MUserInUse) {
+		return step("register "+uid.String(), err)
+	}
+	user, err := matrix.Client(ms, w.opts.HTTPClient, uid)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(fullName)
+	if name == "" {
+		name = username
+	}
+	// Setting a display name sends a member event to every room the user is in: only
+	// when it changed.
+	if cur, err := user.GetOwnDisplayName(ctx); err == nil && cur.DisplayName == name {
+		return nil
+	}
+	if err := user.SetDisplayName(ctx, name); err != nil {
+		return step("set display name of "+uid.String(), err)
+	}
+	return nil
+}
+
+// profileJob registers one user whose profile is pending.
+func (w *Worker) profileJob(ctx context.Context, ms *db.MatrixSettings, p *db.Profile) {
+	err := w.provisionUser(ctx, ms, id.UserID(p.MatrixUserID), p.Username, p.FullName)
+	if err == nil {
+		_, err = w.store.MarkProfileProvisioned(context.WithoutCancel(ctx), p.UserID, p.FullName)
+		if err == nil {
+			return
+		}
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return
+	}
+	msg := Message(err)
+	if ferr := w.store.FailProfile(context.WithoutCancel(ctx), p.UserID, msg, w.backoff); ferr != nil {
+		w.logErr(ctx, "record user failure", ferr)
+		return
+	}
+	w.log.Warn("user not provisioned; will retry", "user", p.MatrixUserID, "attempts", p.Attempts+1, "error", msg)
+}
