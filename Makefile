@@ -1,4 +1,4 @@
-.PHONY: run test build generate
+.PHONY: run test build generate bench
 
 # Run the server on the embedded SQLite default (first run prints a staff login).
 run:
@@ -13,3 +13,7 @@ build:
 
 generate:
 	go generate ./...
+
+# The performance benchmark: writes docs/PERFORMANCE.md (about 10 minutes; needs wrk).
+bench:
+	go run ./bench
