@@ -1,12 +1,12 @@
 package handlers
 
 import (
+	"bytes"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
 
@@ -25,6 +25,7 @@ func (h *Handler) checkHSToken(w http.ResponseWriter, r *http.Request) (*db.Matr
 		token = r.URL.Query().Get("access_token")
 	}
 	if token == "" {
+		h.authFailed(AuthMissingToken)
 		writeMatrixError(w, http.StatusUnauthorized, "M_MISSING_TOKEN", "Missing access token")
 		return nil, false
 	}
@@ -35,69 +36,29 @@ func (h *Handler) checkHSToken(w http.ResponseWriter, r *http.Request) (*db.Matr
 		return nil, false
 	}
 	if ms.HSToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(ms.HSToken)) != 1 {
+		h.authFailed(tokenFailure(ms.HSToken))
 		writeMatrixError(w, http.StatusForbidden, "M_FORBIDDEN", "Invalid access token")
 		return nil, false
 	}
 	return ms, true
 }
 
-// txnBody is the part of a transaction the server reads, decoded in one pass. Events
-// is a pointer so that a missing or null list can be told from an empty one.
-type txnBody struct {
-	Events *[]txnEvent `json:"events"`
+// bodyBuffers hold transaction bodies between requests; the webhook is the hot path.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 { // do not keep a rare huge transaction's buffer alive
+		bodyBuffers.Put(b)
+	}
 }
 
-// txnEvent is the part of an event the server reads.
-type txnEvent struct {
-	Type     string  `json:"type"`
-	EventID  string  `json:"event_id"`
-	RoomID   string  `json:"room_id"`
-	Sender   string  `json:"sender"`
-	StateKey *string `json:"state_key"`
-	Content  struct {
-		Membership string `json:"membership"`
-	} `json:"content"`
-}
+var emptyObject = []byte("{}\n")
 
-// errTxnBody is a transaction body that is not acceptable, with its Matrix errcode.
-type errTxnBody struct{ code, msg string }
-
-func (e errTxnBody) Error() string { return e.msg }
-
-// ParseTransaction validates a transaction body and returns its event count and the
-// membership events in it. A body that is not JSON is M_NOT_JSON; one that is not an
-// object, or whose events is missing or not a list of objects, is M_BAD_JSON.
-func ParseTransaction(body []byte) (int, []db.MemberEvent, error) {
-	var tb txnBody
-	if err := json.Unmarshal(body, &tb); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if !errors.As(err, &typeErr) {
-			return 0, nil, errTxnBody{"M_NOT_JSON", "The body is not valid JSON"}
-		}
-		if typeErr.Field == "" {
-			return 0, nil, errTxnBody{"M_BAD_JSON", "The transaction must be a JSON object"}
-		}
-		if !strings.HasPrefix(typeErr.Field, "events.") {
-			return 0, nil, errTxnBody{"M_BAD_JSON", "events must be a list of event objects"}
-		}
-		// A field inside an event has an unexpected type (event content is written by
-		// users). encoding/json went on decoding the rest; refusing the transaction
-		// would make the homeserver retry it forever, so the odd field is left empty.
-	}
-	if tb.Events == nil {
-		return 0, nil, errTxnBody{"M_BAD_JSON", "events must be a list"}
-	}
-	events := *tb.Events
-	var members []db.MemberEvent
-	for _, e := range events {
-		if e.Type != "m.room.member" || e.StateKey == nil || *e.StateKey == "" || e.RoomID == "" || e.EventID == "" {
-			continue
-		}
-		members = append(members, db.MemberEvent{
-			EventID: e.EventID, RoomID: e.RoomID, StateKey: *e.StateKey, Sender: e.Sender, Membership: e.Content.Membership,
-		})
-	}
-	return len(events), members, nil
+// writeEmpty answers 200 {} (the Matrix success body) without encoding anything.
+func writeEmpty(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(emptyObject)
 }
 
 // Transaction is PUT /_matrix/app/v1/transactions/{txnId}: the homeserver pushes events.
@@ -110,11 +71,20 @@ func (h *Handler) Transaction(w http.ResponseWriter, r *http.Request) {
 	}
 	txnID := chi.URLParam(r, "txnId")
 	if txnID == "" || len(txnID) > maxTxnIDLen {
+		h.txnDone(TxnRejected, 0)
 		writeMatrixError(w, http.StatusBadRequest, "M_INVALID_PARAM", "Invalid transaction id")
 		return
 	}
-	body, err := io.ReadAll(r.Body)
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	buf.Reset()
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(r.Body)
+	body := buf.Bytes()
 	if err != nil {
+		h.txnDone(TxnRejected, 0)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeMatrixError(w, http.StatusRequestEntityTooLarge, "M_TOO_LARGE", "Transaction too large")
@@ -124,11 +94,13 @@ func (h *Handler) Transaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ms.Enabled {
-		writeJSON(w, http.StatusOK, struct{}{}) // disabled: acknowledge and discard
+		h.txnDone(TxnDiscarded, 0)
+		writeEmpty(w) // disabled: acknowledge and discard
 		return
 	}
 	count, members, err := ParseTransaction(body)
 	if err != nil {
+		h.txnDone(TxnRejected, 0)
 		var bad errTxnBody
 		errors.As(err, &bad)
 		writeMatrixError(w, http.StatusBadRequest, bad.code, bad.msg)
@@ -139,13 +111,15 @@ func (h *Handler) Transaction(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		recordError(r, err)
+		h.txnDone(TxnFailed, 0)
 		writeMatrixError(w, http.StatusInternalServerError, "M_UNKNOWN", "Could not record the transaction; retry later")
 		return
 	}
+	h.txnDone(txnOutcome(res.New), count)
 	if res.RoomsDirty > 0 && h.Wake != nil {
 		h.Wake()
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	writeEmpty(w)
 }
 
 // Ping is POST /_matrix/app/v1/ping: the homeserver checks that we answer.
