@@ -30,9 +30,10 @@ var migrationFiles embed.FS
 // Store is the database. Writes go through a single connection so that SQLite never
 // answers SQLITE_BUSY to a writer; reads use a pool and see WAL snapshots.
 type Store struct {
-	path string
-	w    *sql.DB
-	r    *sql.DB
+	path   string
+	w      *sql.DB
+	r      *sql.DB
+	writes writeHealth // outcome of the latest write transactions (writehealth.go)
 }
 
 // Open opens (creating it and its folder when missing) the SQLite database at path and
@@ -118,15 +119,19 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
+		s.noteWrite(err)
 		return fmt.Errorf("db: begin: %w", err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		s.noteWrite(err)
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		s.noteWrite(err)
 		return fmt.Errorf("db: commit: %w", err)
 	}
+	s.noteWrite(nil)
 	return nil
 }
 

@@ -98,10 +98,49 @@ func (s *Store) ClaimRoom(ctx context.Context, id int64) (*Room, error) {
 	return room, err
 }
 
+// MarkCreateStarted records that a createRoom is about to be sent for the room, so that
+// if its result is never recorded the next attempt looks for the room it may have left.
+func (s *Store) MarkCreateStarted(ctx context.Context, id int64) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET create_started_at = ? WHERE id = ?`, now(), id); err != nil {
+		return fmt.Errorf("db: mark creation of room %d: %w", id, err)
+	}
+	return nil
+}
+
+// KnownRoomIDs returns which of the given homeserver room ids some managed room records.
+func (s *Store) KnownRoomIDs(ctx context.Context, roomIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for len(roomIDs) > 0 {
+		chunk := roomIDs[:min(len(roomIDs), 500)]
+		roomIDs = roomIDs[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, r := range chunk {
+			args[i] = r
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT room_id FROM matrix_rooms WHERE room_id IN (?`+strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("db: known room ids: %w", err)
+		}
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("db: known room ids: %w", err)
+			}
+			out[r] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("db: known room ids: %w", err)
+		}
+	}
+	return out, nil
+}
+
 // SetRoomHomeserverID records the room's id (and alias) on the homeserver as soon as it
 // exists, before members are synced, so a crash after this point never creates it twice.
 func (s *Store) SetRoomHomeserverID(ctx context.Context, id int64, roomID, alias, notice string) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET room_id = ?, room_alias = ?, notice = ?, modified_at = ? WHERE id = ?`,
+	_, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET room_id = ?, room_alias = ?, notice = ?, create_started_at = 0, modified_at = ? WHERE id = ?`,
 		roomID, alias, notice, now(), id)
 	if err != nil {
 		return fmt.Errorf("db: set room id of room %d: %w", id, err)
@@ -230,10 +269,10 @@ func (s *Store) FinishRoomSync(ctx context.Context, id int64, roomName string) e
 	})
 }
 
-// FinishRoomDisable archives a room the worker emptied and left.
+// FinishRoomDisable archives a room the worker emptied and left; its alias was freed.
 func (s *Store) FinishRoomDisable(ctx context.Context, id int64) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if err := transitionTx(ctx, tx, id, RoomArchived, `error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 0`); err != nil {
+		if err := transitionTx(ctx, tx, id, RoomArchived, `room_alias = '', error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 0`); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE matrix_room_members SET membership = 'leave', synced_at = ? WHERE room_pk = ?`, now(), id); err != nil {

@@ -25,6 +25,9 @@ type Room struct {
 	Attempts      int    // failures since the last success
 	NextAttemptAt time.Time
 	MembersDirty  bool
+	// CreateStarted: a createRoom was sent for this room and its result never recorded
+	// (a crash, a timeout), so the homeserver may hold a room the worker must adopt.
+	CreateStarted bool
 	CreatedAt     time.Time
 	ModifiedAt    time.Time
 }
@@ -44,21 +47,22 @@ type RoomMember struct {
 }
 
 const roomColumns = `m.id, m.uuid, m.project_id, p.uuid, p.name, m.room_id, m.room_alias, m.room_name, m.state,
-	m.error_message, m.notice, m.attempts, m.next_attempt_at, m.members_dirty, m.created_at, m.modified_at`
+	m.error_message, m.notice, m.attempts, m.next_attempt_at, m.members_dirty, m.create_started_at, m.created_at, m.modified_at`
 
 const roomFrom = ` FROM matrix_rooms m JOIN projects p ON p.id = m.project_id`
 
 func scanRoom(row interface{ Scan(...any) error }) (*Room, error) {
 	var r Room
 	var state string
-	var next, created, modified int64
+	var next, createStarted, created, modified int64
 	var dirty int
 	if err := row.Scan(&r.ID, &r.UUID, &r.ProjectID, &r.ProjectUUID, &r.ProjectName, &r.RoomID, &r.RoomAlias, &r.RoomName,
-		&state, &r.ErrorMessage, &r.Notice, &r.Attempts, &next, &dirty, &created, &modified); err != nil {
+		&state, &r.ErrorMessage, &r.Notice, &r.Attempts, &next, &dirty, &createStarted, &created, &modified); err != nil {
 		return nil, err
 	}
 	r.State = RoomState(state)
 	r.MembersDirty = dirty != 0
+	r.CreateStarted = createStarted != 0
 	if next > 0 {
 		r.NextAttemptAt = time.Unix(next, 0).UTC()
 	}

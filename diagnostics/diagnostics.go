@@ -99,6 +99,9 @@ type Options struct {
 	Origin string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// WrapTransport, when set, wraps the probes' transport (the server's metrics time
+	// every homeserver call this way).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Diagnostics runs the checks against the configured homeserver and the local database.
@@ -131,10 +134,14 @@ func New(store *db.Store, settings *db.Settings, opts Options) *Diagnostics {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	client := newHTTPClient(opts.ConnectTimeout, opts.RequestTimeout)
+	if opts.WrapTransport != nil {
+		client.Transport = opts.WrapTransport(client.Transport)
+	}
 	return &Diagnostics{
 		store:    store,
 		settings: settings,
-		client:   newHTTPClient(opts.ConnectTimeout, opts.RequestTimeout),
+		client:   client,
 		opts:     opts,
 	}
 }

@@ -76,8 +76,9 @@ func TestDashboardEndToEnd(t *testing.T) {
 	href := attr(b, "download-registration", "href")
 	code, downloaded := fetch(t, b, href)
 	resp, fromAPI := srv.Request(t, http.MethodGet, "/api/admin/matrix-appservice/registration.yaml", srv.StaffToken, nil)
-	if code != http.StatusOK || downloaded != yaml || resp.StatusCode != http.StatusOK || string(fromAPI) != downloaded {
-		t.Fatalf("download %s: status %d, same as page %v, same as API %v", href, code, downloaded == yaml, string(fromAPI) == downloaded)
+	// (The page's text is read trimmed; the file ends with a newline.)
+	if code != http.StatusOK || strings.TrimSpace(downloaded) != yaml || resp.StatusCode != http.StatusOK || string(fromAPI) != downloaded {
+		t.Fatalf("download %s: status %d, same as page %v, same as API %v", href, code, strings.TrimSpace(downloaded) == yaml, string(fromAPI) == downloaded)
 	}
 
 	// Install it on the homeserver, restart, retry the bot (htmx swaps the panel).
@@ -115,6 +116,19 @@ func TestDashboardEndToEnd(t *testing.T) {
 		return b.Count(`#rooms-table tr[data-state="active"]`) == 2
 	})
 	sh.take(t, "rooms", true)
+
+	// On a phone the navigation scrolls sideways; the current page's link is shown.
+	b.SetViewport(390, 844)
+	b.Navigate("/reprovision")
+	visible := browsertest.Run(b, chromedp.EvaluateAsDevTools[bool](`(() => {
+		const link = document.querySelector('.nav [aria-current="page"]').getBoundingClientRect();
+		const row = document.querySelector('.nav > nav').getBoundingClientRect();
+		return link.left >= row.left && link.right <= row.right;
+	})()`))
+	if !visible {
+		t.Error("on a 390 px screen the current navigation link is scrolled out of sight")
+	}
+	b.SetViewport(1280, 900)
 
 	b.Navigate("/rooms/" + apollo)
 	b.WaitFor(60*time.Second, "ann and ben to have joined", func() bool {

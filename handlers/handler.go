@@ -30,6 +30,8 @@ type Deps struct {
 	AutoCreateRooms bool
 	// Diag runs the live diagnostics (the API endpoint and the dashboard page).
 	Diag diagnostics.Runner
+	// WebhookMetrics counts transactions and refused homeserver requests; nil = not counted.
+	WebhookMetrics WebhookObserver
 
 	PublicURL    string // this server's configured public URL, "" when unknown
 	MaxBodyBytes int64

@@ -39,6 +39,8 @@ func (h *Handler) Overview(w http.ResponseWriter, r *http.Request) {
 		Retrying:             stats.Retrying,
 	}
 	d.LastTransactionAgo = views.Ago(time.Now(), d.LastTransactionAt)
+	wh := h.Store.WriteHealth()
+	d.Writes = views.WriteHealthView{Failing: wh.Failing, Error: wh.LastError, ErrorAt: wh.LastErrorAt, RecoveredAt: wh.RecoveredAt}
 	d.Steps = nextSteps(ms)
 	d.AllStepsDone = true
 	for _, s := range d.Steps {

@@ -22,6 +22,7 @@ import (
 // a reprovision moves everything onto a second, fresh Dendrite.
 func TestRoomsOnDendrite(t *testing.T) {
 	dendritetest.Require(t)
+	t.Parallel()
 	a := newAppservice(t, fastEnv)
 	ctx := context.Background()
 	t.Cleanup(func() {
@@ -229,7 +230,7 @@ func TestRoomsOnDendrite(t *testing.T) {
 			t.Fatalf("%d provisioned profiles before reprovision, want at least %d", wantUsers, nUsers)
 		}
 
-		hs2 := dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{a.regFile}})
+		hs2 := dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{a.regFile}, DataDir: memDir(t)})
 		a.switchTo(t, hs2)
 		var dry, c struct {
 			Rooms int `json:"rooms_reprovisioned"`

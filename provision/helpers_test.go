@@ -68,6 +68,19 @@ func writeRegistration(t *testing.T, ms *db.MatrixSettings, dir string) string {
 	return path
 }
 
+// memDir returns a fresh folder in memory (/dev/shm) when there is one, else "" (the
+// default temp folder): Dendrite's SQLite then commits without waiting for a disk, which
+// keeps these tests quick. The folder is removed at the end of the test.
+func memDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "matrixas-test-")
+	if err != nil {
+		return ""
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // newAppservice starts a test server (env tunes it), writes the appservice settings the
 // way setup does, and starts Dendrite with the registration.
 func newAppservice(t *testing.T, env map[string]string) *appservice {
@@ -83,7 +96,7 @@ func newAppservice(t *testing.T, env map[string]string) *appservice {
 		t.Fatal(err)
 	}
 	a := &appservice{ts: ts, regFile: writeRegistration(t, ms, t.TempDir())}
-	a.hs = dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{a.regFile}})
+	a.hs = dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{a.regFile}, DataDir: memDir(t)})
 	a.switchTo(t, a.hs)
 	return a
 }

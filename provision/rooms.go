@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -98,6 +99,8 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 		return
 	}
 	log := w.log.With("room", room.UUID, "project", room.ProjectUUID)
+	kind := roomKind(room.State)
+	defer func() { w.observe(ctx, kind, err) }()
 	switch room.State {
 	case db.RoomCreating:
 		err = w.createRoom(ctx, ms, bot, room)
@@ -169,6 +172,7 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		}
 	}
 	alias := aliasFor(room.ProjectUUID, ms.HomeserverDomain)
+	aliasNotice := ""
 	resolved, err := bot.ResolveAlias(ctx, alias)
 	switch {
 	case err == nil:
@@ -179,10 +183,14 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		if !unusable(jerr) {
 			return step("join room of alias", jerr)
 		}
-		// The alias points at a room the bot cannot use (it left it when the room was
-		// archived): move the alias to the new room.
+		// The alias points at a room the bot cannot use: move it to the new room, or
+		// create the room without it when the homeserver does not let go of it.
 		if _, err := bot.DeleteAlias(ctx, alias); err != nil && !errors.Is(err, mautrix.MNotFound) {
-			return step("free alias", err)
+			if !unusable(err) {
+				return step("free alias", err)
+			}
+			aliasNotice = fmt.Sprintf("The alias %s still points to the previous room (%s) and could not be moved (%s); the room was created without an alias.",
+				alias, resolved.RoomID, Message(err))
 		}
 	case errors.Is(err, mautrix.MNotFound):
 	default:
@@ -201,9 +209,13 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 	}
 	req := createRequest(ms, room, desired)
 	req.Invite = invite
+	notice := aliasNotice
+	if notice != "" {
+		req.RoomAliasName = ""
+		alias = ""
+	}
 	resp, err := bot.CreateRoom(ctx, req)
-	notice := ""
-	if errors.Is(err, mautrix.MRoomInUse) || errors.Is(err, mautrix.MExclusive) {
+	if alias != "" && (errors.Is(err, mautrix.MRoomInUse) || errors.Is(err, mautrix.MExclusive)) {
 		notice = fmt.Sprintf("The alias %s is taken on the homeserver (%s); the room was created without an alias.", alias, Message(err))
 		req.RoomAliasName = ""
 		alias = ""
@@ -259,32 +271,23 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	if err != nil {
 		return err
 	}
-	current, err := bot.Members(ctx, roomID)
-	if err != nil {
-		if unusable(err) {
-			// The bot is not in the room (as after an archive): rejoin, else start over.
-			if _, jerr := bot.JoinRoomByID(ctx, roomID); jerr != nil {
-				if unusable(jerr) {
-					return errRoomLost
-				}
-				return step("rejoin room", jerr)
+	botID := id.UserID(ms.BotUserID())
+	membership, err := roomMembership(ctx, bot, roomID)
+	if err != nil && !unusable(err) {
+		return step("read members", err)
+	}
+	if err != nil || membership[botID] != event.MembershipJoin {
+		// The bot is not in the room (as after an archive): rejoin, else start over.
+		if _, jerr := bot.JoinRoomByID(ctx, roomID); jerr != nil {
+			if unusable(jerr) {
+				return errRoomLost
 			}
-			current, err = bot.Members(ctx, roomID)
+			return step("rejoin room", jerr)
 		}
-		if err != nil {
+		if membership, err = roomMembership(ctx, bot, roomID); err != nil {
 			return step("read members", err)
 		}
 	}
-	membership := map[id.UserID]event.Membership{}
-	for _, evt := range current.Chunk {
-		if evt.StateKey == nil {
-			continue
-		}
-		if m := evt.Content.AsMember(); m != nil {
-			membership[id.UserID(*evt.StateKey)] = m.Membership
-		}
-	}
-	botID := id.UserID(ms.BotUserID())
 
 	var firstErr error
 	fail := func(err error) {
@@ -377,6 +380,24 @@ func (w *Worker) ensureMember(ctx context.Context, ms *db.MatrixSettings, bot *m
 		return step("join "+uid.String(), err)
 	}
 	return nil
+}
+
+// roomMembership reads every member's membership in the room (as the bot sees it).
+func roomMembership(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) (map[id.UserID]event.Membership, error) {
+	resp, err := bot.Members(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[id.UserID]event.Membership{}
+	for _, evt := range resp.Chunk {
+		if evt.StateKey == nil {
+			continue
+		}
+		if m := evt.Content.AsMember(); m != nil {
+			out[id.UserID(*evt.StateKey)] = m.Membership
+		}
+	}
+	return out, nil
 }
 
 // desiredMembers lists who should be in the room, each with a Matrix user id (profiles
@@ -476,23 +497,30 @@ func (w *Worker) disableRoom(ctx context.Context, bot *mautrix.Client, room *db.
 		return nil
 	}
 	roomID := id.RoomID(room.RoomID)
-	current, err := bot.Members(ctx, roomID)
+	membership, err := roomMembership(ctx, bot, roomID)
+	if unusable(err) || (err == nil && membership[bot.UserID] != event.MembershipJoin) {
+		return nil // the bot is not in the room any more: nothing left to do
+	}
 	if err != nil {
-		if unusable(err) {
-			return nil // not in the room any more
-		}
 		return step("read members", err)
 	}
-	for _, evt := range current.Chunk {
-		if evt.StateKey == nil || id.UserID(*evt.StateKey) == bot.UserID {
-			continue
+	var members []id.UserID
+	for uid, m := range membership {
+		if uid != bot.UserID && (m == event.MembershipJoin || m == event.MembershipInvite) {
+			members = append(members, uid)
 		}
-		m := evt.Content.AsMember()
-		if m == nil || (m.Membership != event.MembershipJoin && m.Membership != event.MembershipInvite) {
-			continue
+	}
+	slices.Sort(members)
+	for _, uid := range members {
+		if _, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: uid, Reason: ReasonRoomDisabled}); err != nil {
+			return step("kick "+uid.String(), err)
 		}
-		if _, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: id.UserID(*evt.StateKey), Reason: ReasonRoomDisabled}); err != nil {
-			return step("kick "+*evt.StateKey, err)
+	}
+	// Free the alias while the bot may still remove it, so a reactivation can give it to
+	// the new room.
+	if room.RoomAlias != "" {
+		if _, err := bot.DeleteAlias(ctx, id.RoomAlias(room.RoomAlias)); err != nil && !unusable(err) {
+			return step("free alias", err)
 		}
 	}
 	if _, err := bot.LeaveRoom(ctx, roomID, &mautrix.ReqLeave{Reason: ReasonRoomDisabled}); err != nil && !unusable(err) {
@@ -542,6 +570,7 @@ func (w *Worker) provisionUser(ctx context.Context, ms *db.MatrixSettings, uid i
 // profileJob registers one user whose profile is pending.
 func (w *Worker) profileJob(ctx context.Context, ms *db.MatrixSettings, p *db.Profile) {
 	err := w.provisionUser(ctx, ms, id.UserID(p.MatrixUserID), p.Username, p.FullName)
+	defer func() { w.observe(ctx, KindUser, err) }()
 	if err == nil {
 		_, err = w.store.MarkProfileProvisioned(context.WithoutCancel(ctx), p.UserID, p.FullName)
 		if err == nil {

@@ -37,6 +37,8 @@ type Options struct {
 	AutoCreateRooms bool
 	// HTTPClient calls the homeserver (default: 3s connect, 10s per request).
 	HTTPClient *http.Client
+	// Observer is told the outcome of every job (metrics); nil = nobody.
+	Observer Observer
 }
 
 func (o *Options) defaults() {

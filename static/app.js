@@ -22,6 +22,10 @@
  *
  *   [data-dismiss]             on a button inside a .flash: removes the flash.
  *
+ *   .nav [aria-current=page]   on narrow screens, where the navigation links
+ *                              scroll sideways, the current page's link is
+ *                              scrolled into view on load and on resize.
+ *
  * Works with or without htmx: content swapped in by htmx is handled through
  * event delegation and by re-scanning on htmx:load / htmx:afterSwap.
  */
@@ -299,11 +303,33 @@
     scanConfirmForms(document);
   });
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () {
-      scanConfirmForms(document);
-    });
-  } else {
+  // showCurrentNavLink scrolls the navigation row (scrollable on narrow screens)
+  // so that the current page's link is visible; the page itself does not move.
+  function showCurrentNavLink() {
+    var link = document.querySelector('.nav [aria-current="page"]');
+    var row = link && closest(link, ".nav > nav, .nav > .nav-links");
+    if (!row || row.scrollWidth <= row.clientWidth) {
+      return;
+    }
+    var linkBox = link.getBoundingClientRect();
+    var rowBox = row.getBoundingClientRect();
+    if (linkBox.right > rowBox.right) {
+      row.scrollLeft += linkBox.right - rowBox.right + 16;
+    } else if (linkBox.left < rowBox.left) {
+      row.scrollLeft -= rowBox.left - linkBox.left + 16;
+    }
+  }
+
+  function onReady() {
     scanConfirmForms(document);
+    showCurrentNavLink();
+  }
+
+  window.addEventListener("resize", showCurrentNavLink);
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", onReady);
+  } else {
+    onReady();
   }
 })();

@@ -95,7 +95,7 @@ func AccountPage(d AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"panel\" aria-labelledby=\"password-title\" data-testid=\"password-panel\"><h2 id=\"password-title\">Change password</h2><p>Changing it signs out every other browser using your account; this one stays signed in.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"panel stack\" aria-labelledby=\"password-title\" data-testid=\"password-panel\"><h2 id=\"password-title\">Change password</h2><p>Changing it signs out every other browser using your account; this one stays signed in.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -103,20 +103,20 @@ func AccountPage(d AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<form method=\"post\" action=\"/account/password\" class=\"form\" data-testid=\"password-form\"><input type=\"text\" name=\"username\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<form method=\"post\" action=\"/account/password\" class=\"form\" data-testid=\"password-form\"><input type=\"hidden\" name=\"username\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templruntime.NewAttributeExpression(d.Username).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/account.templ`, Line: 64, Col: 57}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/account.templ`, Line: 64, Col: 59}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var3)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" autocomplete=\"username\" hidden>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" autocomplete=\"username\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -133,7 +133,7 @@ func AccountPage(d AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<div class=\"form-actions\"><button type=\"submit\" class=\"btn btn-primary\" data-testid=\"password-submit\">Change password</button></div></form></section><section class=\"panel\" aria-labelledby=\"tokens-title\" data-testid=\"tokens-panel\"><h2 id=\"tokens-title\">API tokens</h2><p>For scripts and the platform's automation: send <code>Authorization: Token &lt;token&gt;</code>. A token acts as you, with your rights.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<div class=\"form-actions\"><button type=\"submit\" class=\"btn btn-primary\" data-testid=\"password-submit\">Change password</button></div></form></section><section class=\"panel stack\" aria-labelledby=\"tokens-title\" data-testid=\"tokens-panel\"><h2 id=\"tokens-title\">API tokens</h2><p>For scripts and the platform's automation: send <code>Authorization: Token &lt;token&gt;</code>. A token acts as you, with your rights.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -274,7 +274,7 @@ func AccountPage(d AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<div class=\"form-actions\"><button type=\"submit\" class=\"btn btn-primary\" data-testid=\"token-submit\">Create token</button></div></form></section><section class=\"panel\" aria-labelledby=\"staff-title\" data-testid=\"staff-panel\"><h2 id=\"staff-title\">Staff users</h2><p>Staff can sign in here and use the admin API. Deactivating someone signs them out and revokes their tokens.</p><div class=\"table-wrap\" role=\"region\" aria-label=\"Staff users\" tabindex=\"0\"><table class=\"table\" data-testid=\"staff-table\"><thead><tr><th scope=\"col\">Username</th><th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Status</th><th scope=\"col\">Since</th><th scope=\"col\" class=\"actions\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<div class=\"form-actions\"><button type=\"submit\" class=\"btn btn-primary\" data-testid=\"token-submit\">Create token</button></div></form></section><section class=\"panel stack\" aria-labelledby=\"staff-title\" data-testid=\"staff-panel\"><h2 id=\"staff-title\">Staff users</h2><p>Staff can sign in here and use the admin API. Deactivating someone signs them out and revokes their tokens.</p><div class=\"table-wrap\" role=\"region\" aria-label=\"Staff users\" tabindex=\"0\"><table class=\"table\" data-testid=\"staff-table\"><thead><tr><th scope=\"col\">Username</th><th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Status</th><th scope=\"col\">Since</th><th scope=\"col\" class=\"actions\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

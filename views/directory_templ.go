@@ -517,7 +517,7 @@ func ProjectDetailPage(d ProjectDetailData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "<section class=\"panel\" aria-labelledby=\"project-room-title\" data-testid=\"project-room\"><h2 id=\"project-room-title\">Matrix room</h2>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "<section class=\"panel stack\" aria-labelledby=\"project-room-title\" data-testid=\"project-room\"><h2 id=\"project-room-title\">Matrix room</h2>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1089,7 +1089,7 @@ func UserDetailPage(d UserDetailData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "<div class=\"grid-2\"><section class=\"panel\" aria-labelledby=\"user-title\" data-testid=\"user-detail\"><h2 id=\"user-title\">Platform user</h2><dl class=\"kv\"><dt>Username</dt><dd>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "<div class=\"grid-2\"><section class=\"panel stack\" aria-labelledby=\"user-title\" data-testid=\"user-detail\"><h2 id=\"user-title\">Platform user</h2><dl class=\"kv\"><dt>Username</dt><dd>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1170,7 +1170,7 @@ func UserDetailPage(d UserDetailData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 87, "</dd></dl></section><section class=\"panel\" aria-labelledby=\"profile-title\" data-testid=\"user-profile\"><h2 id=\"profile-title\">Matrix account</h2>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 87, "</dd></dl></section><section class=\"panel stack\" aria-labelledby=\"profile-title\" data-testid=\"user-profile\"><h2 id=\"profile-title\">Matrix account</h2>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -70,7 +70,7 @@ func SettingsPage(d SettingsData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"panel\" aria-labelledby=\"hs-title\" data-testid=\"settings-panel\"><h2 id=\"hs-title\">Homeserver</h2><p>Values set by environment variables win over these and are shown locked.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"panel stack\" aria-labelledby=\"hs-title\" data-testid=\"settings-panel\"><h2 id=\"hs-title\">Homeserver</h2><p>Values set by environment variables win over these and are shown locked.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -284,7 +284,7 @@ func SettingsPage(d SettingsData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "</div><div class=\"form-actions\"><button type=\"submit\" class=\"btn btn-primary\" data-testid=\"settings-submit\">Save settings</button></div></form></section><section class=\"panel\" aria-labelledby=\"reg-title\" data-testid=\"registration-facts\"><h2 id=\"reg-title\">Registration</h2><p>Setup owns these; run it again to change them (it rotates the tokens).</p><dl class=\"kv\"><dt>Appservice</dt><dd>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "</div><div class=\"form-actions\"><button type=\"submit\" class=\"btn btn-primary\" data-testid=\"settings-submit\">Save settings</button></div></form></section><section class=\"panel stack\" aria-labelledby=\"reg-title\" data-testid=\"registration-facts\"><h2 id=\"reg-title\">Registration</h2><p>Setup owns these; run it again to change them (it rotates the tokens).</p><dl class=\"kv\"><dt>Appservice</dt><dd>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

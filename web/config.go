@@ -42,6 +42,7 @@ type Config struct {
 	TransactionRetention      time.Duration
 
 	Provision ProvisionConfig // the provisioning worker; zero fields = its defaults
+	Metrics   MetricsConfig   // where /metrics is served; zero = nowhere
 }
 
 // Env is one documented environment variable.
@@ -76,6 +77,8 @@ var EnvVars = []Env{
 	{"PROVISION_BACKOFF", "5s", "delay after a room's or user's first failure; doubles each time, with jitter", false},
 	{"PROVISION_MAX_BACKOFF", "10m", "longest delay between attempts", false},
 	{"PROVISION_INTERVAL", "30s", "how often the worker scans its queue without being woken by a write", false},
+	{"METRICS_ADDR", "", "separate host:port serving only Prometheus /metrics, without credentials unless METRICS_TOKEN is set (default: off)", false},
+	{"METRICS_TOKEN", "", "serve /metrics on the main listener to \"Authorization: Bearer <token>\", at least 16 characters (default: off)", true},
 }
 
 // LoadConfig reads the configuration from getenv (os.Getenv in production) and validates
@@ -171,6 +174,8 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	var perrs []error
 	c.Provision, perrs = loadProvisionConfig(getenv)
+	errs = append(errs, perrs...)
+	c.Metrics, perrs = loadMetricsConfig(get, secret, c.ListenAddr)
 	errs = append(errs, perrs...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("configuration: %w", errors.Join(errs...))

@@ -268,10 +268,13 @@ func (b *Browser) WaitFor(timeout time.Duration, what string, cond func() bool) 
 	}
 }
 
-// Login signs in through the login form as a real user would and waits for the next page.
+// Login signs in through the login form as a real user would and waits for the next
+// page. On the login page already (say after a redirect with ?next=), it uses that form.
 func (b *Browser) Login(username, password string) {
 	b.t.Helper()
-	b.Navigate("/login")
+	if !strings.HasPrefix(b.Path(), "/login") {
+		b.Navigate("/login")
+	}
 	b.Fill("#username", username)
 	b.Fill("#password", password)
 	if status := b.ClickAndWaitLoad("login-submit"); status != http.StatusOK {
