@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"matrixas/auth"
 	"matrixas/db"
@@ -54,6 +55,10 @@ func commands() []*command {
 			examples: "  matrixas backup /backups/matrixas-$(date +%F).db\n  # restore: stop the server, copy the file to DATABASE_PATH, start it"},
 		{name: "registration", usage: "registration", summary: "print the current appservice registration YAML (after setup)", run: runRegistration,
 			examples: "  matrixas registration > /etc/synapse/waldur-registration.yaml"},
+		{name: "openapi", usage: "openapi [--format FORMAT]", summary: "print the OpenAPI document of the JSON API, FORMAT json (default) or yaml (as GET /api/schema/ serves it)", run: runOpenAPI,
+			examples: "  matrixas openapi > openapi.json\n  matrixas openapi --format yaml > openapi.yaml"},
+		{name: "reprovision", usage: "reprovision [--dry-run] [--yes]", summary: "re-create every active room and user on the homeserver now configured (asks first)", run: runReprovision,
+			examples: "  matrixas reprovision --dry-run\n  matrixas reprovision --yes"},
 	}
 }
 
@@ -87,6 +92,12 @@ func run(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) > 0 {
 		name, args = args[0], args[1:]
 	}
+	if name == "help" && len(args) > 0 {
+		return commandHelp(ctx, env, args)
+	}
+	if name == "--version" {
+		name = "version"
+	}
 	if name == "-h" || name == "--help" || name == "help" {
 		usage(env.stdout)
 		return nil
@@ -104,20 +115,31 @@ func run(ctx context.Context, env *cliEnv, args []string) error {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: matrixas [COMMAND] [OPTIONS]")
 	fmt.Fprintln(w, "\nCommands:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'matrixas COMMAND --help' for a command's options. Configuration is read from the environment:")
+	tw.Flush()
+	fmt.Fprintln(w, "\nRun 'matrixas help COMMAND' (or 'matrixas COMMAND --help') for a command's options and examples.")
+	fmt.Fprintln(w, "\nConfiguration is read from the environment:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, e := range web.EnvVars {
-		def := e.Default
-		if def == "" {
-			def = "unset"
+		help := e.Help
+		if !strings.Contains(help, "(default") { // some say it in their own words
+			def := e.Default
+			if def == "" {
+				def = "unset"
+			}
+			help += " (default: " + def + ")"
 		}
-		fmt.Fprintf(w, "  %-32s %s (default: %s)\n", e.Name, e.Help, def)
+		fmt.Fprintf(tw, "  %s\t%s\n", e.Name, help)
 		if e.Secret {
-			fmt.Fprintf(w, "  %-32s file holding %s\n", e.Name+"_FILE", e.Name)
+			fmt.Fprintf(tw, "  %s\tfile holding %s\n", e.Name+"_FILE", e.Name)
 		}
 	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nExit status: 0 on success (and for --help), 1 on failure (bad configuration included), 2 for bad usage.")
+	fmt.Fprintln(w, "Running it in production (reverse proxy, homeserver, backups, metrics): docs/OPERATIONS.md")
 }
 
 // flags returns a FlagSet whose --help prints the command's usage and examples.

@@ -41,7 +41,7 @@ func (s *Store) Reprovision(ctx context.Context, dryRun bool) (ReprovisionCounts
 		}
 		run, _ := res.LastInsertId()
 		res, err = tx.ExecContext(ctx, `UPDATE matrix_rooms SET state = 'creating', room_id = '', room_alias = '', notice = '',
-			error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 1, reprovision_id = ?, modified_at = ?
+			error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 1, create_started_at = 0, reprovision_id = ?, modified_at = ?
 			WHERE state = 'active'`, run, t)
 		if err != nil {
 			return fmt.Errorf("db: reprovision rooms: %w", err)

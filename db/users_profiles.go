@@ -66,4 +66,5 @@ func (s *Store) ListUsersWithProfiles(ctx context.Context, f UserFilter) ([]*Use
 // scanFunc adapts a func to scanUser's row interface.
 type scanFunc func(dest ...any) error
 
+// Scan calls f.
 func (f scanFunc) Scan(dest ...any) error { return f(dest...) }

@@ -35,6 +35,16 @@ func TestDashboardEndToEnd(t *testing.T) {
 		t.Fatalf("anonymous /rooms landed on %s", p)
 	}
 	sh.take(t, "login", true)
+	// Keyboard users see where they are: Tab from the (autofocused) username to the
+	// password shows a focus ring.
+	b.Do(chromedp.KeyEvent("\t"))
+	focus := browsertest.Run(b, chromedp.EvaluateAsDevTools[string](`(() => {
+		const e = document.activeElement, s = getComputedStyle(e);
+		return e.id + " " + s.outlineStyle + " " + s.outlineWidth;
+	})()`))
+	if focus != "password solid 2px" {
+		t.Errorf("focus after Tab: %q, want the password field with a 2px outline", focus)
+	}
 	b.Login("staff", testserver.StaffPassword)
 	if p := b.Path(); p != "/rooms" {
 		t.Errorf("after login: %s, want /rooms (next)", p)
@@ -110,7 +120,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 	// Projects pushed through the API: their rooms appear on the Rooms page, which
 	// refreshes itself while they are being created.
 	_, apollo := createProject(t, srv, "Apollo", map[string]string{"ann": "admin", "ben": "member"})
-	createProject(t, srv, "Gemini", map[string]string{"cat": "manager"})
+	_, geminiRoom := createProject(t, srv, "Gemini", map[string]string{"cat": "manager"})
 	b.Navigate("/rooms")
 	b.WaitFor(60*time.Second, "both rooms to become active on the Rooms page", func() bool {
 		return b.Count(`#rooms-table tr[data-state="active"]`) == 2
@@ -129,6 +139,64 @@ func TestDashboardEndToEnd(t *testing.T) {
 		t.Error("on a 390 px screen the current navigation link is scrolled out of sight")
 	}
 	b.SetViewport(1280, 900)
+
+	// A room the worker gave up on: filter the list to errors (htmx swaps the table and
+	// pushes the URL), retry it from its row (htmx swaps the row and shows a flash).
+	gemini, err := srv.Store.RoomByUUID(context.Background(), geminiRoom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Store.FailRoom(context.Background(), gemini.ID, "M_FORBIDDEN: simulated failure", 1, func(int) time.Duration { return time.Hour }); err != nil {
+		t.Fatal(err)
+	}
+	b.Navigate("/rooms")
+	b.Do(chromedp.SetValue(browsertest.TestID("rooms-state"), "error"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid="rooms-state"]').dispatchEvent(new Event("change", {bubbles: true}))`))
+	b.WaitFor(10*time.Second, "the table to show only the errored room", func() bool {
+		return b.Count(`#rooms-table tr[data-state]`) == 1 && b.Count(`#rooms-table tr[data-state="error"]`) == 1
+	})
+	if p := b.Path(); p != "/rooms?state=error" {
+		t.Errorf("filtered URL %s", p)
+	}
+	if got := b.Text("room-error"); got != "M_FORBIDDEN: simulated failure" {
+		t.Errorf("error shown %q", got)
+	}
+	sh.take(t, "rooms-error", false)
+
+	// Someone else retries it first: this page's button is stale, and says so.
+	api(t, srv, http.MethodPost, "/api/matrix-rooms/"+geminiRoom+"/retry/", nil, http.StatusOK, nil)
+	b.Click("room-retry")
+	b.WaitFor(10*time.Second, "an error flash for the stale button", func() bool {
+		return strings.Contains(flashes(b), "Cannot retry a room in state")
+	})
+	if b.Count(`#rooms-table tr[data-state="error"]`) != 1 || !b.Exists("rooms-state") {
+		t.Error("a refused action changed the table or the page")
+	}
+	// The browser and htmx log the 409; nothing else may be in the console.
+	for _, p := range b.TakeProblems() {
+		if !strings.Contains(p, "409") {
+			t.Errorf("console: %s", p)
+		}
+	}
+	b.WaitFor(60*time.Second, "Gemini to be active after that retry", func() bool {
+		r, err := srv.Store.RoomByUUID(context.Background(), geminiRoom)
+		return err == nil && r.State == db.RoomActive
+	})
+	if _, err := srv.Store.FailRoom(context.Background(), gemini.ID, "M_FORBIDDEN: simulated failure", 1, func(int) time.Duration { return time.Hour }); err != nil {
+		t.Fatal(err)
+	}
+	b.Navigate("/rooms?state=error")
+	b.Click("room-retry")
+	b.WaitFor(10*time.Second, "the row to be swapped", func() bool {
+		return b.Count(`#rooms-table tr[data-state="error"]`) == 0 && b.Count(`#rooms-table tr[data-state]`) == 1
+	})
+	if f := flashes(b); !strings.Contains(f, "Room of Gemini queued for creation again.") {
+		t.Errorf("flashes after the htmx retry: %q", f)
+	}
+	b.Navigate("/rooms")
+	b.WaitFor(60*time.Second, "Gemini to be active again", func() bool {
+		return b.Count(`#rooms-table tr[data-state="active"]`) == 2
+	})
 
 	b.Navigate("/rooms/" + apollo)
 	b.WaitFor(60*time.Second, "ann and ben to have joined", func() bool {
@@ -153,6 +221,14 @@ func TestDashboardEndToEnd(t *testing.T) {
 	}
 	if got := b.Text("rooms-total"); got != "2" {
 		t.Errorf("overview rooms %q", got)
+	}
+	b.Click("overview-run-diagnostics")
+	b.WaitTestID("diagnostics-summary")
+	if got := b.Text("diagnostics-summary"); !strings.Contains(got, "checks") {
+		t.Errorf("diagnostics summary %q", got)
+	}
+	if p := b.Path(); p != "/" {
+		t.Errorf("the summary navigated to %s", p)
 	}
 	sh.take(t, "overview", true)
 	for _, p := range []string{"transactions", "projects", "users", "account", "settings"} {
@@ -216,7 +292,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 // memberCell reads a cell of a member's row on a room page.
 func memberCell(b *browsertest.Browser, user, testid string) string {
 	return strings.TrimSpace(browsertest.Run(b, chromedp.EvaluateAsDevTools[string](
-		`(document.querySelector('[data-testid="member-` + user + `"] [data-testid="` + testid + `"]') || {textContent: ""}).textContent`)))
+		`(document.querySelector('[data-testid="member-`+user+`"] [data-testid="`+testid+`"]') || {textContent: ""}).textContent`)))
 }
 
 func submitDisabled(b *browsertest.Browser) bool {

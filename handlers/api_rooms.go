@@ -39,7 +39,7 @@ type RoomMemberJSON struct {
 	User         string  `json:"user"`
 	Username     string  `json:"username"`
 	MatrixUserID string  `json:"matrix_user_id"`
-	Role         string  `json:"role"`       // "" for a former member about to be removed
+	Role         string  `json:"role"` // "" for a former member about to be removed
 	PowerLevel   int     `json:"power_level"`
 	Membership   string  `json:"membership"` // join, invite, leave, ban, or pending (not synced yet)
 	LastError    string  `json:"last_error"`
@@ -228,7 +228,9 @@ func joinStates(states []db.RoomState) string {
 }
 
 // APIRetryRoom is POST /api/matrix-rooms/{uuid}/retry/: error -> creating.
-func (h *Handler) APIRetryRoom(w http.ResponseWriter, r *http.Request) { h.roomAction(w, r, db.ActionRetry) }
+func (h *Handler) APIRetryRoom(w http.ResponseWriter, r *http.Request) {
+	h.roomAction(w, r, db.ActionRetry)
+}
 
 // APIDisableRoom is POST /api/matrix-rooms/{uuid}/disable/: active|error -> disabling.
 func (h *Handler) APIDisableRoom(w http.ResponseWriter, r *http.Request) {

@@ -30,8 +30,8 @@ func (h *Handler) uiFail(w http.ResponseWriter, r *http.Request, status int, msg
 		return
 	}
 	w.Header().Set("HX-Retarget", "#flashes")
-	w.Header().Set("HX-Reswap", "outerHTML")
-	h.renderStatus(w, r, status, views.FlashesOOB([]views.Flash{{Kind: "error", Message: msg}}))
+	w.Header().Set("HX-Reswap", "innerHTML")
+	h.renderStatus(w, r, status, views.Flashes([]views.Flash{{Kind: "error", Message: msg}}))
 }
 
 // uiServerError records err for the log and answers 500 without its text.

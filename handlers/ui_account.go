@@ -257,7 +257,9 @@ func (h *Handler) CreateStaff(w http.ResponseWriter, r *http.Request) {
 }
 
 // DeactivateStaff is POST /account/staff/{id}/deactivate.
-func (h *Handler) DeactivateStaff(w http.ResponseWriter, r *http.Request) { h.setStaffActive(w, r, false) }
+func (h *Handler) DeactivateStaff(w http.ResponseWriter, r *http.Request) {
+	h.setStaffActive(w, r, false)
+}
 
 // ActivateStaff is POST /account/staff/{id}/activate.
 func (h *Handler) ActivateStaff(w http.ResponseWriter, r *http.Request) { h.setStaffActive(w, r, true) }

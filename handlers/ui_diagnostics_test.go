@@ -67,7 +67,7 @@ func TestDiagnosticsPage(t *testing.T) {
 			t.Errorf("%s (htmx): status %d, whole page %v", path, resp.StatusCode, doc.Find("header, nav").Length() != 0)
 		}
 		id := strings.TrimPrefix(path, "/diagnostics/")
-		if doc.Find("#diagnostics-" + id).Length() != 1 {
+		if doc.Find("#diagnostics-"+id).Length() != 1 {
 			t.Errorf("%s: no #diagnostics-%s to swap in", path, id)
 		}
 		resp, _ = getPage(t, srv, c, path)

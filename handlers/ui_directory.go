@@ -34,6 +34,7 @@ func (h *Handler) ProjectsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Vary", "HX-Request")
 	if htmxTarget(r) == "projects-table" {
+		pushCleanURL(w, r, views.ListLink("/projects", search, page))
 		h.render(w, r, views.ProjectsTable(d))
 		return
 	}
@@ -131,6 +132,7 @@ func (h *Handler) UsersPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Vary", "HX-Request")
 	if htmxTarget(r) == "users-table" {
+		pushCleanURL(w, r, views.ListLink("/users", search, f.Page.Number, "status", status))
 		h.render(w, r, views.UsersTable(d))
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -28,6 +29,14 @@ func htmxTarget(r *http.Request) string {
 		return ""
 	}
 	return r.Header.Get("HX-Target")
+}
+
+// pushCleanURL makes htmx put url (the list's filters without empty ones) in the address
+// bar when the filter form asked, instead of the form's raw query ("?state=&search=").
+func pushCleanURL(w http.ResponseWriter, r *http.Request, url string) {
+	if strings.HasSuffix(r.Header.Get("HX-Trigger"), "-filter") {
+		w.Header().Set("HX-Push-Url", url)
+	}
 }
 
 // RoomsPage is GET /rooms: filter by state, search, paginate. htmx requests aimed at the
@@ -63,6 +72,7 @@ func (h *Handler) RoomsPage(w http.ResponseWriter, r *http.Request) {
 		Link: func(n int) string { return views.RoomsLink(d.State, d.Search, n) }}
 	w.Header().Set("Vary", "HX-Request")
 	if htmxTarget(r) == "rooms-table" {
+		pushCleanURL(w, r, d.Self)
 		h.render(w, r, views.RoomsTable(d))
 		return
 	}
@@ -89,7 +99,9 @@ func (h *Handler) RoomDetail(w http.ResponseWriter, r *http.Request) {
 }
 
 // RoomRetry is POST /rooms/{uuid}/retry.
-func (h *Handler) RoomRetry(w http.ResponseWriter, r *http.Request) { h.roomUIAction(w, r, db.ActionRetry) }
+func (h *Handler) RoomRetry(w http.ResponseWriter, r *http.Request) {
+	h.roomUIAction(w, r, db.ActionRetry)
+}
 
 // RoomDisable is POST /rooms/{uuid}/disable.
 func (h *Handler) RoomDisable(w http.ResponseWriter, r *http.Request) {

@@ -148,7 +148,7 @@ func TestRoomsPage(t *testing.T) {
 		{"?state=active", "map[Apollo:Active]"},
 		{"?state=error", "map[Gemini:Error]"},
 		{"?search=merc", "map[Mercury:Creating]"},
-		{"?search=" + url.QueryEscape("#waldur-" + dir.projects["Apollo"]), "map[Apollo:Active]"},
+		{"?search=" + url.QueryEscape("#waldur-"+dir.projects["Apollo"]), "map[Apollo:Active]"},
 		{"?state=archived", "map[]"},
 	}
 	for _, tt := range tests {

@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -38,15 +39,30 @@ func (m *Metrics) HTTPMiddleware(next http.Handler) http.Handler {
 			code = http.StatusOK
 		}
 		route := unmatchedRoute
-		if rc := chi.RouteContext(r.Context()); rc != nil {
-			if p := rc.RoutePattern(); p != "" {
-				route = p
-			}
+		if p := routePattern(chi.RouteContext(r.Context())); p != "" {
+			route = p
 		}
 		s := m.series(httpKey{route: route, method: method(r.Method), code: code})
 		s.requests.Inc()
 		s.duration.Observe(time.Since(start).Seconds())
 	})
+}
+
+// routePattern is the matched route as web.Routes wrote it: chi's RoutePattern, but
+// keeping the trailing slash (chi trims it), so "/api/users/" stays what the router and
+// the OpenAPI document call it.
+func routePattern(rc *chi.Context) string {
+	if rc == nil || len(rc.RoutePatterns) == 0 {
+		return ""
+	}
+	p := strings.Join(rc.RoutePatterns, "")
+	for strings.Contains(p, "/*/") {
+		p = strings.ReplaceAll(p, "/*/", "/")
+	}
+	if strings.HasSuffix(p, "//") {
+		p = p[:len(p)-1]
+	}
+	return p
 }
 
 // series returns the cached metrics for k, resolving them the first time.

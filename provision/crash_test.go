@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -198,6 +199,10 @@ func TestCrashSafety(t *testing.T) {
 	startServer(t, bin, url, logPath, env)
 	waitFor(t, "every room active after the restart", 90*time.Second, allActive(t, api, nRooms))
 
+	if b, err := os.ReadFile(logPath); err == nil {
+		t.Logf("rooms adopted after the crash: %d by alias, %d left without one",
+			strings.Count(string(b), "adopted a room by its alias"), strings.Count(string(b), "adopted a room left by an interrupted creation"))
+	}
 	joinedRooms, err := (&appservice{ms: ms}).bot(t, hs).JoinedRooms(ctx)
 	if err != nil {
 		t.Fatal(err)

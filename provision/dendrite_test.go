@@ -2,11 +2,11 @@ package provision_test
 
 import (
 	"context"
-	"os"
-	"strings"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,6 +169,14 @@ func TestRoomsOnDendrite(t *testing.T) {
 		p.members["newcomer"] = "member"
 		delete(p.members, remove)
 		waitFor(t, "role changes on the homeserver", 30*time.Second, func() (bool, string) { return checkRoom(t, nil, p) })
+
+		// The room's name follows the project's.
+		a.call(t, http.MethodPatch, "/api/projects/"+p.uuid+"/", map[string]string{"name": "Renamed project"}, nil, http.StatusOK)
+		waitFor(t, "room renamed", 30*time.Second, func() (bool, string) {
+			var name event.RoomNameEventContent
+			err := bot.StateEvent(ctx, id.RoomID(a.room(t, p.room).RoomID), event.StateRoomName, "", &name)
+			return err == nil && name.Name == "Renamed project", fmt.Sprintf("name %q, %v", name.Name, err)
+		})
 
 		// The removed member was kicked with the reason.
 		var m event.MemberEventContent

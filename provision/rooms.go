@@ -30,6 +30,13 @@ const (
 	ReasonRoomDisabled = "The project's chat room was disabled"
 )
 
+// ProjectTagKey is the key, in a room's creation content, that names the project the room
+// was created for: it finds a room a crash left behind before its id was recorded.
+const ProjectTagKey = "waldur.project"
+
+// noticeRecreated starts the notice of a room created anew because the bot lost the old one.
+const noticeRecreated = "The previous room ("
+
 // errRoomLost means the bot is not in the room and cannot get back in (an archived room
 // being reactivated, a room that no longer exists): the room must be created anew.
 var errRoomLost = errors.New("the bot is no longer in the room and cannot rejoin it")
@@ -68,6 +75,18 @@ func Message(err error) string {
 		return prefix + msg
 	}
 	return prefix + matrix.Reason(err)
+}
+
+// describe is Message with every secret of the settings masked: a homeserver may echo
+// the token it refused ("Unknown token ..."), and the text is stored, shown and logged.
+func describe(ms *db.MatrixSettings, err error) string {
+	msg := Message(err)
+	for _, secret := range []string{ms.ASToken, ms.HSToken, ms.RegistrationSecret} {
+		if len(secret) >= 8 {
+			msg = strings.ReplaceAll(msg, secret, "[redacted]")
+		}
+	}
+	return msg
 }
 
 // unusable reports whether a homeserver answer means the room (or alias target) cannot be
@@ -115,7 +134,7 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 	case db.RoomActive:
 		err = w.syncRoom(ctx, ms, bot, room)
 		if errors.Is(err, errRoomLost) {
-			err = w.store.RecreateRoom(ctx, room.ID, "The previous room ("+room.RoomID+") could not be used any more; a new one was created.")
+			err = w.store.RecreateRoom(ctx, room.ID, noticeRecreated+room.RoomID+") could not be used any more; a new one was created.")
 			if err == nil {
 				log.Warn("room lost on the homeserver; creating a new one", "room_id", room.RoomID)
 				return
@@ -137,7 +156,7 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return // shutting down: the row still says what to do
 	}
-	msg := Message(err)
+	msg := describe(ms, err)
 	gaveUp, ferr := w.store.FailRoom(context.WithoutCancel(ctx), room.ID, msg, w.opts.MaxAttempts, w.backoff)
 	switch {
 	case ferr != nil:
@@ -171,6 +190,11 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 			return step("rejoin room", err)
 		}
 	}
+	// A room created anew because the bot lost the old one keeps saying so.
+	carry := ""
+	if strings.HasPrefix(room.Notice, noticeRecreated) {
+		carry = room.Notice
+	}
 	alias := aliasFor(room.ProjectUUID, ms.HomeserverDomain)
 	aliasNotice := ""
 	resolved, err := bot.ResolveAlias(ctx, alias)
@@ -178,7 +202,8 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 	case err == nil:
 		_, jerr := bot.JoinRoomByID(ctx, resolved.RoomID)
 		if jerr == nil {
-			return record(resolved.RoomID, alias, "")
+			w.log.Info("adopted a room by its alias", "room", room.UUID, "room_id", resolved.RoomID, "alias", alias)
+			return record(resolved.RoomID, alias, carry)
 		}
 		if !unusable(jerr) {
 			return step("join room of alias", jerr)
@@ -190,7 +215,7 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 				return step("free alias", err)
 			}
 			aliasNotice = fmt.Sprintf("The alias %s still points to the previous room (%s) and could not be moved (%s); the room was created without an alias.",
-				alias, resolved.RoomID, Message(err))
+				alias, resolved.RoomID, describe(ms, err))
 		}
 	case errors.Is(err, mautrix.MNotFound):
 	default:
@@ -207,16 +232,43 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 			invite = append(invite, id.UserID(m.MatrixUserID))
 		} // else: the member sync that follows retries and reports it
 	}
+	notice := strings.TrimSpace(carry + " " + aliasNotice)
+	if aliasNotice != "" {
+		alias = ""
+	}
+	if room.CreateStarted {
+		// An earlier createRoom got no recorded answer (the process died, the request
+		// timed out): the homeserver may have made the room anyway, without its alias.
+		orphan, err := w.findOrphan(ctx, bot, room)
+		if err != nil {
+			return step("look for a room left by an interrupted creation", err)
+		}
+		if orphan != "" {
+			if alias != "" {
+				if _, err := bot.CreateAlias(ctx, alias, orphan); err != nil {
+					if !unusable(err) {
+						return step("set alias", err)
+					}
+					notice = strings.TrimSpace(notice + " " + fmt.Sprintf("The alias %s is taken on the homeserver (%s); the room has no alias.", alias, describe(ms, err)))
+					alias = ""
+				}
+			}
+			w.log.Info("adopted a room left by an interrupted creation", "room", room.UUID, "room_id", orphan)
+			return record(orphan, alias, notice)
+		}
+	}
+	if err := w.store.MarkCreateStarted(ctx, room.ID); err != nil {
+		return err
+	}
+	room.CreateStarted = true
 	req := createRequest(ms, room, desired)
 	req.Invite = invite
-	notice := aliasNotice
-	if notice != "" {
+	if alias == "" {
 		req.RoomAliasName = ""
-		alias = ""
 	}
 	resp, err := bot.CreateRoom(ctx, req)
 	if alias != "" && (errors.Is(err, mautrix.MRoomInUse) || errors.Is(err, mautrix.MExclusive)) {
-		notice = fmt.Sprintf("The alias %s is taken on the homeserver (%s); the room was created without an alias.", alias, Message(err))
+		notice = strings.TrimSpace(notice + " " + fmt.Sprintf("The alias %s is taken on the homeserver (%s); the room was created without an alias.", alias, describe(ms, err)))
 		req.RoomAliasName = ""
 		alias = ""
 		resp, err = bot.CreateRoom(ctx, req)
@@ -225,6 +277,39 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		return step("create room", err)
 	}
 	return record(resp.RoomID, alias, notice)
+}
+
+// findOrphan looks among the rooms the bot is in, and no managed room records, for one
+// created for this room's project; "" when there is none.
+func (w *Worker) findOrphan(ctx context.Context, bot *mautrix.Client, room *db.Room) (id.RoomID, error) {
+	jr, err := bot.JoinedRooms(ctx)
+	if err != nil {
+		return "", err
+	}
+	ids := make([]string, len(jr.JoinedRooms))
+	for i, r := range jr.JoinedRooms {
+		ids[i] = r.String()
+	}
+	known, err := w.store.KnownRoomIDs(ctx, ids)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range jr.JoinedRooms {
+		if known[r.String()] {
+			continue
+		}
+		var create map[string]any
+		if err := bot.StateEvent(ctx, r, event.StateCreate, "", &create); err != nil {
+			if unusable(err) {
+				continue
+			}
+			return "", err
+		}
+		if create[ProjectTagKey] == room.ProjectUUID {
+			return r, nil
+		}
+	}
+	return "", nil
 }
 
 // createRequest is the createRoom body: private, invite only, history shared with members,
@@ -243,7 +328,7 @@ func createRequest(ms *db.MatrixSettings, room *db.Room, desired []*db.DesiredMe
 		Preset:          "private_chat",
 		RoomAliasName:   matrix.AliasPrefix + room.ProjectUUID,
 		Name:            room.ProjectName,
-		CreationContent: map[string]any{"m.federate": false},
+		CreationContent: map[string]any{"m.federate": false, ProjectTagKey: room.ProjectUUID},
 		InitialState: []*event.Event{
 			{Type: event.StateJoinRules, StateKey: &empty, Content: event.Content{Parsed: &event.JoinRulesEventContent{JoinRule: event.JoinRuleInvite}}},
 			{Type: event.StateHistoryVisibility, StateKey: &empty, Content: event.Content{Parsed: &event.HistoryVisibilityEventContent{HistoryVisibility: event.HistoryVisibilityShared}}},
@@ -304,7 +389,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(membership[uid]), PowerLevel: pl}
 		err := w.ensureMember(ctx, ms, bot, roomID, m, membership[uid])
 		if err != nil {
-			ms2.LastError = Message(err)
+			ms2.LastError = describe(ms, err)
 			fail(err)
 		} else {
 			ms2.Membership = string(event.MembershipJoin)
@@ -580,7 +665,7 @@ func (w *Worker) profileJob(ctx context.Context, ms *db.MatrixSettings, p *db.Pr
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return
 	}
-	msg := Message(err)
+	msg := describe(ms, err)
 	if ferr := w.store.FailProfile(context.WithoutCancel(ctx), p.UserID, msg, w.backoff); ferr != nil {
 		w.logErr(ctx, "record user failure", ferr)
 		return

@@ -76,6 +76,11 @@ type Worker struct {
 	mu       sync.Mutex
 	inflight map[string]bool // "room:<id>" and "user:<id>" being worked on
 	botFor   string          // the homeserver URL and token the bot was registered with
+
+	// The catch-up that gives profiles to users who have none scans every user, so it runs
+	// when the rules change (setup named the domain) and otherwise once per Interval.
+	profilesFor  db.ProfileRules
+	profilesDone time.Time
 }
 
 // New returns a worker over store, reading the homeserver settings from settings on
@@ -151,9 +156,7 @@ func (w *Worker) cycle(ctx context.Context, sem chan struct{}, wg *sync.WaitGrou
 		return w.opts.Interval
 	}
 	w.ensureBot(ctx, ms)
-	if _, err := w.store.EnsureProfiles(ctx, db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart}); err != nil {
-		w.logErr(ctx, "create missing profiles", err)
-	}
+	w.ensureProfiles(ctx, db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart})
 	w.mu.Lock()
 	busy := len(w.inflight)
 	w.mu.Unlock()
@@ -250,6 +253,25 @@ func (w *Worker) ensureBot(ctx context.Context, ms *db.MatrixSettings) {
 	w.botFor = key
 	w.mu.Unlock()
 	w.log.Info("bot provisioned", "bot", ms.BotUserID(), "homeserver", ms.HomeserverURL)
+}
+
+// ensureProfiles makes the profiles of platform users who have none (users created
+// before the domain was known, or by other paths than the directory API).
+func (w *Worker) ensureProfiles(ctx context.Context, rules db.ProfileRules) {
+	if rules == w.profilesFor && time.Since(w.profilesDone) < w.opts.Interval {
+		return
+	}
+	n, err := w.store.EnsureProfiles(ctx, rules)
+	if err != nil {
+		w.logErr(ctx, "create missing profiles", err)
+		return
+	}
+	if n > 0 {
+		// More may remain (it works in batches): look again on the next cycle.
+		w.log.Info("created missing user profiles", "users", n)
+		return
+	}
+	w.profilesFor, w.profilesDone = rules, time.Now()
 }
 
 // backoff is the delay before the next attempt after the given number of failures:

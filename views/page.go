@@ -36,3 +36,11 @@ var Nav = []NavItem{
 	{"transactions", "Transactions", "/transactions"},
 	{"reprovision", "Reprovision", "/reprovision"},
 }
+
+// htmxConfig goes in <meta name="htmx-config"> because the CSP allows no inline script:
+// no injected indicator style (app.css has it), no eval, no script tags from responses;
+// error responses are swapped too (handlers retarget them to the flash area); and no
+// history snapshots in localStorage, since a page may show a secret once.
+const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,` +
+	`"historyCacheSize":0,"refreshOnHistoryMiss":true,` +
+	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"[45]..","swap":true,"error":true}]}`

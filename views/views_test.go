@@ -248,7 +248,7 @@ func TestOverviewPage(t *testing.T) {
 	if href, _ := doc.Find(testid("step-2") + " a").Attr("href"); href != "/setup" {
 		t.Errorf("step 2 links to %q", href)
 	}
-	if doc.Find(testid("step-1") + " a").Length() != 0 {
+	if doc.Find(testid("step-1")+" a").Length() != 0 {
 		t.Error("a done step still links to its action")
 	}
 

@@ -42,6 +42,9 @@ const (
 	// matrix: called by the homeserver with "Authorization: Bearer <hs_token>"; sessions
 	// and API tokens grant nothing.
 	matrixHS access = "matrix"
+	// metricsScrape: Prometheus metrics: only "Authorization: Bearer <METRICS_TOKEN>" opens
+	// them; sessions, API tokens and the hs_token get 401 (the test sets a token).
+	metricsScrape access = "metrics"
 )
 
 // routeRule is one row: method ("*" = every method the route answers), chi pattern, access.
@@ -55,6 +58,7 @@ type routeRule struct {
 var routeTable = []routeRule{
 	{http.MethodGet, "/healthz", public},
 	{http.MethodGet, "/readyz", public},
+	{http.MethodGet, "/metrics", metricsScrape},
 	{"*", "/static/*", static},
 
 	{http.MethodPut, "/_matrix/app/v1/transactions/{txnId}", matrixHS},
@@ -98,6 +102,7 @@ var routeTable = []routeRule{
 	{http.MethodPost, "/reprovision", staffPage},
 	{http.MethodGet, "/reprovision/progress", staffPage},
 
+	{http.MethodGet, "/api/schema/", public},
 	{http.MethodGet, "/api/admin/matrix-appservice/status/", apiStaff},
 	{http.MethodPost, "/api/admin/matrix-appservice/setup/", apiStaff},
 	{http.MethodPost, "/api/admin/matrix-appservice/provision-bot/", apiStaff},
@@ -188,6 +193,7 @@ const (
 	staffSession caller = "staff session"
 	hsToken      caller = "homeserver hs_token"
 	wrongHS      caller = "wrong hs_token"
+	metricsTok   caller = "metrics bearer token"
 )
 
 // outcome is what a caller must get.
@@ -230,6 +236,9 @@ func expectations(a access, method string) (map[caller]outcome, error) {
 		return expectations(apiStaff, method)
 	case matrixHS:
 		return map[caller]outcome{anonymous: matrixDenied, wrongHS: matrixDenied, staffToken: matrixDenied, staffSession: matrixDenied, hsToken: allowed}, nil
+	case metricsScrape:
+		return map[caller]outcome{anonymous: unauthorized, userToken: unauthorized, staffToken: unauthorized, userSession: unauthorized,
+			staffSession: unauthorized, hsToken: unauthorized, metricsTok: allowed}, nil
 	}
 	return nil, fmt.Errorf("unknown access class %q", a)
 }
@@ -280,7 +289,7 @@ func TestRouteTableIsComplete(t *testing.T) {
 	}
 	for _, r := range walked {
 		if _, ok := ruleFor(r); !ok {
-			t.Errorf("route %s %s has no row in routeTable (web/routes_test.go): add one line\n\t{http.Method%s, %q, <access>},\nwhere <access> is public, login, static, staffPage, apiUser, apiStaff, apiStaffWrite or matrix",
+			t.Errorf("route %s %s has no row in routeTable (web/routes_test.go): add one line\n\t{http.Method%s, %q, <access>},\nwhere <access> is public, login, static, staffPage, apiUser, apiStaff, apiStaffWrite, matrix or metrics",
 				r.method, r.pattern, methodConst(r.method), r.pattern)
 		}
 	}
@@ -311,7 +320,7 @@ func methodConst(m string) string {
 // what the route's access class promises. Unsafe methods carry an empty JSON object and
 // same-origin browser headers; a cross-site variant must be refused on cookie routes.
 func TestRouteAuthorization(t *testing.T) {
-	ts := testserver.New(t)
+	ts := testserver.New(t, testserver.Options{Env: map[string]string{"METRICS_TOKEN": testMetricsToken}})
 	ctx := context.Background()
 	// A configured, enabled appservice, so that the homeserver's routes check a real token.
 	if err := ts.Web.Settings().Set(ctx, map[string]string{
@@ -340,6 +349,7 @@ func TestRouteAuthorization(t *testing.T) {
 				staffSession: withCookie(ts.SessionCookie(t, ts.Staff)),
 				hsToken:      withBearer(currentHSToken(t, ts)),
 				wrongHS:      withBearer(strings.Repeat("0", 64)),
+				metricsTok:   withBearer(testMetricsToken),
 			}
 			callers := make([]caller, 0, len(want))
 			for c := range want {

@@ -15,11 +15,13 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"matrixas/apidoc"
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/handlers"
 	"matrixas/matrix"
+	"matrixas/metrics"
 	"matrixas/provision"
 	"matrixas/static"
 )
@@ -33,6 +35,7 @@ type Server struct {
 	handler  *handlers.Handler
 	router   http.Handler
 	jobs     []func(ctx context.Context) // background loops, started by Start
+	metrics  *metrics.Metrics
 	wg       sync.WaitGroup
 }
 
@@ -44,11 +47,14 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		return nil, err
 	}
 	recorder := store.NewRecorder(256)
+	m := metrics.New(version, log)
+	m.CollectStore(store)
 	diag := diagnostics.New(store, settings, diagnostics.Options{
 		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
 		RequestTimeout: cfg.DiagnosticsRequestTimeout,
 		StaleAfter:     cfg.TransactionsStaleAfter,
 		Origin:         cfg.PublicURL,
+		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
 	})
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
@@ -57,9 +63,11 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		MaxBackoff:      cfg.Provision.MaxBackoff,
 		Interval:        cfg.Provision.Interval,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
+		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
+		Observer:        m,
 	})
 	h := handlers.New(handlers.Deps{
-		MatrixHTTP:   matrix.HTTPClient(3*time.Second, 10*time.Second),
+		MatrixHTTP:   m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
 		Recorder:     recorder,
 		Diag:         diag,
 		Store:        store,
@@ -75,8 +83,11 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		// The provisioning worker, woken by every write it should act on.
 		Wake:            worker.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
+
+		// Counts transactions and refused homeserver requests for /metrics.
+		WebhookMetrics: m,
 	})
-	s := &Server{cfg: cfg, log: log, store: store, settings: settings, handler: h}
+	s := &Server{cfg: cfg, log: log, store: store, settings: settings, handler: h, metrics: m}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
 	s.router = Routes(h, s)
@@ -125,6 +136,7 @@ func sessionKey(ctx context.Context, cfg *Config, settings *db.Settings) ([]byte
 func Routes(h *handlers.Handler, s *Server) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
+	r.Use(s.metrics.HTTPMiddleware) // outside logRequests, so a recovered panic counts as its 500
 	r.Use(logRequests(s.log, h.Panic))
 	r.Use(securityHeaders)
 	// The 404 page knows who is signed in, so it keeps the navigation.
@@ -134,6 +146,7 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 	// Unauthenticated basics.
 	r.Get("/healthz", h.Healthz)
 	r.Get("/readyz", h.Readyz)
+	r.Get("/metrics", s.metricsRoute(h)) // Bearer METRICS_TOKEN; 404 without one
 	r.Handle("/static/*", http.StripPrefix("/static", static.Handler()))
 
 	// The homeserver's side: authenticated by hs_token inside the handlers, never by session.
@@ -198,6 +211,7 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 		r.Route("/api", func(r chi.Router) {
 			r.NotFound(h.NotFound)
 			r.MethodNotAllowed(h.MethodNotAllowed)
+			r.Get("/schema/", apidoc.Handler()) // the OpenAPI document: public, it holds no secret
 			r.Group(func(r chi.Router) {
 				r.Use(requireStaff(h))
 				r.Get("/admin/matrix-appservice/status/", h.Status)
@@ -261,6 +275,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	stopMetrics, err := s.serveMetrics()
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	// Background jobs (the transaction recorder among them) stop only after the HTTP
 	// server has drained, so an in-flight webhook request can still commit.
 	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))

@@ -201,15 +201,21 @@ func (b *Browser) WaitTestID(id string) {
 }
 
 // Text waits for the element with data-testid=id and returns its visible text, trimmed.
+// The text is read in one evaluation, so an htmx swap between finding the element and
+// reading it cannot break the read.
 func (b *Browser) Text(id string) string {
 	b.t.Helper()
-	return strings.TrimSpace(Run(b, chromedp.Text(TestID(id))))
+	b.WaitTestID(id)
+	return strings.TrimSpace(Run(b, chromedp.EvaluateAsDevTools[string](fmt.Sprintf(
+		`(document.querySelector(%q) || {innerText: ""}).innerText`, string(TestID(id))))))
 }
 
-// TextContent returns the text of the element with data-testid=id, visible or not.
+// TextContent returns the text of the element with data-testid=id, visible or not ("" when
+// there is none).
 func (b *Browser) TextContent(id string) string {
 	b.t.Helper()
-	return strings.TrimSpace(Run(b, chromedp.TextContent(TestID(id), chromedp.NodeReady)))
+	return strings.TrimSpace(Run(b, chromedp.EvaluateAsDevTools[string](fmt.Sprintf(
+		`(document.querySelector(%q) || {textContent: ""}).textContent`, string(TestID(id))))))
 }
 
 // Count is how many elements match the CSS selector right now (no waiting).
@@ -357,6 +363,19 @@ func (b *Browser) Problems() []string {
 		}
 	}
 	return out
+}
+
+// TakeProblems flushes the console and returns its Problems, then forgets every message
+// seen so far: for a step that provokes an error on purpose (a refused action's 409),
+// whose messages the test checks itself.
+func (b *Browser) TakeProblems() []string {
+	b.t.Helper()
+	b.FlushConsole()
+	p := b.Problems()
+	b.mu.Lock()
+	b.console = nil
+	b.mu.Unlock()
+	return p
 }
 
 // AssertCleanConsole fails the test when the console has any Problems. It first writes

@@ -1,0 +1,522 @@
+package apidoc
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+
+	"matrixas/auth"
+	"matrixas/db"
+	"matrixas/diagnostics"
+	"matrixas/handlers"
+	"matrixas/matrix"
+)
+
+// access is who may call an operation; it decides the security, the 401/403 answers
+// and a sentence of the description.
+type access int
+
+const (
+	anyone      access = iota // no credentials needed
+	staffOnly                 // 401 anonymous, 403 non-staff
+	staffWrites               // any authenticated caller may read; writes are staff only
+)
+
+// Response bodies that handlers write as maps; these mirror them for the document, and
+// the response validation test fails if a handler's map drifts from its mirror.
+type (
+	// botProvisionResponse is POST provision-bot's answer.
+	botProvisionResponse struct {
+		BotProvisionStatus string `json:"bot_provision_status"`
+	}
+	// stateConflict is a 409: the object's state does not allow the action.
+	stateConflict struct {
+		Detail string `json:"detail"`
+		State  string `json:"state"`
+	}
+)
+
+// Request bodies: the handlers read these as loose fields (JSON or form), so they are
+// written out here with the rules the handlers apply.
+var (
+	uuidPattern = "^[0-9a-f]{32}$"
+	roles       = []any{db.RoleAdmin, db.RoleManager, db.RoleMember}
+)
+
+func str(desc string) *Schema { return &Schema{Type: "string", Description: desc} }
+
+func maxLen(n int, s *Schema) *Schema { s.MaxLength = &n; return s }
+
+func object(required []string, props map[string]*Schema) *Schema {
+	return &Schema{Type: "object", Properties: props, Required: required}
+}
+
+func ref(name string) *Schema { return &Schema{Ref: "#/components/schemas/" + name} }
+
+func requestSchemas() map[string]*Schema {
+	user := func(required []string) *Schema {
+		return object(required, map[string]*Schema{
+			"uuid":      str("The user's UUID in the platform (with or without dashes). Given on create, an existing user with it is updated (200) instead of created (201)."),
+			"username":  maxLen(150, &Schema{Type: "string", Description: "Letters, digits and @/./+/-/_ only.", Pattern: `^[\w.@+-]+$`}),
+			"email":     &Schema{Type: "string", Description: "An email address, or empty."},
+			"full_name": maxLen(150, str("")),
+			"is_active": &Schema{Type: "boolean", Description: "Inactive users lose their Matrix room memberships; their roles are kept."},
+		})
+	}
+	project := func(required []string) *Schema {
+		return object(required, map[string]*Schema{
+			"uuid":        str("The project's UUID in the platform. Given on create, an existing project with it is updated (200) instead of created (201)."),
+			"name":        maxLen(500, str("The room is named after the project.")),
+			"description": maxLen(5000, str("")),
+		})
+	}
+	uri := func(desc string) *Schema { return &Schema{Type: "string", Format: "uri", Description: desc} }
+	return map[string]*Schema{
+		"MatrixAppserviceSetupRequest": object(nil, map[string]*Schema{
+			"url":                   str("Waldur URL reachable by the Matrix homeserver (for webhook callbacks). Defaults to the stored URL, then PUBLIC_URL."),
+			"sender_localpart":      &Schema{Type: "string", Pattern: `^[a-z0-9._=\-/]+$`, Description: "Localpart for the appservice bot user, e.g. 'waldur-bot'."},
+			"homeserver_url":        uri("Matrix homeserver base URL. Only persisted if MATRIX_HOMESERVER_URL is not already configured."),
+			"homeserver_public_url": uri("Optional. Matrix homeserver URL used by browser clients. Leave blank when the homeserver URL above is reachable from both servers and browsers. Only persisted if MATRIX_HOMESERVER_PUBLIC_URL is not already configured."),
+			"homeserver_domain":     str("Matrix homeserver server_name domain. Only persisted if MATRIX_HOMESERVER_DOMAIN is not already configured."),
+			"user_registration_secret": maxLen(1024, &Schema{Type: "string", WriteOnly: true,
+				Description: "Shared secret configured in the homeserver for user registration. Only persisted if MATRIX_USER_REGISTRATION_SECRET is not already configured."}),
+		}),
+		"UserRequest":           user([]string{"username"}),
+		"PatchedUserRequest":    user(nil),
+		"ProjectRequest":        project([]string{"name"}),
+		"PatchedProjectRequest": project(nil),
+		"ProjectMemberRequest": object([]string{"user", "role"}, map[string]*Schema{
+			"user": str("The user's UUID."),
+			"role": &Schema{Type: "string", Enum: roles},
+		}),
+		"MatrixRoomRequest": object([]string{"project"}, map[string]*Schema{
+			"project": str("UUID of the project the room is for; a project has at most one room."),
+		}),
+		"Detail": object([]string{"detail"}, map[string]*Schema{"detail": str("What went wrong, for people.")}),
+		"FieldErrors": {Type: "object", Description: "Validation errors: each field that was refused, with its messages.",
+			AdditionalProperties: &Schema{Type: "array", Items: &Schema{Type: "string"}}},
+	}
+}
+
+// responseComponents reflects the response types; adjustments add what the types do not say.
+func responseComponents() (map[string]*Schema, error) {
+	dt := func(desc string) func(*Schema) {
+		return func(s *Schema) { s.Format, s.Description = "date-time", desc }
+	}
+	desc := func(d string) func(*Schema) { return func(s *Schema) { s.Description = d } }
+	uuid := func(d string) func(*Schema) { return func(s *Schema) { s.Pattern, s.Description = uuidPattern, d } }
+	enum := func(vals []any, d string) func(*Schema) { return func(s *Schema) { s.Enum, s.Description = vals, d } }
+	states := make([]any, len(db.RoomStates))
+	for i, s := range db.RoomStates {
+		states[i] = string(s)
+	}
+	checks := make([]any, len(diagnostics.CheckNames))
+	for i, c := range diagnostics.CheckNames {
+		checks[i] = c
+	}
+	return reflectComponents([]component{
+		{"MatrixAppserviceStatus", handlers.AppserviceStatus{}},
+		{"MatrixAppserviceSetupResponse", handlers.SetupResult{}},
+		{"MatrixBotProvisionResponse", botProvisionResponse{}},
+		{"MatrixAppserviceRegistration", matrix.Registration{}},
+		{"MatrixAppserviceNamespaces", matrix.Namespaces{}},
+		{"MatrixAppserviceNamespace", matrix.Namespace{}},
+		{"MatrixDiagnostics", diagnostics.Report{}},
+		{"MatrixDiagnosticsCheck", diagnostics.Check{}},
+		{"MatrixReprovisionResponse", db.ReprovisionCounts{}},
+		{"MatrixReprovisionProgress", handlers.ReprovisionProgressJSON{}},
+		{"MatrixRoom", handlers.RoomJSON{}},
+		{"MatrixRoomDetail", handlers.RoomDetailJSON{}},
+		{"MatrixRoomMember", handlers.RoomMemberJSON{}},
+		{"MatrixUserProfile", handlers.ProfileJSON{}},
+		{"User", handlers.UserJSON{}},
+		{"Project", handlers.ProjectJSON{}},
+		{"ProjectMember", handlers.MemberJSON{}},
+		{"StateConflict", stateConflict{}},
+	}, map[string]func(*Schema){
+		"MatrixAppserviceStatus":                             desc("The current appservice configuration state."),
+		"MatrixAppserviceStatus.enabled":                     desc("Whether the appservice is set up and accepting transactions."),
+		"MatrixAppserviceStatus.bot_user_id":                 desc("The bot's Matrix user ID, @<sender_localpart>:<homeserver_domain>; empty until both are known."),
+		"MatrixAppserviceStatus.webhook_path":                desc("Path, relative to the appservice URL, at which the homeserver pushes transactions."),
+		"MatrixAppserviceStatus.transaction_count":           desc("Transactions received from the homeserver, ever."),
+		"MatrixAppserviceSetupResponse":                      desc("Fresh tokens and the registration to install on the homeserver. Shown once: store them now."),
+		"MatrixAppserviceSetupResponse.registration_yaml":    desc("The appservice registration file: install it on the homeserver and restart it."),
+		"MatrixAppserviceSetupResponse.bot_provision_status": desc("skipped, ok, or failed: <reason> (usually failed: M_UNKNOWN_TOKEN until the homeserver loads the new registration; then call provision-bot)."),
+		"MatrixBotProvisionResponse.bot_provision_status":    desc("ok, or failed: <reason>."),
+		"MatrixAppserviceRegistration":                       desc("An appservice registration file, as YAML."),
+		"MatrixDiagnostics.ok":                               desc("True when every check is."),
+		"MatrixDiagnosticsCheck.name":                        enum(checks, "The check, in report order."),
+		"MatrixDiagnosticsCheck.detail":                      desc("What the check found; never a token or the registration secret."),
+		"MatrixDiagnosticsCheck.hint":                        desc("The next step to take; present on failing checks only."),
+		"MatrixReprovisionResponse.rooms_reprovisioned":      desc("Active rooms reset to creating, to be re-created on the new homeserver."),
+		"MatrixReprovisionResponse.users_reset":              desc("Provisioned user profiles reset, to be registered again."),
+		"MatrixReprovisionProgress.started_at":               dt("When the last reprovision started; null when there never was one."),
+		"MatrixRoom.uuid":                                    uuid("The room's UUID in this server."),
+		"MatrixRoom.project":                                 uuid("The project's UUID."),
+		"MatrixRoom.room_id":                                 desc("The Matrix room ID; empty until created."),
+		"MatrixRoom.room_alias":                              desc("#waldur-<project uuid>:<domain>; empty when the alias could not be claimed."),
+		"MatrixRoom.state":                                   enum(states, "creating -> active -> disabling -> archived; error after repeated failures (retry moves it back to creating)."),
+		"MatrixRoom.error_message":                           desc("Why the last attempt failed; empty when it did not."),
+		"MatrixRoom.next_attempt_at":                         dt("When the worker next works on the room; null when nothing is due."),
+		"MatrixRoom.created":                                 dt(""),
+		"MatrixRoom.modified":                                dt(""),
+		"MatrixRoomMember.user":                              uuid("The user's UUID."),
+		"MatrixRoomMember.role":                              enum(append([]any{""}, roles...), "The project role; empty for a former member about to be removed."),
+		"MatrixRoomMember.membership":                        enum([]any{"join", "invite", "leave", "ban", "pending"}, "The membership on the homeserver; pending = not synced yet."),
+		"MatrixRoomMember.synced_at":                         dt(""),
+		"MatrixUserProfile.user":                             uuid("The user's UUID."),
+		"MatrixUserProfile.provisioned_at":                   dt(""),
+		"MatrixUserProfile.last_synced_at":                   dt(""),
+		"User.uuid":                                          uuid(""),
+		"User.created":                                       dt(""),
+		"User.modified":                                      dt(""),
+		"Project.uuid":                                       uuid(""),
+		"Project.room":                                       desc("The UUID of the project's Matrix room; null when it has none."),
+		"Project.room_state":                                 enum(append(states, nil), "The room's state; null when the project has no room."),
+		"Project.created":                                    dt(""),
+		"Project.modified":                                   dt(""),
+		"ProjectMember.user":                                 uuid("The user's UUID."),
+		"ProjectMember.role":                                 enum(roles, ""),
+		"ProjectMember.created":                              dt(""),
+		"StateConflict.state":                                desc("The object's current state."),
+	})
+}
+
+// Shared error answers, each a components.responses entry.
+var errorResponses = map[int]struct{ name, desc, schema string }{
+	http.StatusBadRequest:            {"BadRequest", "Invalid input: {\"detail\": \"...\"}, or {\"field\": [\"message\", ...]} naming each refused field.", ""},
+	http.StatusUnauthorized:          {"Unauthorized", "No valid credentials: send Authorization: Token <key>, or the session cookie.", "Detail"},
+	http.StatusForbidden:             {"Forbidden", "Authenticated, but not allowed (staff only), or a cross-site request with a session cookie.", "Detail"},
+	http.StatusNotFound:              {"NotFound", "No such object, or a page number past the last page (\"Invalid page.\").", "Detail"},
+	http.StatusConflict:              {"Conflict", "The object's state does not allow this; the body says which state it is in.", "StateConflict"},
+	http.StatusRequestEntityTooLarge: {"PayloadTooLarge", "The request body is larger than MAX_BODY_BYTES.", "Detail"},
+}
+
+func errorResponseComponents() map[string]*Response {
+	out := map[string]*Response{}
+	for code, e := range errorResponses {
+		var schema *Schema
+		if e.schema == "" { // 400: either shape
+			schema = &Schema{OneOf: []*Schema{ref("Detail"), ref("FieldErrors")}}
+		} else {
+			schema = ref(e.schema)
+		}
+		r := &Response{Description: e.desc, Content: map[string]MediaType{"application/json": {Schema: schema}}}
+		if code == http.StatusUnauthorized {
+			r.Headers = map[string]*Header{"WWW-Authenticate": {Required: true, Schema: str(""), Description: `Token realm="api"`}}
+		}
+		out[e.name] = r
+	}
+	return out
+}
+
+// spec is one operation as written below; Build turns it into an Operation.
+type spec struct {
+	method, path, id, tag, summary, desc string
+	access                               access
+	params                               []*Parameter
+	body                                 *RequestBody
+	ok                                   map[int]*Response // the success answers
+	errors                               []int             // error statuses beyond the ones access and body imply
+}
+
+// Parameters used by several operations.
+var (
+	pageParams = []*Parameter{
+		{Name: "page", In: "query", Schema: str(""), Description: "A page number from 1, or \"last\". A page past the last one is 404 \"Invalid page.\""},
+		{Name: "page_size", In: "query", Schema: &Schema{Type: "integer", Minimum: ptr(1.0), Maximum: ptr(float64(db.MaxPageSize))},
+			Description: fmt.Sprintf("Items per page (default %d, at most %d).", db.DefaultPageSize, db.MaxPageSize)},
+	}
+	searchParam = &Parameter{Name: "search", In: "query", Schema: str(""), Description: "Case-insensitive text search."}
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func pathParam(name, desc string) *Parameter {
+	return &Parameter{Name: name, In: "path", Required: true, Schema: str(""), Description: desc}
+}
+
+func query(name string, s *Schema, desc string) *Parameter {
+	return &Parameter{Name: name, In: "query", Schema: s, Description: desc}
+}
+
+// fieldsBody is a body the handlers read as JSON or a form (DRF's three parsers).
+func fieldsBody(schema string, required bool) *RequestBody {
+	s := ref(schema)
+	return &RequestBody{Required: required, Content: map[string]MediaType{
+		"application/json":                  {Schema: s},
+		"application/x-www-form-urlencoded": {Schema: s},
+		"multipart/form-data":               {Schema: s},
+	}}
+}
+
+func jsonBody(s *Schema) *RequestBody {
+	return &RequestBody{Required: true, Content: map[string]MediaType{"application/json": {Schema: s}}}
+}
+
+func jsonResp(desc string, s *Schema) *Response {
+	return &Response{Description: desc, Content: map[string]MediaType{"application/json": {Schema: s}}}
+}
+
+// listResp is a page of a list: a bare JSON array with the total and links in headers.
+func listResp(item string) *Response {
+	r := jsonResp("One page of the list.", &Schema{Type: "array", Items: ref(item)})
+	r.Headers = map[string]*Header{
+		"X-Result-Count": {Required: true, Schema: &Schema{Type: "integer"}, Description: "Items in the whole list, over all pages."},
+		"Link":           {Schema: str(""), Description: `Links to the neighbouring pages: <url>; rel="next", <url>; rel="prev".`},
+	}
+	return r
+}
+
+// specs lists every operation of the JSON API, in the order web.Routes lists the routes.
+func specs() []spec {
+	uuidParam := pathParam("uuid", "The object's UUID (32 hex digits, dashes allowed).")
+	noContent := map[int]*Response{http.StatusNoContent: {Description: "Done; no body."}}
+	const admin, users, projects, rooms, profiles, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "schema"
+	return []spec{
+		{method: http.MethodGet, path: "/api/admin/matrix-appservice/status/", id: "admin_matrix_appservice_status_retrieve", tag: admin, access: staffOnly,
+			summary: "Get Matrix appservice status", desc: "Returns the current appservice configuration state.",
+			ok: map[int]*Response{200: jsonResp("", ref("MatrixAppserviceStatus"))}},
+		{method: http.MethodPost, path: "/api/admin/matrix-appservice/setup/", id: "admin_matrix_appservice_setup", tag: admin, access: staffOnly,
+			summary: "Setup Matrix appservice registration",
+			desc:    "Generates fresh appservice tokens (rotating any existing ones), enables the appservice, and returns registration YAML. The homeserver must then load the new registration (restart it) before the bot can be provisioned.",
+			body:    fieldsBody("MatrixAppserviceSetupRequest", false),
+			ok:      map[int]*Response{200: jsonResp("The tokens and registration, shown once (Cache-Control: no-store).", ref("MatrixAppserviceSetupResponse"))},
+			errors:  []int{400}},
+		{method: http.MethodPost, path: "/api/admin/matrix-appservice/provision-bot/", id: "admin_matrix_appservice_provision_bot", tag: admin, access: staffOnly,
+			summary: "Provision the appservice bot",
+			desc:    "Retries only the bot step of setup: for after the homeserver admin installed the registration and restarted the homeserver.",
+			ok:      map[int]*Response{200: jsonResp("", ref("MatrixBotProvisionResponse"))},
+			errors:  []int{400}},
+		{method: http.MethodGet, path: "/api/admin/matrix-appservice/registration.yaml", id: "admin_matrix_appservice_registration_retrieve", tag: admin, access: staffOnly,
+			summary: "Download the appservice registration",
+			desc:    "The current registration file, for the homeserver (it holds both tokens). 404 until setup ran.",
+			ok: map[int]*Response{200: {Description: "The registration file, as an attachment.",
+				Content: map[string]MediaType{"application/yaml": {Schema: ref("MatrixAppserviceRegistration")}}}},
+			errors: []int{404}},
+		{method: http.MethodGet, path: "/api/admin/matrix/diagnostics/", id: "admin_matrix_diagnostics_retrieve", tag: admin, access: staffOnly,
+			summary: "Run Matrix connectivity diagnostics",
+			desc:    "Performs live connectivity checks against the configured Matrix homeserver and returns results for each check. A failing check is still a 200.",
+			ok:      map[int]*Response{200: jsonResp("", ref("MatrixDiagnostics"))}},
+		{method: http.MethodGet, path: "/api/admin/matrix/reprovision/", id: "admin_matrix_reprovision_retrieve", tag: admin, access: staffOnly,
+			summary: "Reprovision progress", desc: "The last reprovision and how far the worker got with it.",
+			ok: map[int]*Response{200: jsonResp("", ref("MatrixReprovisionProgress"))}},
+		{method: http.MethodPost, path: "/api/admin/matrix/reprovision/", id: "admin_matrix_reprovision", tag: admin, access: staffOnly,
+			summary: "Reprovision all active Matrix rooms on a new homeserver",
+			desc:    "Resets all active rooms to 'creating' state and re-queues them for provisioning. Also resets all user profiles. Do not reprovision onto the same homeserver (the old rooms remain); the new homeserver needs the same server_name. 400 when Matrix chat is disabled.",
+			params:  []*Parameter{query("dry_run", &Schema{Type: "boolean"}, "true: answer the counts with 200 and change nothing.")},
+			ok: map[int]*Response{
+				202: jsonResp("Started.", ref("MatrixReprovisionResponse")),
+				200: jsonResp("Dry run: what would be reset.", ref("MatrixReprovisionResponse")),
+			},
+			errors: []int{400}},
+
+		{method: http.MethodGet, path: "/api/users/", id: "users_list", tag: users, access: staffWrites, summary: "List platform users",
+			params: append([]*Parameter{searchParam, query("is_active", &Schema{Type: "boolean"}, "")}, pageParams...),
+			ok:     map[int]*Response{200: listResp("User")}, errors: []int{400, 404}},
+		{method: http.MethodPost, path: "/api/users/", id: "users_create", tag: users, access: staffWrites, summary: "Create or update a platform user",
+			desc: "Upserts by the optional uuid, so a directory sync can replay it: 201 when created, 200 when updated.",
+			body: fieldsBody("UserRequest", true),
+			ok:   map[int]*Response{201: jsonResp("Created.", ref("User")), 200: jsonResp("Updated.", ref("User"))}, errors: []int{400}},
+		{method: http.MethodGet, path: "/api/users/{uuid}/", id: "users_retrieve", tag: users, access: staffWrites, summary: "Get a platform user",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404}},
+		{method: http.MethodPut, path: "/api/users/{uuid}/", id: "users_update", tag: users, access: staffWrites, summary: "Update a platform user",
+			params: []*Parameter{uuidParam}, body: fieldsBody("UserRequest", true),
+			ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{400, 404}},
+		{method: http.MethodPatch, path: "/api/users/{uuid}/", id: "users_partial_update", tag: users, access: staffWrites, summary: "Change some fields of a platform user",
+			params: []*Parameter{uuidParam}, body: fieldsBody("PatchedUserRequest", false),
+			ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{400, 404}},
+		{method: http.MethodPost, path: "/api/users/{uuid}/deactivate/", id: "users_deactivate", tag: users, access: staffWrites, summary: "Deactivate a platform user",
+			desc:   "The user loses access and leaves every project room; roles are kept for a reactivation.",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404}},
+
+		{method: http.MethodGet, path: "/api/projects/", id: "projects_list", tag: projects, access: staffWrites, summary: "List projects",
+			params: append([]*Parameter{searchParam}, pageParams...), ok: map[int]*Response{200: listResp("Project")}, errors: []int{404}},
+		{method: http.MethodPost, path: "/api/projects/", id: "projects_create", tag: projects, access: staffWrites, summary: "Create or update a project",
+			desc: "Upserts by the optional uuid: 201 created, 200 updated. With AUTO_CREATE_ROOMS a new project's room is queued at once.",
+			body: fieldsBody("ProjectRequest", true),
+			ok:   map[int]*Response{201: jsonResp("Created.", ref("Project")), 200: jsonResp("Updated.", ref("Project"))}, errors: []int{400}},
+		{method: http.MethodGet, path: "/api/projects/{uuid}/", id: "projects_retrieve", tag: projects, access: staffWrites, summary: "Get a project",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("Project"))}, errors: []int{404}},
+		{method: http.MethodPut, path: "/api/projects/{uuid}/", id: "projects_update", tag: projects, access: staffWrites, summary: "Update a project",
+			params: []*Parameter{uuidParam}, body: fieldsBody("ProjectRequest", true),
+			ok: map[int]*Response{200: jsonResp("", ref("Project"))}, errors: []int{400, 404}},
+		{method: http.MethodPatch, path: "/api/projects/{uuid}/", id: "projects_partial_update", tag: projects, access: staffWrites, summary: "Change some fields of a project",
+			params: []*Parameter{uuidParam}, body: fieldsBody("PatchedProjectRequest", false),
+			ok: map[int]*Response{200: jsonResp("", ref("Project"))}, errors: []int{400, 404}},
+		{method: http.MethodDelete, path: "/api/projects/{uuid}/", id: "projects_destroy", tag: projects, access: staffWrites, summary: "Delete a project",
+			desc:   "409 while the project's room may still have members on the homeserver: disable it and wait until it is archived.",
+			params: []*Parameter{uuidParam}, ok: noContent, errors: []int{404, 409}},
+		{method: http.MethodGet, path: "/api/projects/{uuid}/members/", id: "projects_members_list", tag: projects, access: staffWrites, summary: "List a project's members",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", &Schema{Type: "array", Items: ref("ProjectMember")})}, errors: []int{404}},
+		{method: http.MethodPut, path: "/api/projects/{uuid}/members/", id: "projects_members_update", tag: projects, access: staffWrites, summary: "Replace a project's members",
+			desc:   "Replaces the whole member list in one transaction; users left out lose their role and are removed from the room. Answers the new list.",
+			params: []*Parameter{uuidParam}, body: jsonBody(&Schema{Type: "array", Items: ref("ProjectMemberRequest")}),
+			ok: map[int]*Response{200: jsonResp("", &Schema{Type: "array", Items: ref("ProjectMember")})}, errors: []int{400, 404}},
+		{method: http.MethodPost, path: "/api/projects/{uuid}/members/", id: "projects_members_create", tag: projects, access: staffWrites, summary: "Add a member or change their role",
+			params: []*Parameter{uuidParam}, body: jsonBody(ref("ProjectMemberRequest")),
+			ok: map[int]*Response{
+				201: jsonResp("Added; the member list.", &Schema{Type: "array", Items: ref("ProjectMember")}),
+				200: jsonResp("Role changed; the member list.", &Schema{Type: "array", Items: ref("ProjectMember")}),
+			}, errors: []int{400, 404}},
+		{method: http.MethodDelete, path: "/api/projects/{uuid}/members/{user}/", id: "projects_members_destroy", tag: projects, access: staffWrites, summary: "Remove a member",
+			desc:   "The user loses their role and is kicked from the room with \"Role removed\". 404 when they had none.",
+			params: []*Parameter{uuidParam, pathParam("user", "The user's UUID.")}, ok: noContent, errors: []int{404}},
+
+		{method: http.MethodGet, path: "/api/matrix-rooms/", id: "matrix_rooms_list", tag: rooms, access: staffWrites, summary: "List managed Matrix rooms",
+			params: append([]*Parameter{
+				query("state", &Schema{Type: "string", Enum: roomStates()}, ""),
+				query("project", str(""), "A project UUID."),
+				searchParam,
+			}, pageParams...),
+			ok: map[int]*Response{200: listResp("MatrixRoom")}, errors: []int{400, 404}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/", id: "matrix_rooms_create", tag: rooms, access: staffWrites, summary: "Queue a project's room",
+			desc: "The room is created by the worker: it starts in state creating.",
+			body: fieldsBody("MatrixRoomRequest", true), ok: map[int]*Response{201: jsonResp("", ref("MatrixRoom"))}, errors: []int{400}},
+		{method: http.MethodGet, path: "/api/matrix-rooms/{uuid}/", id: "matrix_rooms_retrieve", tag: rooms, access: staffWrites, summary: "Get a room with its members",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoomDetail"))}, errors: []int{404}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/retry/", id: "matrix_rooms_retry", tag: rooms, access: staffWrites, summary: "Retry a room in state error",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/disable/", id: "matrix_rooms_disable", tag: rooms, access: staffWrites, summary: "Disable a room (active or error -> disabling)",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/reactivate/", id: "matrix_rooms_reactivate", tag: rooms, access: staffWrites, summary: "Reactivate an archived room",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
+		{method: http.MethodGet, path: "/api/matrix-user-profiles/", id: "matrix_user_profiles_list", tag: profiles, access: staffWrites, summary: "List users' Matrix accounts",
+			params: append([]*Parameter{searchParam, query("provisioned", &Schema{Type: "boolean"}, "")}, pageParams...),
+			ok:     map[int]*Response{200: listResp("MatrixUserProfile")}, errors: []int{400, 404}},
+
+		{method: http.MethodGet, path: "/api/schema/", id: "schema_retrieve", tag: schema, access: anyone, summary: "This OpenAPI document",
+			desc:   "OpenAPI 3 description of this API: JSON, or YAML with ?format=yaml. It describes paths and shapes only, the same for every installation, so it needs no credentials.",
+			params: []*Parameter{query("format", &Schema{Type: "string", Enum: []any{"json", "yaml"}}, "Default json.")},
+			ok: map[int]*Response{200: {Description: "The document.", Content: map[string]MediaType{
+				"application/json": {Schema: &Schema{Type: "object"}},
+				"application/yaml": {Schema: &Schema{Type: "object"}},
+			}}},
+			errors: []int{400, 401}}, // 401: a wrong token is refused even here
+	}
+}
+
+func roomStates() []any {
+	out := make([]any, len(db.RoomStates))
+	for i, s := range db.RoomStates {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// Build returns the document. It panics on a mistake in the document's own definition
+// (the tests build it, so such a mistake cannot reach a release).
+func Build() *Document {
+	schemas, err := responseComponents()
+	if err != nil {
+		panic(err)
+	}
+	for name, s := range requestSchemas() {
+		if _, dup := schemas[name]; dup {
+			panic("apidoc: component " + name + " defined twice")
+		}
+		schemas[name] = s
+	}
+	doc := &Document{
+		OpenAPI: Version,
+		Info: Info{
+			Title:   "matrixas API",
+			Version: "1",
+			Description: "Admin and directory API of the Matrix appservice. It mirrors the platform's Django REST API: " +
+				"errors are {\"detail\": \"...\"} or {\"field\": [\"message\", ...]}; lists are JSON arrays, paginated with " +
+				"?page= and ?page_size=, the total in X-Result-Count and neighbouring pages in Link.",
+		},
+		Paths: map[string]*PathItem{},
+		Components: Components{
+			Schemas:   schemas,
+			Responses: errorResponseComponents(),
+			SecuritySchemes: map[string]*SecurityScheme{
+				"tokenAuth": {Type: "apiKey", In: "header", Name: "Authorization",
+					Description: "API token: \"Token <key>\" (create one under Account in the dashboard, or with 'matrixas createtoken USERNAME')."},
+				"cookieAuth": {Type: "apiKey", In: "cookie", Name: auth.SessionCookie,
+					Description: "The dashboard's session cookie. Unsafe methods must come from this site (cross-origin requests are refused)."},
+			},
+		},
+		Security: []SecurityRequirement{{"tokenAuth": {}}, {"cookieAuth": {}}},
+		Tags: []Tag{
+			{Name: "admin", Description: "Appservice setup, status, diagnostics and reprovisioning (staff only)."},
+			{Name: "users", Description: "The platform's users, as synced into this server."},
+			{Name: "projects", Description: "The platform's projects and their members' roles."},
+			{Name: "matrix-rooms", Description: "The Matrix room of each project."},
+			{Name: "matrix-user-profiles", Description: "Each user's Matrix account."},
+			{Name: "schema", Description: "This document."},
+		},
+	}
+	ids := map[string]bool{}
+	for _, s := range specs() {
+		if ids[s.id] {
+			panic("apidoc: operationId " + s.id + " used twice")
+		}
+		ids[s.id] = true
+		item := doc.Paths[s.path]
+		if item == nil {
+			item = &PathItem{}
+			doc.Paths[s.path] = item
+		}
+		if item.Operation(s.method) != nil || !item.setOperation(s.method, s.operation()) {
+			panic("apidoc: " + s.method + " " + s.path + " defined twice or not a supported method")
+		}
+	}
+	return doc
+}
+
+// operation turns a spec into an Operation, adding the answers its access implies.
+func (s spec) operation() *Operation {
+	op := &Operation{OperationID: s.id, Summary: s.summary, Tags: []string{s.tag}, Parameters: s.params, RequestBody: s.body,
+		Responses: map[string]*Response{}}
+	errs := map[int]bool{}
+	for _, c := range s.errors {
+		errs[c] = true
+	}
+	write := s.method != http.MethodGet && s.method != http.MethodHead
+	who := ""
+	switch s.access {
+	case anyone:
+		op.Security = &[]SecurityRequirement{{}}
+		who = "No credentials needed."
+	case staffOnly:
+		errs[401], errs[403] = true, true
+		who = "Staff only."
+	case staffWrites:
+		errs[401] = true
+		if write {
+			errs[403] = true
+			who = "Staff only."
+		} else {
+			who = "Any authenticated caller."
+		}
+	}
+	if s.body != nil {
+		errs[413] = true
+	}
+	op.Description = s.desc
+	if op.Description != "" {
+		op.Description += " "
+	}
+	op.Description += who
+	for code, r := range s.ok {
+		if r.Description == "" { // required by OpenAPI
+			r.Description = http.StatusText(code)
+		}
+		op.Responses[strconv.Itoa(code)] = r
+	}
+	codes := make([]int, 0, len(errs))
+	for c := range errs {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	for _, c := range codes {
+		e, ok := errorResponses[c]
+		if !ok {
+			panic(fmt.Sprintf("apidoc: %s: no shared response for status %d", s.id, c))
+		}
+		op.Responses[strconv.Itoa(c)] = &Response{Ref: "#/components/responses/" + e.name}
+	}
+	return op
+}
