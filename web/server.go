@@ -37,11 +37,13 @@ type Server struct {
 	jobs     []func(ctx context.Context) // background loops, started by Start
 	metrics  *metrics.Metrics
 	wg       sync.WaitGroup
+	limits   httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
 }
 
 // New wires the server by hand from its configuration and an open store.
 func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, version string) (*Server, error) {
 	settings := db.NewSettings(store, cfg.FixedSettings())
+	log = newRedactingLogger(log, settings)
 	key, err := sessionKey(ctx, cfg, settings)
 	if err != nil {
 		return nil, err
@@ -265,13 +267,14 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves on ln until ctx is cancelled.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	lim := s.httpLimits()
 	srv := &http.Server{
 		Handler:           s.router,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		WriteTimeout:      lim.write,
+		IdleTimeout:       lim.idle,
+		MaxHeaderBytes:    lim.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

@@ -1,0 +1,87 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"matrixas/db"
+	"matrixas/matrix"
+)
+
+// redactHandler is the last line of defence for the log: it removes the current as/hs
+// tokens and registration secret from every message and attribute, whatever component
+// logged them (a homeserver's error text may quote a token).
+type redactHandler struct {
+	inner    slog.Handler
+	settings *db.Settings
+}
+
+func newRedactingLogger(log *slog.Logger, settings *db.Settings) *slog.Logger {
+	return slog.New(&redactHandler{inner: log.Handler(), settings: settings})
+}
+
+func (h *redactHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *redactHandler) secrets(ctx context.Context) []string {
+	ms, err := h.settings.Matrix(ctx)
+	if err != nil {
+		return nil
+	}
+	return matrix.Secrets(ms)
+}
+
+func (h *redactHandler) Handle(ctx context.Context, r slog.Record) error {
+	secrets := h.secrets(context.WithoutCancel(ctx))
+	if len(secrets) == 0 {
+		return h.inner.Handle(ctx, r)
+	}
+	out := slog.NewRecord(r.Time, r.Level, matrix.Redact(r.Message, secrets), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redactAttr(a, secrets))
+		return true
+	})
+	return h.inner.Handle(ctx, out)
+}
+
+func redactAttr(a slog.Attr, secrets []string) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, matrix.Redact(v.String(), secrets))
+	case slog.KindGroup:
+		attrs := v.Group()
+		out := make([]any, len(attrs))
+		for i, g := range attrs {
+			out[i] = redactAttr(g, secrets)
+		}
+		return slog.Group(a.Key, out...)
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case error:
+			return slog.String(a.Key, matrix.Redact(x.Error(), secrets))
+		case fmt.Stringer:
+			return slog.String(a.Key, matrix.Redact(x.String(), secrets))
+		default:
+			return slog.String(a.Key, matrix.Redact(fmt.Sprint(x), secrets))
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	// Attributes fixed now are redacted with the secrets known now; later records are
+	// redacted at Handle time.
+	secrets := h.secrets(context.Background())
+	red := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		red[i] = redactAttr(a, secrets)
+	}
+	return &redactHandler{inner: h.inner.WithAttrs(red), settings: h.settings}
+}
+
+func (h *redactHandler) WithGroup(name string) slog.Handler {
+	return &redactHandler{inner: h.inner.WithGroup(name), settings: h.settings}
+}
