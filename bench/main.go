@@ -50,7 +50,8 @@ type env struct {
 	peer   string
 	rep    *report
 
-	peakRSS float64 // MiB, of our server during scenario 1
+	peakRSS  float64          // MiB, of our server during scenario 1
+	dendrite *dendriteResults // scenarios 5 and 6, run once
 }
 
 func runAll(ctx context.Context, quick bool, out, peer, only string) error {

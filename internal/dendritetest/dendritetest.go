@@ -192,6 +192,17 @@ func (s *Server) Restart() error {
 	return nil
 }
 
+// PID is the process id of the running Dendrite, or 0 when it is stopped (benchmarks
+// read its CPU time from /proc).
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil || s.proc.cmd.Process == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
 // Stop stops Dendrite: SIGTERM, then SIGKILL if it has not exited after 10 s.
 // Stopping a stopped Server does nothing.
 func (s *Server) Stop() {

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"matrixas/auth"
+	"matrixas/db"
+	"matrixas/internal/dendritetest"
+	"matrixas/internal/testserver"
+	"matrixas/matrix"
+)
+
+// benchOut is where the results go; without it these scenarios skip, so a plain
+// `go test ./...` does not spend minutes here.
+func benchOut(t *testing.T) string {
+	out := os.Getenv("BENCH_RESULTS")
+	if out == "" {
+		t.Skip("benchmark scenario: run `make bench` (go run ./bench) to run it")
+	}
+	dendritetest.Require(t)
+	return out
+}
+
+// cpuSeconds reads a process's user+system CPU time from /proc/<pid>/stat.
+func cpuSeconds(t *testing.T, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// setUp returns a server set up as the appservice of a fresh Dendrite.
+func setUp(t *testing.T) (*testserver.Server, *dendritetest.Server, *db.MatrixSettings) {
+	dir, err := os.MkdirTemp("/dev/shm", "matrixas-bench-")
+	if err != nil {
+		dir = t.TempDir()
+	} else {
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	s := testserver.New(t, testserver.Options{Env: map[string]string{"LOG_LEVEL": "warn", "PROVISION_INTERVAL": "1s", "PROVISION_BACKOFF": "1s", "PROVISION_MAX_BACKOFF": "2s"}})
+	ctx := context.Background()
+	if err := s.Web.Settings().Set(ctx, map[string]string{
+		db.SettingHomeserverDomain: "localhost", db.SettingASToken: auth.RandomHex(32), db.SettingHSToken: auth.RandomHex(32),
+		db.SettingSenderLocalpart: "waldur-bot", db.SettingAppserviceURL: s.URL,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := s.Web.Settings().Matrix(ctx)
+	reg, _ := matrix.BuildRegistration(ms)
+	y, _ := reg.YAML()
+	regFile := filepath.Join(dir, "registration.yaml")
+	os.WriteFile(regFile, []byte(y), 0o600)
+	hs := dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{regFile}, DataDir: filepath.Join(dir, "hs")})
+	if err := s.Web.Settings().Set(ctx, map[string]string{db.SettingHomeserverURL: hs.URL, db.SettingEnabled: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ = s.Web.Settings().Matrix(ctx)
+	return s, hs, ms
+}
+
+func post(t *testing.T, s *testserver.Server, path string, body any) map[string]any {
+	var out map[string]any
+	if code := s.JSON(t, http.MethodPost, path, s.StaffToken, body, &out); code >= 300 {
+		t.Fatalf("POST %s: %d %v", path, code, out)
+	}
+	return out
+}
+
+// TestBenchProvisioning: projects × members to all active through the worker, versus a
+// naive serial loop over the same homeserver calls, on one Dendrite, in one run.
+func TestBenchProvisioning(t *testing.T) {
+	out := benchOut(t)
+	projects, members := 200, 3
+	if os.Getenv("BENCH_QUICK") != "" {
+		projects = 30
+	}
+	s, hs, ms := setUp(t)
+	ctx := context.Background()
+	res := dendriteResults{Projects: projects, Members: members}
+
+	// The worker: everything goes through the API, as the platform's sync job would.
+	hsCPU0, ourCPU0 := cpuSeconds(t, hs.PID()), selfCPU()
+	t0 := time.Now()
+	for p := range projects {
+		var roles []map[string]string
+		for m := range members {
+			u := post(t, s, "/api/users/", map[string]any{"username": fmt.Sprintf("w%03d-%d", p, m), "email": "u@example.org", "full_name": fmt.Sprintf("User %d %d", p, m), "is_active": true})
+			role := []string{"admin", "manager", "member"}[m%3]
+			roles = append(roles, map[string]string{"user": u["uuid"].(string), "role": role})
+		}
+		pr := post(t, s, "/api/projects/", map[string]any{"name": fmt.Sprintf("Worker project %03d", p)})
+		if code := s.JSON(t, http.MethodPut, "/api/projects/"+pr["uuid"].(string)+"/members/", s.StaffToken, roles, nil); code != 200 {
+			t.Fatalf("set members: %d", code)
+		}
+		post(t, s, "/api/matrix-rooms/", map[string]string{"project": pr["uuid"].(string)})
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		counts, err := s.Store.RoomStateCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts["active"] == projects {
+			break
+		}
+		if counts["error"] > 0 || time.Now().After(deadline) {
+			t.Fatalf("rooms: %v", counts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res.WorkerWallS = time.Since(t0).Seconds()
+	res.WorkerDendriteCPUS = cpuSeconds(t, hs.PID()) - hsCPU0
+	res.WorkerOursCPUS = selfCPU() - ourCPU0
+
+	// The naive loop: the same homeserver calls, one after another.
+	hc := matrix.HTTPClient(3*time.Second, 30*time.Second)
+	bot, err := matrix.Client(ms, hc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hsCPU0 = cpuSeconds(t, hs.PID())
+	t0 = time.Now()
+	for p := range projects {
+		var users []id.UserID
+		levels := map[id.UserID]int{bot.UserID: 100}
+		for m := range members {
+			uid := id.NewUserID(fmt.Sprintf("n%03d-%d", p, m), "localhost")
+			c, _ := matrix.Client(ms, hc, uid)
+			if _, err := c.MakeRequest(ctx, http.MethodPost, c.BuildClientURL("v3", "register"), &mautrix.ReqRegister[any]{Username: uid.Localpart(), Type: mautrix.AuthTypeAppservice, InhibitLogin: true}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetDisplayName(ctx, fmt.Sprintf("User %d %d", p, m)); err != nil {
+				t.Fatal(err)
+			}
+			users = append(users, uid)
+			levels[uid] = []int{50, 50, 0}[m%3]
+		}
+		resp, err := bot.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+			Visibility: "private", Name: fmt.Sprintf("Naive project %03d", p), RoomAliasName: fmt.Sprintf("waldur-naive%03d", p),
+			CreationContent: map[string]any{"m.federate": false},
+			InitialState: []*event.Event{
+				{Type: event.StateJoinRules, Content: event.Content{Parsed: &event.JoinRulesEventContent{JoinRule: event.JoinRuleInvite}}},
+				{Type: event.StateHistoryVisibility, Content: event.Content{Parsed: &event.HistoryVisibilityEventContent{HistoryVisibility: event.HistoryVisibilityShared}}},
+			},
+			PowerLevelOverride: &event.PowerLevelsEventContent{Users: levels, EventsDefault: 0, StateDefaultPtr: ptr(100), InvitePtr: ptr(100), KickPtr: ptr(100), BanPtr: ptr(100), RedactPtr: ptr(100)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, uid := range users {
+			if _, err := bot.InviteUser(ctx, resp.RoomID, &mautrix.ReqInviteUser{UserID: uid}); err != nil {
+				t.Fatal(err)
+			}
+			c, _ := matrix.Client(ms, hc, uid)
+			if _, err := c.JoinRoomByID(ctx, resp.RoomID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	res.NaiveWallS = time.Since(t0).Seconds()
+	res.NaiveDendriteCPUS = cpuSeconds(t, hs.PID()) - hsCPU0
+
+	// Diagnostics against the healthy Dendrite, then against a black hole.
+	for range 5 {
+		t0 := time.Now()
+		var rep map[string]any
+		if code := s.JSON(t, http.MethodGet, "/api/admin/matrix/diagnostics/", s.StaffToken, nil, &rep); code != 200 {
+			t.Fatalf("diagnostics: %d", code)
+		}
+		res.DiagHealthyMS = append(res.DiagHealthyMS, float64(time.Since(t0).Microseconds())/1000)
+		if rep["ok"] != true {
+			t.Logf("diagnostics not all ok against a healthy Dendrite: %v", rep)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accept and never answer
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	if err := s.Web.Settings().Set(ctx, map[string]string{db.SettingHomeserverURL: "http://" + ln.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+	res.DiagTimeoutS = max(s.Config.DiagnosticsConnectTimeout, s.Config.DiagnosticsRequestTimeout).Seconds()
+	for range 3 {
+		t0 := time.Now()
+		s.JSON(t, http.MethodGet, "/api/admin/matrix/diagnostics/", s.StaffToken, nil, nil)
+		res.DiagBlackholeS = append(res.DiagBlackholeS, time.Since(t0).Seconds())
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ptr(i int) *int { return &i }
