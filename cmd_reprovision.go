@@ -32,6 +32,7 @@ func runReprovision(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if !ms.Enabled {
+		//lint:ignore ST1005 printed to the operator as a sentence
 		return errors.New("Matrix chat is disabled: set the appservice up first")
 	}
 	would, err := store.Reprovision(ctx, true)

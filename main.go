@@ -38,6 +38,8 @@ type cliEnv struct {
 }
 
 // exitUsage is returned for bad arguments (exit code 2).
+//
+//lint:ignore ST1012 a sentinel named for the exit it causes, not an error to wrap
 var exitUsage = errors.New("usage")
 
 func commands() []*command {

@@ -306,9 +306,14 @@ func TestResponsesMatchDocument(t *testing.T) {
 	c.do(call{method: http.MethodGet, pattern: diag, path: diag, token: user, want: 403})
 	c.do(call{method: http.MethodGet, pattern: status, path: status, token: staff, want: 200})
 
-	// Profiles exist once the appservice knows its domain.
+	// Profiles exist once the appservice knows its domain: a user created now gets one.
 	const profiles = "/api/matrix-user-profiles/"
-	c.do(call{method: http.MethodGet, pattern: profiles, path: profiles + "?provisioned=false&search=alice", token: user, want: 200})
+	c.do(call{method: http.MethodPost, pattern: users, path: users, token: staff, want: 201, body: map[string]any{"username": "dave"}})
+	list := c.do(call{method: http.MethodGet, pattern: profiles, path: profiles + "?provisioned=false&search=dave", token: user, want: 200})
+	var items []any
+	if json.Unmarshal(list, &items) != nil || len(items) == 0 {
+		t.Errorf("no profile for dave, so the item schema went unchecked: %s", list)
+	}
 	c.do(call{method: http.MethodGet, pattern: profiles, path: profiles + "?provisioned=perhaps", token: user, want: 400, badInput: true})
 
 	// Reprovision: a dry run, the real one, its progress.

@@ -62,7 +62,7 @@ const sqlDirtyRoomOfProject = `UPDATE matrix_rooms SET members_dirty = 1, next_a
 
 // PutProject creates the project with in.UUID, or updates the project that has it, and
 // reports whether it created one; writing the same values twice changes nothing. With
-// autoRoom a new project gets its Matrix room queued in the same transaction. A changed
+// autoRoom a project without a room gets one queued in the same transaction. A changed
 // name queues the room for a re-sync (the room's name follows the project's).
 func (s *Store) PutProject(ctx context.Context, in DirectoryProject, autoRoom bool) (*Project, bool, error) {
 	var created bool
@@ -83,11 +83,6 @@ func (s *Store) PutProject(ctx context.Context, in DirectoryProject, autoRoom bo
 				return fmt.Errorf("db: create project %s: %w", in.UUID, err)
 			}
 			id, _ = res.LastInsertId()
-			if autoRoom {
-				if _, err := createRoomTx(ctx, tx, id); err != nil {
-					return err
-				}
-			}
 		case err != nil:
 			return fmt.Errorf("db: get project %s: %w", in.UUID, err)
 		case name != in.Name || desc != in.Description:
@@ -100,6 +95,17 @@ func (s *Store) PutProject(ctx context.Context, in DirectoryProject, autoRoom bo
 					return fmt.Errorf("db: queue room of project %s: %w", in.UUID, err)
 				}
 			}
+		}
+		if !autoRoom {
+			return nil
+		}
+		var hasRoom bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM matrix_rooms WHERE project_id = ?)`, id).Scan(&hasRoom); err != nil {
+			return fmt.Errorf("db: room of project %s: %w", in.UUID, err)
+		}
+		if !hasRoom {
+			_, err := createRoomTx(ctx, tx, id)
+			return err
 		}
 		return nil
 	})

@@ -98,11 +98,27 @@ func (s *Store) ClaimRoom(ctx context.Context, id int64) (*Room, error) {
 	return room, err
 }
 
-// MarkCreateStarted records that a createRoom is about to be sent for the room, so that
-// if its result is never recorded the next attempt looks for the room it may have left.
-func (s *Store) MarkCreateStarted(ctx context.Context, id int64) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET create_started_at = ? WHERE id = ?`, now(), id); err != nil {
+// SetCreateStarted records that a createRoom is about to be sent for the room (true), so
+// that if its answer never comes the next attempt looks for the room it may have left; or
+// that the homeserver refused it outright, so there is nothing to look for (false).
+func (s *Store) SetCreateStarted(ctx context.Context, id int64, started bool) error {
+	at := int64(0)
+	if started {
+		at = now()
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET create_started_at = ? WHERE id = ?`, at, id); err != nil {
 		return fmt.Errorf("db: mark creation of room %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeferRoom puts a claimed room back in the queue until the given time without counting a
+// failure (the worker waits for something on the homeserver to settle).
+func (s *Store) DeferRoom(ctx context.Context, id int64, until time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET next_attempt_at = ?,
+		members_dirty = CASE WHEN members_dirty = 2 THEN 1 ELSE members_dirty END WHERE id = ?`, ceilUnix(until), id)
+	if err != nil {
+		return fmt.Errorf("db: defer room %d: %w", id, err)
 	}
 	return nil
 }
@@ -222,11 +238,15 @@ type MemberSync struct {
 	LastError  string
 }
 
-// SaveMembers records the members' state after a sync and forgets the removed ones.
-func (s *Store) SaveMembers(ctx context.Context, roomPK int64, synced []MemberSync, removed []int64) error {
+// SaveMembers records the members' state after a sync. Rows of anyone else are dropped
+// (removed, or gone on their own), except pending: former members still in the room
+// because removing them failed, kept so the room's detail shows them until they are out.
+func (s *Store) SaveMembers(ctx context.Context, roomPK int64, synced []MemberSync, pending []int64) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
 		t := now()
+		keep := map[int64]bool{}
 		for _, m := range synced {
+			keep[m.UserID] = true
 			if _, err := tx.ExecContext(ctx, `INSERT INTO matrix_room_members (room_pk, user_id, membership, power_level, synced_at, last_error)
 				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (room_pk, user_id) DO UPDATE SET membership = excluded.membership,
 				power_level = excluded.power_level, synced_at = excluded.synced_at, last_error = excluded.last_error`,
@@ -234,7 +254,26 @@ func (s *Store) SaveMembers(ctx context.Context, roomPK int64, synced []MemberSy
 				return fmt.Errorf("db: save member %d of room %d: %w", m.UserID, roomPK, err)
 			}
 		}
-		for _, id := range removed {
+		for _, id := range pending {
+			keep[id] = true
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT user_id FROM matrix_room_members WHERE room_pk = ?`, roomPK)
+		if err != nil {
+			return fmt.Errorf("db: members of room %d: %w", roomPK, err)
+		}
+		var drop []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("db: members of room %d: %w", roomPK, err)
+			}
+			if !keep[id] {
+				drop = append(drop, id)
+			}
+		}
+		rows.Close()
+		for _, id := range drop {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM matrix_room_members WHERE room_pk = ? AND user_id = ?`, roomPK, id); err != nil {
 				return fmt.Errorf("db: forget member %d of room %d: %w", id, roomPK, err)
 			}

@@ -25,11 +25,12 @@ type Room struct {
 	Attempts      int    // failures since the last success
 	NextAttemptAt time.Time
 	MembersDirty  bool
-	// CreateStarted: a createRoom was sent for this room and its result never recorded
-	// (a crash, a timeout), so the homeserver may hold a room the worker must adopt.
-	CreateStarted bool
-	CreatedAt     time.Time
-	ModifiedAt    time.Time
+	// CreateStartedAt is when a createRoom was sent for this room whose result was never
+	// recorded (a crash, a timeout): the homeserver may hold a room the worker must adopt.
+	// Zero when there is none.
+	CreateStartedAt time.Time
+	CreatedAt       time.Time
+	ModifiedAt      time.Time
 }
 
 // RoomMember is one member of a managed room: a user with a role in the project, or a
@@ -62,7 +63,9 @@ func scanRoom(row interface{ Scan(...any) error }) (*Room, error) {
 	}
 	r.State = RoomState(state)
 	r.MembersDirty = dirty != 0
-	r.CreateStarted = createStarted != 0
+	if createStarted != 0 {
+		r.CreateStartedAt = time.Unix(createStarted, 0).UTC()
+	}
 	if next > 0 {
 		r.NextAttemptAt = time.Unix(next, 0).UTC()
 	}

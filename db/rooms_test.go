@@ -534,3 +534,34 @@ func TestDeleteProjectGuardsLiveRooms(t *testing.T) {
 		t.Errorf("delete missing: %v", err)
 	}
 }
+
+// TestSaveMembersKeepsOnlyWhatTheSyncSaw: a sync's rows replace the room's; a former
+// member whose removal failed stays listed (without a role) until the next sync gets them out.
+func TestSaveMembersKeepsOnlyWhatTheSyncSaw(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	a, b, c := putUser(t, s, "a"), putUser(t, s, "b"), putUser(t, s, "c")
+	p := putProject(t, s, "p")
+	s.SetRoles(ctx, p.ID, []RoleInput{{a.UUID, RoleAdmin}, {b.UUID, RoleMember}, {c.UUID, RoleMember}}, testRules)
+	r, _ := s.CreateRoom(ctx, p.ID)
+	all := []MemberSync{{UserID: a.ID, Membership: "join", PowerLevel: 50}, {UserID: b.ID, Membership: "join"}, {UserID: c.ID, Membership: "join"}}
+	if err := s.SaveMembers(ctx, r.ID, all, nil); err != nil {
+		t.Fatal(err)
+	}
+	// b and c lose their role; kicking c failed.
+	s.SetRoles(ctx, p.ID, []RoleInput{{a.UUID, RoleAdmin}}, testRules)
+	if err := s.SaveMembers(ctx, r.ID, all[:1], []int64{c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	members, err := s.RoomMembers(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range members {
+		got = append(got, fmt.Sprintf("%s:%s:%s:%d", m.Username, m.Role, m.Membership, m.PowerLevel))
+	}
+	if want := "[a:admin:join:50 c::join:0]"; fmt.Sprint(got) != want {
+		t.Errorf("members %v, want %s", got, want)
+	}
+}

@@ -21,6 +21,9 @@ import (
 func faultyHandler(mode string, whoamiOnly bool) http.Handler {
 	healthy := &fakeHS{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read the body first: only then does net/http notice the client hanging up
+		// (and cancel r.Context()) while the handler waits.
+		io.Copy(io.Discard, r.Body)
 		if whoamiOnly && !strings.Contains(r.URL.Path, "/account/whoami") && !strings.Contains(r.URL.Path, "/appservice/") {
 			healthy.ServeHTTP(w, r)
 			return

@@ -61,21 +61,19 @@ func fetch(t *testing.T, b *browsertest.Browser, path string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// shots saves numbered screenshots of each step at desktop width, and at phone width
-// when asked.
+// shots saves a screenshot of each step, named after it (stable names, so the README
+// can link them), at desktop width and, when asked, at phone width.
 type shots struct {
 	b   *browsertest.Browser
 	dir string
-	n   int
 }
 
 func (s *shots) take(t *testing.T, name string, phone bool) {
 	t.Helper()
-	s.n++
-	s.b.Screenshot(s.dir, fmt.Sprintf("%02d-%s", s.n, name))
+	s.b.Screenshot(s.dir, name)
 	if phone {
 		s.b.SetViewport(390, 844)
-		s.b.Screenshot(s.dir, fmt.Sprintf("%02d-%s-phone", s.n, name))
+		s.b.Screenshot(s.dir, name+"-phone")
 		s.b.SetViewport(1280, 900)
 	}
 	s.b.AssertCleanConsole()

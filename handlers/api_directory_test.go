@@ -550,3 +550,26 @@ func TestAPIReprovision(t *testing.T) {
 		t.Errorf("second reprovision: %d %+v", code, c)
 	}
 }
+
+// TestAPIAutoCreateRooms: with AUTO_CREATE_ROOMS every project gets its room queued.
+func TestAPIAutoCreateRooms(t *testing.T) {
+	s := testserver.New(t, testserver.Options{Env: map[string]string{"AUTO_CREATE_ROOMS": "true"}})
+	var p apiProject
+	if code := s.JSON(t, http.MethodPost, "/api/projects/", s.StaffToken, map[string]any{"name": "Auto"}, &p); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	if p.Room == nil {
+		t.Fatal("no room queued for a new project")
+	}
+	var r apiRoom
+	s.JSON(t, http.MethodGet, "/api/matrix-rooms/"+*p.Room+"/", s.UserToken, nil, &r)
+	if r.State != "creating" || r.Project != p.UUID {
+		t.Errorf("room: %+v", r)
+	}
+	// A replay keeps the one room.
+	var again apiProject
+	s.JSON(t, http.MethodPost, "/api/projects/", s.StaffToken, map[string]any{"uuid": p.UUID, "name": "Auto"}, &again)
+	if again.Room == nil || *again.Room != *p.Room {
+		t.Errorf("replay: room %v, want %s", again.Room, *p.Room)
+	}
+}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 
@@ -132,12 +134,8 @@ func readFields(r *http.Request) (map[string]string, error) {
 	out := map[string]string{}
 	switch ct {
 	case "application/x-www-form-urlencoded", "multipart/form-data":
-		if err := r.ParseForm(); err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, errBodyTooLarge
-			}
-			return nil, errBadBody{"The form body could not be parsed."}
+		if err := parseForm(r); err != nil {
+			return nil, err
 		}
 		for k, v := range r.PostForm {
 			if len(v) > 0 {
@@ -164,25 +162,28 @@ func readFields(r *http.Request) (map[string]string, error) {
 	}
 }
 
-// decodeJSON decodes one JSON value from the body into dst, refusing trailing data.
+// decodeJSON decodes one JSON value from the body into dst, refusing trailing data and
+// text that is not UTF-8 (which encoding/json would silently rewrite).
 func decodeJSON(r *http.Request, dst any) error {
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(dst); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return errBodyTooLarge
-		case errors.Is(err, io.EOF):
-			return errBadBody{"The request body is empty: send a JSON object."}
-		default:
-			return errBadBody{"The request body is not valid JSON: " + err.Error()}
-		}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	body, err := io.ReadAll(r.Body) // bounded by the body limit
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return errBodyTooLarge
 		}
+		return errBadBody{"The request body could not be read."}
+	}
+	if !utf8.Valid(body) {
+		return errInvalidUTF8
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errBadBody{"The request body is empty: send a JSON object."}
+		}
+		return errBadBody{"The request body is not valid JSON: " + err.Error()}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errBadBody{"The request body has data after the JSON value."}
 	}
 	return nil

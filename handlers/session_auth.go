@@ -26,13 +26,8 @@ func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 // Login checks the credentials, throttling repeated failures per username and address,
 // and binds the session to the user under a fresh id.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			h.badBody(w, r, errBodyTooLarge)
-			return
-		}
-		h.badBody(w, r, errBadBody{"The form could not be read."})
+	if err := parseForm(r); err != nil {
+		h.badBody(w, r, err)
 		return
 	}
 	username := strings.TrimSpace(r.PostFormValue("username"))

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -42,13 +41,8 @@ func (h *Handler) uiServerError(w http.ResponseWriter, r *http.Request, err erro
 
 // readForm parses a form body, answering 400/413 itself when it cannot.
 func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			h.badBody(w, r, errBodyTooLarge)
-		} else {
-			h.badBody(w, r, errBadBody{"The form could not be read."})
-		}
+	if err := parseForm(r); err != nil {
+		h.badBody(w, r, err)
 		return false
 	}
 	return true

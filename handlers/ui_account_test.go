@@ -119,7 +119,7 @@ func TestAccountAPITokens(t *testing.T) {
 	}
 
 	// The list shows the prefix only; reloading never shows the token again.
-	resp, doc = getPage(t, srv, c, "/account")
+	_, doc = getPage(t, srv, c, "/account")
 	if strings.Contains(doc.Text(), token) {
 		t.Fatal("the account page shows the token again")
 	}

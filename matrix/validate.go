@@ -2,6 +2,8 @@
 // homeserver settings, the registration file, and the client calls to the homeserver.
 package matrix
 
+//lint:file-ignore ST1005 these errors are field messages shown to users as written
+
 import (
 	"errors"
 	"net/url"

@@ -14,13 +14,16 @@ import (
 // from the router): its raw path is never used as a label.
 const unmatchedRoute = "unmatched"
 
-// httpKey identifies one request series; httpSeries caches its resolved metrics, so a
-// request costs one map load instead of hashing its labels twice.
+// httpKey identifies one request series by the route's raw chi patterns (the first, and
+// the rest), method and status. The joined label is built only when a series is first
+// seen, so a request does no string building and no allocation for its lookup.
 type httpKey struct {
-	route, method string
-	code          int
+	first, rest string
+	method      string
+	code        int
 }
 
+// httpSeries caches a series' resolved metrics.
 type httpSeries struct {
 	requests prometheus.Counter
 	duration prometheus.Observer
@@ -38,11 +41,19 @@ func (m *Metrics) HTTPMiddleware(next http.Handler) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		route := unmatchedRoute
-		if p := routePattern(chi.RouteContext(r.Context())); p != "" {
-			route = p
+		k := httpKey{method: method(r.Method), code: code}
+		if rc := chi.RouteContext(r.Context()); rc != nil {
+			switch p := rc.RoutePatterns; len(p) {
+			case 0:
+			case 1:
+				k.first = p[0]
+			case 2:
+				k.first, k.rest = p[0], p[1]
+			default:
+				k.first, k.rest = p[0], strings.Join(p[1:], "")
+			}
 		}
-		s := m.series(httpKey{route: route, method: method(r.Method), code: code})
+		s := m.series(k)
 		s.requests.Inc()
 		s.duration.Observe(time.Since(start).Seconds())
 	})
@@ -50,12 +61,9 @@ func (m *Metrics) HTTPMiddleware(next http.Handler) http.Handler {
 
 // routePattern is the matched route as web.Routes wrote it: chi's RoutePattern, but
 // keeping the trailing slash (chi trims it), so "/api/users/" stays what the router and
-// the OpenAPI document call it.
-func routePattern(rc *chi.Context) string {
-	if rc == nil || len(rc.RoutePatterns) == 0 {
-		return ""
-	}
-	p := strings.Join(rc.RoutePatterns, "")
+// the OpenAPI document call it. "" when nothing matched.
+func routePattern(patterns ...string) string {
+	p := strings.Join(patterns, "")
 	for strings.Contains(p, "/*/") {
 		p = strings.ReplaceAll(p, "/*/", "/")
 	}
@@ -67,15 +75,27 @@ func routePattern(rc *chi.Context) string {
 
 // series returns the cached metrics for k, resolving them the first time.
 func (m *Metrics) series(k httpKey) *httpSeries {
-	if s, ok := m.httpSeries.Load(k); ok {
-		return s.(*httpSeries)
+	m.httpMu.RLock()
+	s, ok := m.httpSeries[k]
+	m.httpMu.RUnlock()
+	if ok {
+		return s
 	}
-	s := &httpSeries{
-		requests: m.httpRequests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code)),
-		duration: m.httpDuration.WithLabelValues(k.route, k.method),
+	route := routePattern(k.first, k.rest)
+	if route == "" {
+		route = unmatchedRoute
 	}
-	actual, _ := m.httpSeries.LoadOrStore(k, s)
-	return actual.(*httpSeries)
+	s = &httpSeries{
+		requests: m.httpRequests.WithLabelValues(route, k.method, strconv.Itoa(k.code)),
+		duration: m.httpDuration.WithLabelValues(route, k.method),
+	}
+	m.httpMu.Lock()
+	defer m.httpMu.Unlock()
+	if prev, ok := m.httpSeries[k]; ok {
+		return prev
+	}
+	m.httpSeries[k] = s
+	return s
 }
 
 // codeWriter remembers the status code written.

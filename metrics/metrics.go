@@ -45,7 +45,8 @@ type Metrics struct {
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
-	httpSeries   sync.Map // httpKey -> *httpSeries
+	httpMu       sync.RWMutex
+	httpSeries   map[httpKey]*httpSeries
 }
 
 var (
@@ -56,7 +57,7 @@ var (
 // New returns the metrics in a fresh private registry, with the Go runtime and process
 // collectors and a build-info gauge for version. log receives scrape errors.
 func New(version string, log *slog.Logger) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), log: log}
+	m := &Metrics{reg: prometheus.NewRegistry(), log: log, httpSeries: map[httpKey]*httpSeries{}}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

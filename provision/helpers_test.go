@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -275,16 +274,5 @@ func powerUsers(t *testing.T, c *mautrix.Client, roomID string) map[string]int {
 }
 
 func mxid(username string) string { return "@" + username + ":localhost" }
-
-func itoa(i int) string { return strconv.Itoa(i) }
-
-func sortedKeys(m map[string]int) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
 
 func sameStrings(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }

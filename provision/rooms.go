@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -40,6 +41,14 @@ const noticeRecreated = "The previous room ("
 // errRoomLost means the bot is not in the room and cannot get back in (an archived room
 // being reactivated, a room that no longer exists): the room must be created anew.
 var errRoomLost = errors.New("the bot is no longer in the room and cannot rejoin it")
+
+// errInDoubt defers a room's creation until a createRoom whose answer never came has had
+// time to finish on the homeserver; it is not a failure.
+type errInDoubt struct{ until time.Time }
+
+func (e *errInDoubt) Error() string {
+	return "an interrupted room creation may still be running on the homeserver until " + e.until.Format(time.RFC3339)
+}
 
 // stepError names the step that failed, for the room's error message.
 type stepError struct {
@@ -156,6 +165,15 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return // shutting down: the row still says what to do
 	}
+	var doubt *errInDoubt
+	if errors.As(err, &doubt) {
+		if err = w.store.DeferRoom(context.WithoutCancel(ctx), room.ID, doubt.until); err != nil {
+			w.logErr(ctx, "defer room", err)
+		} else {
+			log.Info("waiting for an interrupted room creation to settle", "until", doubt.until)
+		}
+		return
+	}
 	msg := describe(ms, err)
 	gaveUp, ferr := w.store.FailRoom(context.WithoutCancel(ctx), room.ID, msg, w.opts.MaxAttempts, w.backoff)
 	switch {
@@ -236,9 +254,13 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 	if aliasNotice != "" {
 		alias = ""
 	}
-	if room.CreateStarted {
+	if !room.CreateStartedAt.IsZero() {
 		// An earlier createRoom got no recorded answer (the process died, the request
-		// timed out): the homeserver may have made the room anyway, without its alias.
+		// timed out): the homeserver may have made the room anyway, without its alias,
+		// and may still be making it. Once that has settled, adopt what it made.
+		if until := room.CreateStartedAt.Add(w.opts.CreateSettle); time.Now().Before(until) {
+			return &errInDoubt{until: until}
+		}
 		orphan, err := w.findOrphan(ctx, bot, room)
 		if err != nil {
 			return step("look for a room left by an interrupted creation", err)
@@ -257,10 +279,10 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 			return record(orphan, alias, notice)
 		}
 	}
-	if err := w.store.MarkCreateStarted(ctx, room.ID); err != nil {
+	if err := w.store.SetCreateStarted(ctx, room.ID, true); err != nil {
 		return err
 	}
-	room.CreateStarted = true
+	room.CreateStartedAt = time.Now()
 	req := createRequest(ms, room, desired)
 	req.Invite = invite
 	if alias == "" {
@@ -274,6 +296,12 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		resp, err = bot.CreateRoom(ctx, req)
 	}
 	if err != nil {
+		if unusable(err) {
+			// Refused outright: no room was made, there is nothing to look for later.
+			if cerr := w.store.SetCreateStarted(context.WithoutCancel(ctx), room.ID, false); cerr != nil {
+				return cerr
+			}
+		}
 		return step("create room", err)
 	}
 	return record(resp.RoomID, alias, notice)
@@ -409,7 +437,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	if err != nil {
 		return err
 	}
-	var removed []int64
+	var pending []int64 // former members still in the room
 	for _, uid := range others {
 		userPK, ok := managed[uid]
 		if !ok {
@@ -418,9 +446,8 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		_, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: id.UserID(uid), Reason: ReasonRoleRemoved})
 		if err != nil {
 			fail(step("kick "+uid, err))
-			continue
+			pending = append(pending, userPK)
 		}
-		removed = append(removed, userPK)
 	}
 
 	if err := w.syncPowerLevels(ctx, bot, roomID, botID, want); err != nil {
@@ -431,7 +458,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 			fail(step("rename room", err))
 		}
 	}
-	if err := w.store.SaveMembers(context.WithoutCancel(ctx), room.ID, synced, removed); err != nil {
+	if err := w.store.SaveMembers(context.WithoutCancel(ctx), room.ID, synced, pending); err != nil {
 		return err
 	}
 	return firstErr

@@ -33,6 +33,10 @@ type Options struct {
 	Interval time.Duration
 	// JobTimeout bounds one room's or user's work (default 5m).
 	JobTimeout time.Duration
+	// CreateSettle is how long a createRoom whose answer never came (the process died,
+	// the request timed out) may still be running on the homeserver: the room is not
+	// looked for, nor created again, before that (default 20s, twice the request timeout).
+	CreateSettle time.Duration
 	// AutoCreateRooms queues a room for every project that has none, at start.
 	AutoCreateRooms bool
 	// HTTPClient calls the homeserver (default: 3s connect, 10s per request).
@@ -59,6 +63,9 @@ func (o *Options) defaults() {
 	}
 	if o.JobTimeout <= 0 {
 		o.JobTimeout = 5 * time.Minute
+	}
+	if o.CreateSettle <= 0 {
+		o.CreateSettle = 20 * time.Second
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = matrix.HTTPClient(3*time.Second, 10*time.Second)

@@ -26,6 +26,8 @@ type fakeHS struct {
 	mu       sync.Mutex
 	creates  []map[string]any
 	onCreate func(body map[string]any) (int, string)
+	orphan   string   // a project uuid: the bot is in a room created for it, not recorded
+	aliased  []string // PUT /directory/room/... paths
 }
 
 func (f *fakeHS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +42,7 @@ func (f *fakeHS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusBadRequest, `{"errcode":"M_USER_IN_USE","error":"taken"}`)
 	case strings.HasPrefix(p, "/profile/"):
 		reply(http.StatusOK, `{}`)
-	case strings.HasPrefix(p, "/directory/room/"):
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/directory/room/"):
 		reply(http.StatusNotFound, `{"errcode":"M_NOT_FOUND","error":"no alias"}`)
 	case r.Method == http.MethodPost && p == "/createRoom":
 		var body map[string]any
@@ -50,7 +52,24 @@ func (f *fakeHS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		reply(f.onCreate(body))
 	case p == "/joined_rooms":
-		reply(http.StatusOK, `{"joined_rooms":[]}`)
+		f.mu.Lock()
+		orphan := f.orphan
+		f.mu.Unlock()
+		if orphan == "" {
+			reply(http.StatusOK, `{"joined_rooms":[]}`)
+			return
+		}
+		reply(http.StatusOK, `{"joined_rooms":["!orphan:hs.test"]}`)
+	case strings.HasPrefix(p, "/rooms/!orphan:hs.test/state/m.room.create"):
+		f.mu.Lock()
+		orphan := f.orphan
+		f.mu.Unlock()
+		reply(http.StatusOK, `{"creator":"@bot:hs.test","`+ProjectTagKey+`":"`+orphan+`"}`)
+	case r.Method == http.MethodPut && strings.HasPrefix(p, "/directory/room/"):
+		f.mu.Lock()
+		f.aliased = append(f.aliased, p)
+		f.mu.Unlock()
+		reply(http.StatusOK, `{}`)
 	case strings.HasSuffix(p, "/members"):
 		reply(http.StatusOK, `{"chunk":[{"type":"m.room.member","state_key":"@bot:hs.test","sender":"@bot:hs.test","content":{"membership":"join"}}]}`)
 	case strings.Contains(p, "/state/m.room.power_levels"):
@@ -162,8 +181,8 @@ func TestFailureBecomesErrorWithTheHomeserversMessage(t *testing.T) {
 	if wait := time.Until(got.NextAttemptAt); wait < 29*time.Minute {
 		t.Errorf("backoff %s after the first failure of a 1h base", wait)
 	}
-	if !got.CreateStarted {
-		t.Error("an unanswered createRoom is not remembered")
+	if !got.CreateStartedAt.IsZero() {
+		t.Error("a refused createRoom is remembered as one that may have made a room")
 	}
 	w.roomJob(ctx, ms, room.ID) // the job runs when told, due or not
 	got, _ = store.RoomByID(ctx, room.ID)
@@ -200,5 +219,46 @@ func TestWakeNeverBlocks(t *testing.T) {
 	}
 	if len(w.wake) != 1 {
 		t.Fatalf("%d pending wakes", len(w.wake))
+	}
+}
+
+// TestInterruptedCreationIsAdoptedNotRepeated: a createRoom whose answer never came may
+// have made the room (without its alias); the worker waits for it to settle, then finds
+// the room by its project tag and adopts it instead of creating a second one.
+func TestInterruptedCreationIsAdoptedNotRepeated(t *testing.T) {
+	hs := &fakeHS{}
+	hs.onCreate = func(body map[string]any) (int, string) {
+		// The homeserver makes the room but the answer never arrives in time.
+		hs.mu.Lock()
+		hs.orphan = body["creation_content"].(map[string]any)[ProjectTagKey].(string)
+		hs.mu.Unlock()
+		time.Sleep(500 * time.Millisecond)
+		return http.StatusOK, `{"room_id":"!orphan:hs.test"}`
+	}
+	hc := &http.Client{Timeout: 100 * time.Millisecond}
+	w, store, ms, room := newTestWorker(t, hs, Options{HTTPClient: hc, CreateSettle: time.Hour, BaseBackoff: time.Millisecond})
+	ctx := context.Background()
+
+	w.roomJob(ctx, ms, room.ID)
+	got, _ := store.RoomByID(ctx, room.ID)
+	if got.State != db.RoomCreating || got.Attempts != 1 || got.CreateStartedAt.IsZero() || got.RoomID != "" {
+		t.Fatalf("after the timeout: %+v", got)
+	}
+	// Too early to tell: deferred until the creation settled, not counted as a failure.
+	w.roomJob(ctx, ms, room.ID)
+	got, _ = store.RoomByID(ctx, room.ID)
+	if got.Attempts != 1 || time.Until(got.NextAttemptAt) < 50*time.Minute {
+		t.Fatalf("in doubt: attempts %d, next attempt in %s", got.Attempts, time.Until(got.NextAttemptAt))
+	}
+	// Settled: the room is found and adopted, with its alias.
+	w.opts.CreateSettle = time.Nanosecond
+	w.opts.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	w.roomJob(ctx, ms, room.ID)
+	got, _ = store.RoomByID(ctx, room.ID)
+	if got.State != db.RoomActive || got.RoomID != "!orphan:hs.test" || got.RoomAlias != "#waldur-"+room.ProjectUUID+":hs.test" || !got.CreateStartedAt.IsZero() {
+		t.Fatalf("after settling: %+v", got)
+	}
+	if len(hs.creates) != 1 || len(hs.aliased) != 1 {
+		t.Errorf("%d createRoom calls, %d alias PUTs; want 1 and 1", len(hs.creates), len(hs.aliased))
 	}
 }

@@ -27,6 +27,9 @@ fi
 step "go vet"
 go vet ./...
 
+step "staticcheck"
+go tool staticcheck ./...
+
 step "fuzz targets (${FUZZTIME:=5s} each)"
 # Every Fuzz* function in the module runs for a short bounded time, so a new fuzzer is
 # picked up without editing this script.

@@ -100,6 +100,7 @@ func binariesPresent(dir string) bool {
 func install(dir string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
+		//lint:ignore SA1019 a test helper: the toolchain that built the tests is the one to use
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, statErr := os.Stat(goBin); statErr != nil {
 			return fmt.Errorf("dendritetest: no go command to install Dendrite with: %w", err)
