@@ -14,12 +14,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/id"
 
 	"matrixas/db"
+	"matrixas/matrix"
 )
 
 // Check names, in the order a Report lists them.
@@ -162,12 +162,12 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now}
 	checks := c.all()
 
-	secrets := []string{ms.ASToken, ms.HSToken, ms.RegistrationSecret}
+	secrets := matrix.Secrets(ms)
 	rep := &Report{OK: true, Checks: checks}
 	for i := range rep.Checks {
 		ch := &rep.Checks[i]
-		ch.Detail = redact(ch.Detail, secrets)
-		ch.Hint = redact(ch.Hint, secrets)
+		ch.Detail = matrix.Redact(ch.Detail, secrets)
+		ch.Hint = matrix.Redact(ch.Hint, secrets)
 		if ch.OK {
 			ch.Hint = ""
 		}
@@ -181,15 +181,4 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 func Fingerprint(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return "sha256:" + hex.EncodeToString(sum[:])[:12]
-}
-
-// redact removes any secret from s: a homeserver could echo a token in an error message,
-// and details are shown to people and written to logs.
-func redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	return s
 }

@@ -366,7 +366,8 @@ func homeserverFault(t *testing.T, mode faultMode) {
 	if failed, done := obs.counts(provision.KindRoomCreate); failed != maxAttempts || done != 0 {
 		t.Errorf("room creation jobs: %d failed, %d done; want %d failed", failed, done, maxAttempts)
 	}
-	t.Logf("%s: parked after %d attempts: %s", mode, r.Attempts, r.ErrorMessage)
+	t.Logf("%s: parked after %d attempts: %s (bot registration tried %d times meanwhile, once per worker cycle)",
+		mode, r.Attempts, r.ErrorMessage, hs.seen("/register"))
 
 	// The homeserver heals. The worker creates a new room (so it is running and
 	// talking to the homeserver) but leaves the parked one alone.

@@ -89,13 +89,7 @@ func Message(err error) string {
 // describe is Message with every secret of the settings masked: a homeserver may echo
 // the token it refused ("Unknown token ..."), and the text is stored, shown and logged.
 func describe(ms *db.MatrixSettings, err error) string {
-	msg := Message(err)
-	for _, secret := range []string{ms.ASToken, ms.HSToken, ms.RegistrationSecret} {
-		if len(secret) >= 8 {
-			msg = strings.ReplaceAll(msg, secret, "[redacted]")
-		}
-	}
-	return msg
+	return matrix.Redact(Message(err), matrix.Secrets(ms))
 }
 
 // unusable reports whether a homeserver answer means the room (or alias target) cannot be

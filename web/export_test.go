@@ -7,6 +7,3 @@ import "time"
 func (s *Server) SetHTTPTimeouts(readHeader, read, write, idle time.Duration) {
 	s.limits.readHeader, s.limits.read, s.limits.write, s.limits.idle = readHeader, read, write, idle
 }
-
-// MaxHeaderBytes is the header limit Serve uses.
-func (s *Server) MaxHeaderBytes() int { return s.httpLimits().maxHeaderBytes }

@@ -189,7 +189,9 @@ func TestHeaderFloods(t *testing.T) {
 // that trickles its body is stopped by ReadTimeout; meanwhile ordinary requests are
 // served. The timeouts are shortened for the test (production: 10 s and 60 s).
 func TestSlowClientsAreCutOff(t *testing.T) {
-	base := realServer(t, 300*time.Millisecond, 1*time.Second)
+	// Generous against scheduling delays under -race on two cores, and still ten times
+	// shorter than the slow clients need.
+	base := realServer(t, 1*time.Second, 2*time.Second)
 	addr := strings.TrimPrefix(base, "http://")
 
 	// trickle writes head at once, then tail one byte every 20 ms; it reports how many
