@@ -92,6 +92,10 @@ func TestRoomsOnDendrite(t *testing.T) {
 		if fmt.Sprint(pl) != fmt.Sprint(wantPL) {
 			return false, fmt.Sprintf("room %s power levels %v, want %v", r.RoomID, pl, wantPL)
 		}
+		const rules = "invite=100 kick=100 ban=100 redact=100 state_default=100 events_default=0 name=100 power_levels=100"
+		if got := powerRules(t, bot, r.RoomID); got != rules {
+			return false, fmt.Sprintf("room %s power rules %s, want %s", r.RoomID, got, rules)
+		}
 		return true, ""
 	}
 

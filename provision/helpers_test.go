@@ -259,6 +259,17 @@ func joined(t *testing.T, c *mautrix.Client, roomID string) []string {
 	return out
 }
 
+// powerRules returns the room's non-user power level rules in a comparable form.
+func powerRules(t *testing.T, c *mautrix.Client, roomID string) string {
+	t.Helper()
+	var pl event.PowerLevelsEventContent
+	if err := c.StateEvent(context.Background(), id.RoomID(roomID), event.StatePowerLevels, "", &pl); err != nil {
+		t.Fatalf("power levels of %s: %v", roomID, err)
+	}
+	return fmt.Sprintf("invite=%d kick=%d ban=%d redact=%d state_default=%d events_default=%d name=%d power_levels=%d",
+		pl.Invite(), pl.Kick(), pl.Ban(), pl.Redact(), pl.StateDefault(), pl.EventsDefault, pl.Events["m.room.name"], pl.Events["m.room.power_levels"])
+}
+
 // powerUsers returns the users map of the room's power levels.
 func powerUsers(t *testing.T, c *mautrix.Client, roomID string) map[string]int {
 	t.Helper()

@@ -357,8 +357,11 @@ func createRequest(ms *db.MatrixSettings, room *db.Room, desired []*db.DesiredMe
 			{Type: event.StateGuestAccess, StateKey: &empty, Content: event.Content{Parsed: &event.GuestAccessEventContent{GuestAccess: event.GuestAccessForbidden}}},
 		},
 		PowerLevelOverride: &event.PowerLevelsEventContent{
-			Users:           users,
-			EventsDefault:   0,
+			Users:         users,
+			EventsDefault: 0,
+			// Presets give admins (50) a say over some state (name, avatar, alias);
+			// here every state change stays with the bot, which follows the project.
+			Events:          restrictedStateEvents(restricted),
 			StateDefaultPtr: &restricted,
 			InvitePtr:       &restricted,
 			KickPtr:         &restricted,
@@ -366,6 +369,17 @@ func createRequest(ms *db.MatrixSettings, room *db.Room, desired []*db.DesiredMe
 			RedactPtr:       &restricted,
 		},
 	}
+}
+
+// restrictedStateEvents lists the state events that room presets open to lower power
+// levels, pinned to level.
+func restrictedStateEvents(level int) map[string]int {
+	out := map[string]int{}
+	for _, t := range []string{"m.room.name", "m.room.topic", "m.room.avatar", "m.room.canonical_alias", "m.room.power_levels",
+		"m.room.history_visibility", "m.room.join_rules", "m.room.tombstone", "m.room.encryption", "m.room.server_acl", "m.room.pinned_events"} {
+		out[t] = level
+	}
+	return out
 }
 
 // syncRoom makes the room's members, power levels and name follow the project: every
