@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -180,14 +179,6 @@ func find(name string) *command {
 	panic("no command " + name)
 }
 
-func newLogger(cfg *web.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // openStore loads the configuration and opens (and migrates) the database.
 func openStore(ctx context.Context, env *cliEnv) (*web.Config, *db.Store, error) {
 	cfg, err := web.LoadConfig(env.getenv)
@@ -211,7 +202,9 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer store.Close()
-	log := newLogger(cfg, env.stderr)
+	logw := web.NewBufferedWriter(env.stderr)
+	defer logw.Close()
+	log := web.NewLogger(cfg, logw)
 	user, password, err := web.Bootstrap(ctx, cfg, store)
 	if err != nil {
 		return err

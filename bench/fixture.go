@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"matrixas/db"
@@ -22,7 +21,8 @@ func serveFixture(args []string) error {
 	addr, path, token := args[0], args[1], args[2]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	env := map[string]string{"LISTEN_ADDR": addr, "DATABASE_PATH": path, "LOG_LEVEL": "error"}
+	// The production defaults, access log included (info, text, to standard error).
+	env := map[string]string{"LISTEN_ADDR": addr, "DATABASE_PATH": path}
 	cfg, err := web.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		return err
@@ -40,9 +40,22 @@ func serveFixture(args []string) error {
 	}); err != nil {
 		return err
 	}
-	srv, err := web.New(ctx, cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)), "bench")
+	logw := web.NewBufferedWriter(os.Stderr)
+	defer logw.Close()
+	srv, err := web.New(ctx, cfg, store, web.NewLogger(cfg, logw), "bench")
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" { // for looking into the hot path
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	return srv.Run(ctx)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,11 +56,13 @@ type Recorder struct {
 	maxBatch int
 	stopped  chan struct{}
 	stmts    map[string]*sql.Stmt // prepared once on the writer connection
+	inflight atomic.Int64         // requests between Expect and done
+	linger   time.Duration        // longest wait for an expected request
 }
 
 // NewRecorder returns a recorder; Run must be running for Record to return.
 func (s *Store) NewRecorder(maxBatch int) *Recorder {
-	return &Recorder{store: s, reqs: make(chan *txnReq, maxBatch), maxBatch: maxBatch, stopped: make(chan struct{})}
+	return &Recorder{store: s, reqs: make(chan *txnReq, maxBatch), maxBatch: maxBatch, stopped: make(chan struct{}), linger: 200 * time.Microsecond}
 }
 
 // Record records rec and returns once it is committed (or failed).
@@ -99,6 +102,8 @@ func (r *Recorder) Run(ctx context.Context) {
 		}
 	}
 	batch := make([]*txnReq, 0, r.maxBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		select {
 		case req := <-r.reqs:
@@ -112,12 +117,36 @@ func (r *Recorder) Run(ctx context.Context) {
 			select {
 			case req := <-r.reqs:
 				batch = append(batch, req)
+				continue
 			default:
+			}
+			// Requests still being read and parsed will arrive within microseconds:
+			// waiting for them briefly makes one commit serve them all. With nothing
+			// else in flight there is no wait.
+			if r.inflight.Load() <= int64(len(batch)) {
+				break more
+			}
+			linger.Reset(r.linger)
+			select {
+			case req := <-r.reqs:
+				batch = append(batch, req)
+				if !linger.Stop() {
+					<-linger.C
+				}
+			case <-linger.C:
 				break more
 			}
 		}
 		r.write(batch)
 	}
+}
+
+// Expect tells the recorder that a transaction is on its way (its body is being read
+// and parsed), so that the batch being formed may wait a moment for it. Call the
+// returned function once that request is done, recorded or not.
+func (r *Recorder) Expect() (done func()) {
+	r.inflight.Add(1)
+	return func() { r.inflight.Add(-1) }
 }
 
 func (r *Recorder) drain() {

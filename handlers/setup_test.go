@@ -168,6 +168,7 @@ func TestParseTransaction(t *testing.T) {
 		{"events string", `{"events":"x"}`, "M_BAD_JSON", 0, 0},
 		{"event not object", `{"events":[1]}`, "M_BAD_JSON", 0, 0},
 		{"user content with odd types is tolerated", `{"events":[{"type":"m.room.message","event_id":"$3","room_id":"!r:x","content":{"membership":5,"body":{}}},{"type":"m.room.member","event_id":"$4","room_id":"!r:x","state_key":"@b:x","content":{"membership":"join"}}]}`, "", 2, 1},
+		{"escaped member type is still seen", `{"events":[{"type":"m.room.\u006dember","event_id":"$6","room_id":"!r:x","state_key":"@c:x","content":{"membership":"leave"}}]}`, "", 1, 1},
 		{"odd state key type is tolerated", `{"events":[{"type":"m.room.member","event_id":"$5","room_id":"!r:x","state_key":7,"content":{"membership":"join"}}]}`, "", 1, 0},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,11 @@ var (
 	errEventObjects = errTxnBody{"M_BAD_JSON", "events must be a list of event objects"}
 )
 
+var (
+	memberType = []byte("m.room.member")
+	escape     = []byte(`\u`) // a type could be spelled with escapes; such events are parsed fully
+)
+
 // decoders are reused across requests: the webhook is the hot path.
 var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
 
@@ -97,11 +102,23 @@ func parseTxn(dec *jsontext.Decoder) (int, []db.MemberEvent, error) {
 				}
 				return 0, nil, errEventObjects
 			}
-			m, isMember, err := parseEvent(dec)
+			// Most events are messages: read each one raw (validated, not decoded) and
+			// look into it only when it can be a membership event.
+			raw, err := dec.ReadValue()
 			if err != nil {
 				return 0, nil, err
 			}
 			count++
+			if !bytes.Contains(raw, memberType) && !bytes.Contains(raw, escape) {
+				continue
+			}
+			sub := decoders.Get().(*jsontext.Decoder)
+			sub.Reset(bytes.NewReader(raw), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+			m, isMember, err := parseEvent(sub)
+			decoders.Put(sub)
+			if err != nil {
+				return 0, nil, err
+			}
 			if isMember {
 				members = append(members, m)
 			}

@@ -35,8 +35,8 @@ func (h *redactHandler) secrets(ctx context.Context) []string {
 
 func (h *redactHandler) Handle(ctx context.Context, r slog.Record) error {
 	secrets := h.secrets(context.WithoutCancel(ctx))
-	if len(secrets) == 0 {
-		return h.inner.Handle(ctx, r)
+	if len(secrets) == 0 || !recordHas(r, secrets) {
+		return h.inner.Handle(ctx, r) // the common case: nothing to rewrite, no copy
 	}
 	out := slog.NewRecord(r.Time, r.Level, matrix.Redact(r.Message, secrets), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
@@ -44,6 +44,34 @@ func (h *redactHandler) Handle(ctx context.Context, r slog.Record) error {
 		return true
 	})
 	return h.inner.Handle(ctx, out)
+}
+
+// recordHas reports whether the record's message or any attribute would change.
+func recordHas(r slog.Record, secrets []string) bool {
+	found := matrix.Redact(r.Message, secrets) != r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		found = found || attrHas(a, secrets)
+		return !found
+	})
+	return found
+}
+
+func attrHas(a slog.Attr, secrets []string) bool {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return matrix.Redact(v.String(), secrets) != v.String()
+	case slog.KindGroup:
+		for _, g := range v.Group() {
+			if attrHas(g, secrets) {
+				return true
+			}
+		}
+		return false
+	case slog.KindAny:
+		return true // errors and other values: rewrite to be safe
+	}
+	return false
 }
 
 func redactAttr(a slog.Attr, secrets []string) slog.Attr {
