@@ -5,6 +5,7 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"matrixas/auth"
@@ -33,10 +34,12 @@ type Deps struct {
 	// WebhookMetrics counts transactions and refused homeserver requests; nil = not counted.
 	WebhookMetrics WebhookObserver
 
-	PublicURL    string // this server's configured public URL, "" when unknown
-	MaxBodyBytes int64
-	Version      string
-	StartedAt    time.Time
+	PublicURL string // this server's configured public URL, "" when unknown
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	MaxBodyBytes   int64
+	Version        string
+	StartedAt      time.Time
 }
 
 // Handler serves every route; web.Routes maps paths to its methods.

@@ -93,6 +93,12 @@ func (h *Handler) MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	h.fail(w, r, http.StatusMethodNotAllowed, "This address does not accept "+r.Method+" requests.")
 }
 
+// TooLarge answers a request whose body is over the limit: JSON under /api/, the error
+// page elsewhere.
+func (h *Handler) TooLarge(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, http.StatusRequestEntityTooLarge, "The request body is too large.")
+}
+
 // Forbidden answers an authenticated user who lacks the rights.
 func (h *Handler) Forbidden(w http.ResponseWriter, r *http.Request) {
 	h.fail(w, r, http.StatusForbidden, "You do not have permission to perform this action.")

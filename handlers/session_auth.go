@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
 	next := localPath(r.PostFormValue("next"), "/")
-	keys := []string{"user:" + strings.ToLower(username), "addr:" + clientAddr(r)}
+	keys := []string{"user:" + strings.ToLower(username), "addr:" + ClientAddr(r, h.TrustedProxies)}
 	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Username: username, Next: r.PostFormValue("next")}
 
 	if blocked, wait := h.Throttle.Blocked(keys...); blocked {
@@ -103,11 +104,41 @@ func LoginRedirect(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// clientAddr is the connection's IP address (no proxy headers are trusted).
-func clientAddr(r *http.Request) string {
+// ClientAddr is the client's IP address: the connection's, or, when the connection comes
+// from a trusted proxy, the right-most X-Forwarded-For entry that is not itself a trusted
+// proxy (entries further left are written by the client and cannot be believed).
+func ClientAddr(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	isTrusted := func(s string) bool {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(trusted) == 0 || !isTrusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(hop); err != nil {
+			return host // a garbled header: fall back to the proxy itself
+		}
+		if !isTrusted(hop) {
+			return hop
+		}
 	}
 	return host
 }

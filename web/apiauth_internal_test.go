@@ -53,7 +53,7 @@ func newGuardFixture(t *testing.T) *guardFixture {
 	})
 	r := chi.NewRouter()
 	r.Group(func(r chi.Router) {
-		r.Use(crossOrigin(h), limitBody(cfg.MaxBodyBytes), authenticate(store, h.Sessions))
+		r.Use(crossOrigin(h), limitBody(h, cfg.MaxBodyBytes), authenticate(store, h.Sessions))
 		r.With(requireUser(h)).Get("/api/user", ok)
 		r.With(requireStaff(h)).Get("/api/staff", ok)
 		r.With(requireStaff(h)).Post("/api/staff", ok)

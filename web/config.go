@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -40,6 +41,8 @@ type Config struct {
 	DiagnosticsRequestTimeout time.Duration
 	TransactionsStaleAfter    time.Duration
 	TransactionRetention      time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
 
 	Provision ProvisionConfig // the provisioning worker; zero fields = its defaults
 	Metrics   MetricsConfig   // where /metrics is served; zero = nowhere
@@ -71,6 +74,7 @@ var EnvVars = []Env{
 	{"DIAGNOSTICS_REQUEST_TIMEOUT", "2s", "diagnostics: timeout of each request", false},
 	{"TRANSACTIONS_STALE_AFTER", "24h", "diagnostics: rooms exist but no transaction for this long = not ok", false},
 	{"TRANSACTION_RETENTION", "720h", "transaction rows older than this are pruned (the count stays)", false},
+	{"TRUSTED_PROXIES", "", "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (login throttling per address)", false},
 	{"AUTO_CREATE_ROOMS", "false", "create a Matrix room for every project automatically (true or false)", false},
 	{"PROVISION_CONCURRENCY", "8", "rooms and users the provisioning worker works on at once", false},
 	{"PROVISION_MAX_ATTEMPTS", "8", "failures in a row after which a room goes to state error (until retried)", false},
@@ -133,6 +137,18 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		DiagnosticsRequestTimeout: duration("DIAGNOSTICS_REQUEST_TIMEOUT"),
 		TransactionsStaleAfter:    duration("TRANSACTIONS_STALE_AFTER"),
 		TransactionRetention:      duration("TRANSACTION_RETENTION"),
+	}
+	for _, f := range strings.FieldsFunc(get("TRUSTED_PROXIES"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP address or CIDR", f))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		errs = append(errs, fmt.Errorf("LISTEN_ADDR: %q is not host:port", c.ListenAddr))

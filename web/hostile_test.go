@@ -325,9 +325,9 @@ func TestHostileInput(t *testing.T) {
 		{"API body over the limit, chunked", http.MethodPost, staffAPI, "staff", "application/json", str(`{"url":"` + strings.Repeat("x", 2<<20) + `"}`), true, tooLarge, shapeDetail, "too large"},
 		// A declared length over the limit is refused by the middleware before any
 		// handler, in JSON even on the dashboard (see the report); chunked gets the page.
-		{"dashboard form over the limit", http.MethodPost, "/account/tokens", "session", "application/x-www-form-urlencoded", str("name=" + strings.Repeat("n", 2<<20)), false, tooLarge, shapeDetail, "too large"},
+		{"dashboard form over the limit", http.MethodPost, "/account/tokens", "session", "application/x-www-form-urlencoded", str("name=" + strings.Repeat("n", 2<<20)), false, tooLarge, shapeHTML, "too large"},
 		{"dashboard form over the limit, chunked", http.MethodPost, "/setup", "session", "application/x-www-form-urlencoded", str("url=" + strings.Repeat("n", 2<<20)), true, tooLarge, shapeHTML, "too large"},
-		{"dashboard multipart over the limit", http.MethodPost, "/account/tokens", "session", mw.FormDataContentType(), byts(multi.Bytes()), false, tooLarge, shapeDetail, "too large"},
+		{"dashboard multipart over the limit", http.MethodPost, "/account/tokens", "session", mw.FormDataContentType(), byts(multi.Bytes()), false, tooLarge, shapeHTML, "too large"},
 		// Dashboard forms read url-encoded bodies only: a chunked multipart body is not
 		// read at all, and the form comes back asking for its field.
 		{"dashboard multipart over the limit, chunked", http.MethodPost, "/account/tokens", "session", mw.FormDataContentType(), byts(multi.Bytes()), true, []int{http.StatusOK, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType}, shapeHTML, ""},

@@ -107,20 +107,20 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 // limitBody caps request bodies; handlers turn the resulting error into a 413.
-func limitBody(n int64) func(http.Handler) http.Handler {
+// A declared length over the limit is refused before reading, in the request's shape:
+// Matrix error, API detail, or the dashboard's error page.
+func limitBody(h *handlers.Handler, n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
 				w.Header().Set("Connection", "close")
-				if strings.HasPrefix(r.URL.Path, "/_matrix/") {
+				if strings.HasPrefix(r.URL.Path, "/_matrix/") || strings.HasPrefix(r.URL.Path, "/transactions/") {
 					w.Header().Set("Content-Type", "application/json")
 					w.WriteHeader(http.StatusRequestEntityTooLarge)
 					w.Write([]byte(`{"errcode":"M_TOO_LARGE","error":"Request body too large"}` + "\n"))
 					return
 				}
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusRequestEntityTooLarge)
-				w.Write([]byte(`{"detail":"The request body is too large."}` + "\n"))
+				h.TooLarge(w, r)
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)

@@ -69,18 +69,19 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Observer:        m,
 	})
 	h := handlers.New(handlers.Deps{
-		MatrixHTTP:   m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
-		Recorder:     recorder,
-		Diag:         diag,
-		Store:        store,
-		Settings:     settings,
-		Sessions:     auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://")),
-		Throttle:     auth.NewThrottle(5, 15*time.Minute),
-		Log:          log,
-		PublicURL:    cfg.PublicURL,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Version:      version,
-		StartedAt:    time.Now(),
+		MatrixHTTP:     m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
+		Recorder:       recorder,
+		Diag:           diag,
+		Store:          store,
+		Settings:       settings,
+		Sessions:       auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://")),
+		Throttle:       auth.NewThrottle(5, 15*time.Minute),
+		Log:            log,
+		PublicURL:      cfg.PublicURL,
+		TrustedProxies: cfg.TrustedProxies,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Version:        version,
+		StartedAt:      time.Now(),
 
 		// The provisioning worker, woken by every write it should act on.
 		Wake:            worker.Wake,
@@ -153,7 +154,7 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 
 	// The homeserver's side: authenticated by hs_token inside the handlers, never by session.
 	r.Route("/_matrix/app", func(r chi.Router) {
-		r.Use(limitBody(s.cfg.WebhookBodyMB << 20))
+		r.Use(limitBody(h, s.cfg.WebhookBodyMB<<20))
 		r.NotFound(h.NotFound)
 		r.MethodNotAllowed(h.MethodNotAllowed)
 		r.Put("/v1/transactions/{txnId}", h.Transaction)
@@ -162,12 +163,12 @@ func Routes(h *handlers.Handler, s *Server) http.Handler {
 		r.Get("/v1/rooms/{roomAlias}", h.QueryNotFound)
 	})
 	// Legacy (pre-v1) transaction path, still sent by old homeservers: the same handler.
-	r.With(limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", h.Transaction)
+	r.With(limitBody(h, s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", h.Transaction)
 
 	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
 	r.Group(func(r chi.Router) {
 		r.Use(crossOrigin(h))
-		r.Use(limitBody(s.cfg.MaxBodyBytes))
+		r.Use(limitBody(h, s.cfg.MaxBodyBytes))
 		r.Use(authenticate(s.store, h.Sessions))
 
 		r.Get("/login", h.LoginForm)
