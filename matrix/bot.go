@@ -30,11 +30,13 @@ func ProvisionBot(ctx context.Context, ms *db.MatrixSettings, hc *http.Client) s
 	if err != nil {
 		return BotSkipped
 	}
+	// The answer is decoded, so a 200 that is not a Matrix answer is not taken for success.
+	var resp mautrix.RespRegister
 	_, err = cli.MakeRequest(ctx, http.MethodPost, cli.BuildClientURL("v3", "register"), &mautrix.ReqRegister[any]{
 		Username:     ms.SenderLocalpart,
 		Type:         mautrix.AuthTypeAppservice,
 		InhibitLogin: true,
-	}, nil)
+	}, &resp)
 	if err != nil && !errors.Is(err, mautrix.MUserInUse) {
 		return outcome(err)
 	}
@@ -73,6 +75,9 @@ func Reason(err error) string {
 			return httpErr.RespError.ErrCode
 		}
 		if httpErr.Response != nil {
+			if httpErr.Response.StatusCode < 300 {
+				return "unreadable answer (HTTP " + httpErr.Response.Status + ")"
+			}
 			return "HTTP " + httpErr.Response.Status
 		}
 		if httpErr.WrappedError != nil {

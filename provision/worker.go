@@ -83,6 +83,9 @@ type Worker struct {
 	mu       sync.Mutex
 	inflight map[string]bool // "room:<id>" and "user:<id>" being worked on
 	botFor   string          // the homeserver URL and token the bot was registered with
+	botKey   string          // the settings the failures below are counted for
+	botFails int             // failed bot registrations in a row
+	botNext  time.Time       // no new bot registration before this
 
 	// The catch-up that gives profiles to users who have none scans every user, so it runs
 	// when the rules change (setup named the domain) and otherwise once per Interval.
@@ -245,19 +248,29 @@ func (w *Worker) ensureBot(ctx context.Context, ms *db.MatrixSettings) {
 	key := ms.HomeserverURL + "\x00" + ms.ASToken
 	w.mu.Lock()
 	done := w.botFor == key
+	wait := w.botKey == key && time.Now().Before(w.botNext)
 	w.mu.Unlock()
-	if done {
+	if done || wait {
 		return
 	}
 	status := matrix.ProvisionBot(ctx, ms, w.opts.HTTPClient)
 	if status != matrix.BotOK {
 		if ctx.Err() == nil {
+			// Back off like a room would: a homeserver that does not know the tokens yet
+			// (not restarted) is asked again later, not on every cycle.
+			w.mu.Lock()
+			if w.botKey != key {
+				w.botKey, w.botFails = key, 0
+			}
+			w.botFails++
+			w.botNext = time.Now().Add(w.backoff(w.botFails))
+			w.mu.Unlock()
 			w.log.Warn("bot not provisioned yet", "bot", ms.BotUserID(), "status", status)
 		}
 		return
 	}
 	w.mu.Lock()
-	w.botFor = key
+	w.botFor, w.botFails = key, 0
 	w.mu.Unlock()
 	w.log.Info("bot provisioned", "bot", ms.BotUserID(), "homeserver", ms.HomeserverURL)
 }
