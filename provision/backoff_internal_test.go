@@ -1,10 +1,17 @@
 package provision
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"matrixas/db"
 )
 
 // TestBackoffGrowsAndIsCapped: the delay after n failures lies in the upper half of
@@ -50,5 +57,34 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 				prevMax = hi
 			}
 		})
+	}
+}
+
+// TestBotRegistrationBacksOff: a homeserver that refuses the bot (it has not loaded the
+// registration yet) is asked again only after the backoff, not on every cycle, and a
+// change of settings (new tokens) is tried at once.
+func TestBotRegistrationBacksOff(t *testing.T) {
+	var registers atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/register") {
+			registers.Add(1)
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"errcode":"M_UNKNOWN_TOKEN","error":"Unknown token"}`))
+	}))
+	defer hs.Close()
+	w := New(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{BaseBackoff: time.Hour, MaxBackoff: time.Hour})
+	ms := &db.MatrixSettings{HomeserverURL: hs.URL, HomeserverDomain: "example.org", ASToken: "t1", SenderLocalpart: "bot", Enabled: true}
+	for range 20 { // twenty worker cycles in quick succession
+		w.ensureBot(context.Background(), ms)
+	}
+	if n := registers.Load(); n != 1 {
+		t.Fatalf("%d bot registrations in 20 cycles, want 1 (then back off)", n)
+	}
+	rotated := *ms
+	rotated.ASToken = "t2"
+	w.ensureBot(context.Background(), &rotated)
+	if n := registers.Load(); n != 2 {
+		t.Fatalf("new tokens were not tried at once: %d registrations", n)
 	}
 }
