@@ -31,8 +31,8 @@ type DiagnosticStats struct {
 	OldestPending time.Time
 
 	// TransactionsTotal and LastTransactionAt come from the counters (zero time = never);
-	// TransactionsSince counts the transaction rows processed at or after the since
-	// argument (rows past the retention period are pruned).
+	// TransactionsSince counts the transactions recorded from the start of the since
+	// argument's minute (per-minute counts kept for two hours, read in O(1)).
 	TransactionsTotal int64
 	LastTransactionAt time.Time
 	TransactionsSince int
@@ -56,7 +56,7 @@ func (s *Store) DiagnosticStats(ctx context.Context, since time.Time) (*Diagnost
 	d := &DiagnosticStats{Rooms: map[string]int{}}
 	wrap := func(what string, err error) error { return fmt.Errorf("db: diagnostics: %s: %w", what, err) }
 
-	rows, err := tx.QueryContext(ctx, `SELECT state, COUNT(*) FROM matrix_rooms GROUP BY state`)
+	rows, err := tx.QueryContext(ctx, `SELECT state, n FROM room_state_counts WHERE n != 0`) // kept by triggers
 	if err != nil {
 		return nil, wrap("count rooms", err)
 	}
@@ -73,7 +73,9 @@ func (s *Store) DiagnosticStats(ctx context.Context, since time.Time) (*Diagnost
 		return nil, wrap("count rooms", err)
 	}
 
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(provisioned != 0), 0) FROM matrix_user_profiles`).
+	if err := tx.QueryRowContext(ctx, `SELECT
+		COALESCE((SELECT value FROM counters WHERE name = 'profiles'), 0),
+		COALESCE((SELECT value FROM counters WHERE name = 'profiles_provisioned'), 0)`).
 		Scan(&d.ProfilesTotal, &d.ProfilesProvisioned); err != nil {
 		return nil, wrap("count user profiles", err)
 	}
@@ -111,13 +113,14 @@ func (s *Store) DiagnosticStats(ctx context.Context, since time.Time) (*Diagnost
 	if last > 0 {
 		d.LastTransactionAt = time.Unix(last, 0)
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM as_transactions WHERE processed_at >= ?`, since.Unix()).
+	// Per-minute buckets kept by the recorder: the window starts at since's minute.
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM txn_minutes WHERE minute >= ?`, since.Unix()/60).
 		Scan(&d.TransactionsSince); err != nil {
 		return nil, wrap("count recent transactions", err)
 	}
 
 	err = tx.QueryRowContext(ctx, `SELECT matrix_user_id FROM matrix_user_profiles
-		WHERE provisioned != 0 ORDER BY COALESCE(provisioned_at, 0) DESC, user_id DESC LIMIT 1`).Scan(&d.ProvisionedUser)
+		WHERE provisioned != 0 ORDER BY provisioned_at DESC, user_id DESC LIMIT 1`).Scan(&d.ProvisionedUser)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, wrap("pick a provisioned user", err)
 	}

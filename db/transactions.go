@@ -94,7 +94,7 @@ func (r *Recorder) Record(ctx context.Context, rec TxnRecord) (TxnResult, error)
 func (r *Recorder) Run(ctx context.Context) {
 	defer close(r.stopped)
 	r.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{sqlInsertTxn, sqlInsertMember, sqlUpdateMember, sqlDirtyRoom, sqlBumpCounter, sqlSetCounter} {
+	for _, q := range []string{sqlInsertTxn, sqlInsertMember, sqlUpdateMember, sqlDirtyRoom, sqlBumpCounter, sqlBumpMinute, sqlSetCounter} {
 		// A statement that fails to prepare is prepared again inside each transaction.
 		if st, err := r.store.w.PrepareContext(ctx, q); err == nil {
 			r.stmts[q] = st
@@ -210,6 +210,7 @@ const (
 		     JOIN users u ON u.id = p.user_id AND u.is_active = 1
 		     WHERE p.matrix_user_id = ?3)))`
 	sqlBumpCounter = `UPDATE counters SET value = value + ? WHERE name = ?`
+	sqlBumpMinute  = `INSERT INTO txn_minutes (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n`
 	sqlSetCounter  = `UPDATE counters SET value = ? WHERE name = ?`
 )
 
@@ -287,6 +288,13 @@ func (s *Store) recordTxns(ctx context.Context, prepared map[string]*sql.Stmt, b
 				return fmt.Errorf("db: bump counter %s: %w", c.name, err)
 			}
 		}
+		minute, err := stmt(sqlBumpMinute)
+		if err != nil {
+			return err
+		}
+		if _, err := minute.ExecContext(ctx, t/60, newTxns); err != nil {
+			return fmt.Errorf("db: count transactions per minute: %w", err)
+		}
 		set, err := stmt(sqlSetCounter)
 		if err != nil {
 			return err
@@ -319,6 +327,10 @@ func (s *Store) TransactionSeen(ctx context.Context, txnID string) (bool, error)
 // in chunks so the writer is never held long; the counters stay. It returns rows deleted.
 func (s *Store) PruneTransactions(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
+	// Minute buckets are only read for the last hour; keep two.
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM txn_minutes WHERE minute < ?`, time.Now().Add(-2*time.Hour).Unix()/60); err != nil {
+		return 0, fmt.Errorf("db: prune transaction minutes: %w", err)
+	}
 	for _, q := range []string{
 		`DELETE FROM as_transactions WHERE txn_id IN (SELECT txn_id FROM as_transactions WHERE processed_at < ? LIMIT 5000)`,
 		`DELETE FROM membership_events WHERE id IN (SELECT id FROM membership_events WHERE received_at < ? LIMIT 5000)`,

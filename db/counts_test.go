@@ -1,0 +1,89 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestKeptCountsMatchTables: the trigger-kept room and profile counts and the recorder's
+// per-minute buckets equal what a full count of the tables says, through inserts, state
+// changes, reprovision and deletes.
+func TestKeptCountsMatchTables(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	rec := runRecorder(t, s)
+	rules := ProfileRules{Domain: "example.org", BotLocalpart: "bot"}
+	check := func(when string) {
+		t.Helper()
+		full := map[string]int{}
+		rows, err := s.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM matrix_rooms GROUP BY state`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var st string
+			var n int
+			rows.Scan(&st, &n)
+			full[st] = n
+		}
+		rows.Close()
+		d, err := s.DiagnosticStats(ctx, time.Now().Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(d.Rooms) != fmt.Sprint(full) {
+			t.Errorf("%s: kept room counts %v, table says %v", when, d.Rooms, full)
+		}
+		var total, prov int
+		s.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(provisioned != 0), 0) FROM matrix_user_profiles`).Scan(&total, &prov)
+		if d.ProfilesTotal != total || d.ProfilesProvisioned != prov {
+			t.Errorf("%s: kept profiles %d/%d, table says %d/%d", when, d.ProfilesProvisioned, d.ProfilesTotal, prov, total)
+		}
+		var recent int64
+		s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM as_transactions WHERE processed_at >= ?`, time.Now().Add(-time.Hour).Unix()/60*60).Scan(&recent)
+		if int64(d.TransactionsSince) != recent {
+			t.Errorf("%s: transactions in the last hour %d, table says %d", when, d.TransactionsSince, recent)
+		}
+	}
+	check("empty")
+	var projects []*Project
+	for i := range 6 {
+		u, _, err := s.PutUser(ctx, DirectoryUser{Username: fmt.Sprintf("u%d", i), IsActive: true}, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, err := s.PutProject(ctx, DirectoryProject{Name: fmt.Sprintf("p%d", i)}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetRoles(ctx, p.ID, []RoleInput{{UserUUID: u.UUID, Role: "member"}}, rules); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateRoom(ctx, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		projects = append(projects, p)
+	}
+	check("after creating")
+	s.w.ExecContext(ctx, `UPDATE matrix_rooms SET state = 'active' WHERE id % 2 = 0`)
+	s.w.ExecContext(ctx, `UPDATE matrix_rooms SET state = 'error' WHERE id = 1`)
+	s.w.ExecContext(ctx, `UPDATE matrix_user_profiles SET provisioned = 1, provisioned_at = 1 WHERE user_id % 2 = 1`)
+	s.w.ExecContext(ctx, `UPDATE matrix_rooms SET room_name = 'x'`) // not a state change
+	check("after state changes")
+	for i := range 30 {
+		if _, err := rec.Record(ctx, TxnRecord{TxnID: fmt.Sprintf("c%d", i), EventCount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.w.ExecContext(ctx, `UPDATE settings SET value = 'true' WHERE key = 'enabled'`)
+	if _, err := s.Reprovision(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	check("after reprovision")
+	s.w.ExecContext(ctx, `DELETE FROM matrix_rooms WHERE id = 3`)
+	s.w.ExecContext(ctx, `DELETE FROM users WHERE username = 'u5'`)
+	check("after deletes")
+	_ = projects
+}
