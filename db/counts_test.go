@@ -87,3 +87,34 @@ func TestKeptCountsMatchTables(t *testing.T) {
 	check("after deletes")
 	_ = projects
 }
+
+// TestReprovisionProgressSkipsDeactivated: a user deactivated after a reprovision is not
+// provisioned again, so the progress must not wait for them.
+func TestReprovisionProgressSkipsDeactivated(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	rules := ProfileRules{Domain: "example.org", BotLocalpart: "bot"}
+	var users []*User
+	for i := range 3 {
+		u, _, err := s.PutUser(ctx, DirectoryUser{Username: fmt.Sprintf("r%d", i), IsActive: true}, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	s.w.ExecContext(ctx, `UPDATE matrix_user_profiles SET provisioned = 1, provisioned_at = 1`)
+	if _, err := s.Reprovision(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetUserActive(ctx, users[2].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	s.w.ExecContext(ctx, `UPDATE matrix_user_profiles SET provisioned = 1 WHERE user_id = ?`, users[0].ID)
+	p, err := s.LastReprovision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.UsersRemaining != 1 || p.UsersDone != 1 {
+		t.Errorf("remaining %d done %d, want 1 and 1 (the deactivated user is not waited for)", p.UsersRemaining, p.UsersDone)
+	}
+}

@@ -92,11 +92,13 @@ func (s *Store) LastReprovision(ctx context.Context) (*ReprovisionProgress, erro
 		return nil, fmt.Errorf("db: last reprovision: %w", err)
 	}
 	p.StartedAt = time.Unix(started, 0).UTC()
+	// Users deactivated since are not waited for: the worker never provisions them.
 	err = s.r.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM matrix_rooms WHERE reprovision_id = ?1 AND state = 'creating'),
 		(SELECT COUNT(*) FROM matrix_rooms WHERE reprovision_id = ?1 AND state = 'active'),
 		(SELECT COUNT(*) FROM matrix_rooms WHERE reprovision_id = ?1 AND state = 'error'),
-		(SELECT COUNT(*) FROM matrix_user_profiles WHERE reprovision_id = ?1 AND provisioned = 0),
+		(SELECT COUNT(*) FROM matrix_user_profiles p JOIN users u ON u.id = p.user_id
+		  WHERE p.reprovision_id = ?1 AND p.provisioned = 0 AND u.is_active = 1),
 		(SELECT COUNT(*) FROM matrix_user_profiles WHERE reprovision_id = ?1 AND provisioned = 1)`, run).
 		Scan(&p.RoomsRemaining, &p.RoomsDone, &p.RoomsErrored, &p.UsersRemaining, &p.UsersDone)
 	if err != nil {
