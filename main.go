@@ -202,6 +202,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer store.Close()
+	web.TuneRuntime(env.getenv)
 	logw := web.NewBufferedWriter(env.stderr)
 	defer logw.Close()
 	log := web.NewLogger(cfg, logw)

@@ -40,6 +40,7 @@ func serveFixture(args []string) error {
 	}); err != nil {
 		return err
 	}
+	web.TuneRuntime(os.Getenv) // as `serve` does
 	logw := web.NewBufferedWriter(os.Stderr)
 	defer logw.Close()
 	srv, err := web.New(ctx, cfg, store, web.NewLogger(cfg, logw), "bench")
