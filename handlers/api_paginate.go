@@ -1,12 +1,16 @@
 package handlers
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"matrixas/db"
 )
@@ -141,4 +145,24 @@ func (h *Handler) profileRules(r *http.Request) (db.ProfileRules, error) {
 		return db.ProfileRules{}, err
 	}
 	return db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart}, nil
+}
+
+// fromPath loads the row named by the {uuid} path parameter with get, answering 404 (an
+// unknown or malformed uuid) or 500 itself; ok is false when it answered.
+func fromPath[T any](h *Handler, w http.ResponseWriter, r *http.Request, get func(ctx context.Context, uuid string) (*T, error)) (*T, bool) {
+	id, ok := db.NormalizeUUID(chi.URLParam(r, "uuid"))
+	if !ok {
+		h.fail(w, r, http.StatusNotFound, "Not found.")
+		return nil, false
+	}
+	v, err := get(r.Context(), id)
+	if errors.Is(err, db.ErrNotFound) {
+		h.fail(w, r, http.StatusNotFound, "Not found.")
+		return nil, false
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return nil, false
+	}
+	return v, true
 }

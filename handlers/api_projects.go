@@ -82,21 +82,7 @@ func (h *Handler) APIListProjects(w http.ResponseWriter, r *http.Request) {
 
 // projectFromPath loads the project named by {uuid}; it answers 404 itself.
 func (h *Handler) projectFromPath(w http.ResponseWriter, r *http.Request) (*db.Project, bool) {
-	id, ok := db.NormalizeUUID(chi.URLParam(r, "uuid"))
-	if !ok {
-		h.fail(w, r, http.StatusNotFound, "Not found.")
-		return nil, false
-	}
-	p, err := h.Store.ProjectByUUID(r.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
-		h.fail(w, r, http.StatusNotFound, "Not found.")
-		return nil, false
-	}
-	if err != nil {
-		h.serverError(w, r, err)
-		return nil, false
-	}
-	return p, true
+	return fromPath(h, w, r, h.Store.ProjectByUUID)
 }
 
 // APIGetProject is GET /api/projects/{uuid}/.

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
-
 	"matrixas/db"
 )
 
@@ -161,21 +159,7 @@ func (h *Handler) APICreateRoom(w http.ResponseWriter, r *http.Request) {
 
 // roomFromPath loads the room named by {uuid}; it answers 404 itself.
 func (h *Handler) roomFromPath(w http.ResponseWriter, r *http.Request) (*db.Room, bool) {
-	id, ok := db.NormalizeUUID(chi.URLParam(r, "uuid"))
-	if !ok {
-		h.fail(w, r, http.StatusNotFound, "Not found.")
-		return nil, false
-	}
-	room, err := h.Store.RoomByUUID(r.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
-		h.fail(w, r, http.StatusNotFound, "Not found.")
-		return nil, false
-	}
-	if err != nil {
-		h.serverError(w, r, err)
-		return nil, false
-	}
-	return room, true
+	return fromPath(h, w, r, h.Store.RoomByUUID)
 }
 
 // APIGetRoom is GET /api/matrix-rooms/{uuid}/, with the members.

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/go-chi/chi/v5"
-
 	"matrixas/db"
 )
 
@@ -122,21 +120,7 @@ func (h *Handler) APIListUsers(w http.ResponseWriter, r *http.Request) {
 
 // userFromPath loads the user named by {uuid}; it answers 404 itself.
 func (h *Handler) userFromPath(w http.ResponseWriter, r *http.Request) (*db.User, bool) {
-	id, ok := db.NormalizeUUID(chi.URLParam(r, "uuid"))
-	if !ok {
-		h.fail(w, r, http.StatusNotFound, "Not found.")
-		return nil, false
-	}
-	u, err := h.Store.UserByUUID(r.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
-		h.fail(w, r, http.StatusNotFound, "Not found.")
-		return nil, false
-	}
-	if err != nil {
-		h.serverError(w, r, err)
-		return nil, false
-	}
-	return u, true
+	return fromPath(h, w, r, h.Store.UserByUUID)
 }
 
 // APIGetUser is GET /api/users/{uuid}/.
