@@ -66,6 +66,26 @@ func (h *Handler) writePage(w http.ResponseWriter, r *http.Request, p db.Page, t
 	writeJSON(w, http.StatusOK, items)
 }
 
+// serveList answers a paginated list: list loads one page and the total, toJSON shapes
+// each item.
+func serveList[T, J any](h *Handler, w http.ResponseWriter, r *http.Request, list func(db.Page) ([]T, int, error), toJSON func(T) J) {
+	var items []T
+	p, total, ok := h.listPage(w, r, func(p db.Page) (int, error) {
+		var total int
+		var err error
+		items, total, err = list(p)
+		return total, err
+	})
+	if !ok {
+		return
+	}
+	out := make([]J, 0, len(items))
+	for _, it := range items {
+		out = append(out, toJSON(it))
+	}
+	h.writePage(w, r, p, total, out)
+}
+
 // listPage resolves ?page=last once the total is known, and refuses a bad page number.
 // load runs the query for a page and returns the total.
 func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, load func(db.Page) (int, error)) (db.Page, int, bool) {

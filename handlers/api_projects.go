@@ -62,22 +62,10 @@ func projectInput(f map[string]string, base db.DirectoryProject, requireName boo
 // APIListProjects is GET /api/projects/: paginated, ?search= on name and description.
 func (h *Handler) APIListProjects(w http.ResponseWriter, r *http.Request) {
 	f := db.ProjectFilter{Search: strings.TrimSpace(r.URL.Query().Get("search"))}
-	var projects []*db.Project
-	p, total, ok := h.listPage(w, r, func(p db.Page) (int, error) {
+	serveList(h, w, r, func(p db.Page) ([]*db.Project, int, error) {
 		f.Page = p
-		var total int
-		var err error
-		projects, total, err = h.Store.ListProjects(r.Context(), f)
-		return total, err
-	})
-	if !ok {
-		return
-	}
-	out := make([]ProjectJSON, 0, len(projects))
-	for _, p := range projects {
-		out = append(out, projectJSON(p))
-	}
-	h.writePage(w, r, p, total, out)
+		return h.Store.ListProjects(r.Context(), f)
+	}, projectJSON)
 }
 
 // projectFromPath loads the project named by {uuid}; it answers 404 itself.

@@ -99,22 +99,10 @@ func (h *Handler) APIListRooms(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errs)
 		return
 	}
-	var rooms []*db.Room
-	p, total, ok := h.listPage(w, r, func(p db.Page) (int, error) {
+	serveList(h, w, r, func(p db.Page) ([]*db.Room, int, error) {
 		f.Page = p
-		var total int
-		var err error
-		rooms, total, err = h.Store.ListRooms(r.Context(), f)
-		return total, err
-	})
-	if !ok {
-		return
-	}
-	out := make([]RoomJSON, 0, len(rooms))
-	for _, room := range rooms {
-		out = append(out, RoomToJSON(room))
-	}
-	h.writePage(w, r, p, total, out)
+		return h.Store.ListRooms(r.Context(), f)
+	}, RoomToJSON)
 }
 
 // APICreateRoom is POST /api/matrix-rooms/ {"project": "<uuid>"}: queues the project's
@@ -250,21 +238,14 @@ func (h *Handler) APIListProfiles(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Provisioned = &b
 	}
-	var profiles []*db.Profile
-	p, total, ok := h.listPage(w, r, func(p db.Page) (int, error) {
+	serveList(h, w, r, func(p db.Page) ([]*db.Profile, int, error) {
 		f.Page = p
-		var total int
-		var err error
-		profiles, total, err = h.Store.ListProfiles(r.Context(), f)
-		return total, err
-	})
-	if !ok {
-		return
-	}
-	out := make([]ProfileJSON, 0, len(profiles))
-	for _, pr := range profiles {
-		out = append(out, ProfileJSON{User: pr.UserUUID, Username: pr.Username, MatrixUserID: pr.MatrixUserID, IsActive: pr.IsActive,
-			Provisioned: pr.Provisioned, ProvisionedAt: apiTime(pr.ProvisionedAt), LastSyncedAt: apiTime(pr.LastSyncedAt), LastError: pr.LastError})
-	}
-	h.writePage(w, r, p, total, out)
+		return h.Store.ListProfiles(r.Context(), f)
+	}, profileJSON)
+}
+
+// profileJSON is a profile as the API shows it.
+func profileJSON(pr *db.Profile) ProfileJSON {
+	return ProfileJSON{User: pr.UserUUID, Username: pr.Username, MatrixUserID: pr.MatrixUserID, IsActive: pr.IsActive,
+		Provisioned: pr.Provisioned, ProvisionedAt: apiTime(pr.ProvisionedAt), LastSyncedAt: apiTime(pr.LastSyncedAt), LastError: pr.LastError}
 }

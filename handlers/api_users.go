@@ -100,22 +100,10 @@ func (h *Handler) APIListUsers(w http.ResponseWriter, r *http.Request) {
 		}
 		f.IsActive = &b
 	}
-	var users []*db.User
-	p, total, ok := h.listPage(w, r, func(p db.Page) (int, error) {
+	serveList(h, w, r, func(p db.Page) ([]*db.User, int, error) {
 		f.Page = p
-		var total int
-		var err error
-		users, total, err = h.Store.ListUsers(r.Context(), f)
-		return total, err
-	})
-	if !ok {
-		return
-	}
-	out := make([]UserJSON, 0, len(users))
-	for _, u := range users {
-		out = append(out, userJSON(u))
-	}
-	h.writePage(w, r, p, total, out)
+		return h.Store.ListUsers(r.Context(), f)
+	}, userJSON)
 }
 
 // userFromPath loads the user named by {uuid}; it answers 404 itself.
