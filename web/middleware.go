@@ -183,15 +183,20 @@ func authenticate(store *db.Store, sessions *auth.SessionStore) func(http.Handle
 // requireStaffPage lets active staff through; anonymous visitors go to the login page and
 // authenticated non-staff get 403.
 func requireStaffPage(h *handlers.Handler) func(http.Handler) http.Handler {
+	return staffOnly(handlers.LoginRedirect, h.Forbidden)
+}
+
+// staffOnly lets active staff through and answers the others with anonymous or forbidden.
+func staffOnly(anonymous, forbidden http.HandlerFunc) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case auth.StaffFrom(r.Context()) != nil:
 				next.ServeHTTP(w, r)
 			case auth.UserFrom(r.Context()) == nil:
-				handlers.LoginRedirect(w, r)
+				anonymous(w, r)
 			default:
-				h.Forbidden(w, r)
+				forbidden(w, r)
 			}
 		})
 	}
@@ -212,18 +217,7 @@ func requireUser(h *handlers.Handler) func(http.Handler) http.Handler {
 
 // requireStaff lets active staff through; anonymous gets 401 and others 403.
 func requireStaff(h *handlers.Handler) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case auth.StaffFrom(r.Context()) != nil:
-				next.ServeHTTP(w, r)
-			case auth.UserFrom(r.Context()) == nil:
-				h.Unauthorized(w, r)
-			default:
-				h.Forbidden(w, r)
-			}
-		})
-	}
+	return staffOnly(h.Unauthorized, h.Forbidden)
 }
 
 // staffWrites lets any authenticated caller read, and only staff change anything.
