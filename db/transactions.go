@@ -58,11 +58,17 @@ type Recorder struct {
 	stmts    map[string]*sql.Stmt // prepared once on the writer connection
 	inflight atomic.Int64         // requests between Expect and done
 	linger   time.Duration        // longest wait for an expected request
+	window   time.Duration        // under load, how long a batch may gather (see Run)
 }
+
+// busyBatch is the batch size from which the recorder counts as loaded and lets the
+// next batch gather for up to its window (PostgreSQL's commit_siblings, in spirit).
+const busyBatch = 4
 
 // NewRecorder returns a recorder; Run must be running for Record to return.
 func (s *Store) NewRecorder(maxBatch int) *Recorder {
-	return &Recorder{store: s, reqs: make(chan *txnReq, maxBatch), maxBatch: maxBatch, stopped: make(chan struct{}), linger: 200 * time.Microsecond}
+	return &Recorder{store: s, reqs: make(chan *txnReq, maxBatch), maxBatch: maxBatch, stopped: make(chan struct{}),
+		linger: 200 * time.Microsecond, window: 500 * time.Microsecond}
 }
 
 // Record records rec and returns once it is committed (or failed).
@@ -104,6 +110,7 @@ func (r *Recorder) Run(ctx context.Context) {
 	batch := make([]*txnReq, 0, r.maxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
+	last := 0 // the previous batch's size
 	for {
 		select {
 		case req := <-r.reqs:
@@ -111,6 +118,16 @@ func (r *Recorder) Run(ctx context.Context) {
 		case <-ctx.Done():
 			r.drain()
 			return
+		}
+		// A commit costs the same for one transaction or thirty (a WAL append, a few
+		// system calls), so batches should be as large as the load allows. Under load
+		// (the previous batch had siblings) the batch gathers until it is as large as
+		// the previous one, for at most the window; the homeserver's usual one
+		// transaction at a time never waits. Past that, it waits only for requests
+		// already being read and parsed, which arrive within microseconds.
+		gatherUntil := time.Time{}
+		if last >= busyBatch {
+			gatherUntil = time.Now().Add(r.window)
 		}
 	more:
 		for len(batch) < r.maxBatch {
@@ -120,13 +137,15 @@ func (r *Recorder) Run(ctx context.Context) {
 				continue
 			default:
 			}
-			// Requests still being read and parsed will arrive within microseconds:
-			// waiting for them briefly makes one commit serve them all. With nothing
-			// else in flight there is no wait.
-			if r.inflight.Load() <= int64(len(batch)) {
+			wait := r.linger
+			if len(batch) < last && !gatherUntil.IsZero() {
+				if wait = time.Until(gatherUntil); wait <= 0 {
+					break more
+				}
+			} else if r.inflight.Load() <= int64(len(batch)) {
 				break more
 			}
-			linger.Reset(r.linger)
+			linger.Reset(wait)
 			select {
 			case req := <-r.reqs:
 				batch = append(batch, req)
@@ -138,6 +157,7 @@ func (r *Recorder) Run(ctx context.Context) {
 			}
 		}
 		r.write(batch)
+		last = len(batch)
 	}
 }
 

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -183,5 +184,60 @@ func TestRecorderMembershipMarksRooms(t *testing.T) {
 	s.r.QueryRowContext(ctx, `SELECT membership FROM matrix_room_members WHERE room_pk = ? AND user_id = ?`, room.ID, alice.ID).Scan(&m)
 	if m != "leave" {
 		t.Errorf("alice's membership %q, want leave", m)
+	}
+}
+
+// TestRecordLargeBatchWithRepeats writes large batches with txnIds repeated inside a
+// batch and across batches: each id is new exactly once, and the counters move by the
+// new ones only.
+func TestRecordLargeBatchWithRepeats(t *testing.T) {
+	s := newStore(t)
+	rec := s.NewRecorder(512)
+	ctx := context.Background()
+	rec.stmts = map[string]*sql.Stmt{} // as Run sets up; statements prepared on demand
+	batch := func(ids ...string) []*txnReq {
+		var b []*txnReq
+		for _, id := range ids {
+			b = append(b, &txnReq{rec: TxnRecord{TxnID: id, EventCount: 2}, done: make(chan txnDone, 1)})
+		}
+		return b
+	}
+	var first []string
+	for i := range 150 { // ids 0..99, so 50 repeat inside the batch
+		first = append(first, fmt.Sprintf("c%d", i%100))
+	}
+	first = append(first, "c7", "c7")                        // and one id three times
+	second := []string{"c5", "new1", "c149", "new1", "new2"} // c149 was not in the first
+	wantNew := map[string]int{}
+	for _, ids := range [][]string{first, second} {
+		b := batch(ids...)
+		rec.write(b)
+		for i, req := range b {
+			d := <-req.done
+			if d.err != nil {
+				t.Fatal(d.err)
+			}
+			if d.res.New {
+				wantNew[ids[i]]++
+			}
+		}
+	}
+	if len(wantNew) != 103 { // c0..c99, c149, new1, new2
+		t.Fatalf("%d ids recorded as new, want 103: %v", len(wantNew), wantNew)
+	}
+	for id, n := range wantNew {
+		if n != 1 {
+			t.Errorf("%s new %d times", id, n)
+		}
+	}
+	if n, err := s.CountTransactionRows(ctx); err != nil || n != 103 {
+		t.Fatalf("rows = %d (%v), want 103", n, err)
+	}
+	c, err := s.Counter(ctx, CounterTransactions)
+	if err != nil || c != 103 {
+		t.Fatalf("transactions counter = %d (%v), want 103", c, err)
+	}
+	if c, _ := s.Counter(ctx, CounterEvents); c != 206 {
+		t.Fatalf("events counter = %d, want 206", c)
 	}
 }

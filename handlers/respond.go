@@ -22,7 +22,10 @@ type slotKey struct{}
 
 // errorSlot carries a request's failure to the logging middleware, so that each request
 // is logged once, at the HTTP edge, with its error.
-type errorSlot struct{ err error }
+type errorSlot struct {
+	err   error
+	quiet bool // a success is logged at debug level only
+}
 
 // WithErrorSlot returns ctx with room for the request's error; the logging middleware calls it.
 func WithErrorSlot(ctx context.Context) context.Context {
@@ -35,6 +38,22 @@ func RequestError(ctx context.Context) error {
 		return s.err
 	}
 	return nil
+}
+
+// RequestQuiet reports whether the handler asked for its success to be logged at debug
+// level only (see quietOnSuccess).
+func RequestQuiet(ctx context.Context) bool {
+	s, ok := ctx.Value(slotKey{}).(*errorSlot)
+	return ok && s.quiet
+}
+
+// quietOnSuccess marks a high-volume request whose success is already on record
+// elsewhere (the transactions table, the metrics): it is logged at debug level unless
+// it fails. Errors and refusals are logged as usual.
+func quietOnSuccess(r *http.Request) {
+	if s, ok := r.Context().Value(slotKey{}).(*errorSlot); ok {
+		s.quiet = true
+	}
 }
 
 func recordError(r *http.Request, err error) {

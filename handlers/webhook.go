@@ -65,6 +65,9 @@ func writeEmpty(w http.ResponseWriter) {
 // A 200 always means the transaction is durably recorded; a repeated txnId is a no-op;
 // any failure to record is a 5xx, so the homeserver delivers it again later.
 func (h *Handler) Transaction(w http.ResponseWriter, r *http.Request) {
+	// Every delivery is on record in the transactions table and the metrics; a log line
+	// each (thousands a second under load) is kept for debug level and for failures.
+	quietOnSuccess(r)
 	ms, ok := h.checkHSToken(w, r)
 	if !ok {
 		return
@@ -107,9 +110,11 @@ func (h *Handler) Transaction(w http.ResponseWriter, r *http.Request) {
 		writeMatrixError(w, http.StatusBadRequest, bad.code, bad.msg)
 		return
 	}
-	res, err := h.Recorder.Record(r.Context(), db.TxnRecord{
-		TxnID: txnID, EventCount: count, Members: members, BotUserID: ms.BotUserID(),
-	})
+	rec := db.TxnRecord{TxnID: txnID, EventCount: count, Members: members}
+	if len(members) > 0 {
+		rec.BotUserID = ms.BotUserID()
+	}
+	res, err := h.Recorder.Record(r.Context(), rec)
 	if err != nil {
 		recordError(r, err)
 		h.txnDone(TxnFailed, 0)

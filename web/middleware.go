@@ -66,27 +66,31 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 				}
 				level := slog.LevelInfo
 				reqErr := handlers.RequestError(r.Context())
-				if reqErr != nil || sw.status >= 500 {
+				switch {
+				case reqErr != nil || sw.status >= 500:
 					level = slog.LevelError
+				case sw.status < 400 && handlers.RequestQuiet(r.Context()):
+					level = slog.LevelDebug
 				}
 				if !log.Enabled(r.Context(), level) {
 					return
 				}
-				attrs := []any{
-					"request_id", middleware.GetReqID(r.Context()),
-					"method", r.Method,
-					"path", r.URL.Path,
-					"status", sw.status,
-					"bytes", sw.bytes,
-					"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
-				}
+				attrs := make([]slog.Attr, 0, 8)
+				attrs = append(attrs,
+					slog.String("request_id", middleware.GetReqID(r.Context())),
+					slog.String("method", r.Method),
+					slog.String("path", r.URL.Path),
+					slog.Int("status", sw.status),
+					slog.Int64("bytes", sw.bytes),
+					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				)
 				if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-					attrs = append(attrs, "route", rc.RoutePattern())
+					attrs = append(attrs, slog.String("route", rc.RoutePattern()))
 				}
 				if reqErr != nil {
-					attrs = append(attrs, "error", reqErr.Error())
+					attrs = append(attrs, slog.String("error", reqErr.Error()))
 				}
-				log.Log(r.Context(), level, "request", attrs...)
+				log.LogAttrs(r.Context(), level, "request", attrs...)
 			}()
 			next.ServeHTTP(sw, r)
 		})

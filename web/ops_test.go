@@ -135,6 +135,44 @@ func TestEveryRequestLoggedOnce(t *testing.T) {
 	}
 }
 
+// TestTransactionAccessLogLevel: a delivered transaction is on record in the database
+// and the metrics, so its access-log line is at debug level (not written at the default
+// info level); a refused or rejected one is logged at info.
+func TestTransactionAccessLogLevel(t *testing.T) {
+	ts := testserver.New(t) // the test logger keeps every level
+	if err := ts.Web.Settings().Set(context.Background(), map[string]string{
+		db.SettingHSToken: "hs-token-for-log-test", db.SettingEnabled: "true",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(txn, token, body string, want int) {
+		t.Helper()
+		req := newReq(t, ts, http.MethodPut, "/_matrix/app/v1/transactions/"+txn, strings.NewReader(body), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if resp, got := do(t, plainClient, req); resp.StatusCode != want {
+			t.Fatalf("%s: status %d, want %d: %s", txn, resp.StatusCode, want, got)
+		}
+	}
+	put("delivered", "hs-token-for-log-test", `{"events":[]}`, http.StatusOK)
+	put("refused", "wrong-token", `{"events":[]}`, http.StatusForbidden)
+	put("broken", "hs-token-for-log-test", `{"events":`, http.StatusBadRequest)
+	for _, c := range []struct{ txn, level string }{
+		{"delivered", "DEBUG"}, {"refused", "INFO"}, {"broken", "INFO"},
+	} {
+		var lines []string
+		eventually(t, "the request's log line", func() bool {
+			lines = requestLines(ts.Logs.String(), "/_matrix/app/v1/transactions/"+c.txn)
+			return len(lines) > 0
+		})
+		if len(lines) != 1 || !strings.Contains(lines[0], "level="+c.level+" ") {
+			t.Errorf("%s: want one line at %s, got %q", c.txn, c.level, lines)
+		}
+	}
+	if strings.Contains(ts.Logs.String(), "hs-token-for-log-test") {
+		t.Error("the hs_token reached the logs")
+	}
+}
+
 func TestBodyLimit(t *testing.T) {
 	ts := testserver.New(t, testserver.Options{Env: map[string]string{"MAX_BODY_BYTES": "1024", "WEBHOOK_MAX_BODY_MB": "1"}})
 	big := "username=staff&password=" + strings.Repeat("x", 2000)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"matrixas/db"
 	"matrixas/matrix"
@@ -15,10 +16,18 @@ import (
 type redactHandler struct {
 	inner    slog.Handler
 	settings *db.Settings
+	cache    *atomic.Pointer[secretList] // shared by the handlers derived by WithAttrs/WithGroup
+}
+
+// secretList is the secrets of one settings view; the settings cache hands out a new
+// view after every write, so the pointer says when to rebuild the list.
+type secretList struct {
+	view    *db.MatrixSettings
+	secrets []string
 }
 
 func newRedactingLogger(log *slog.Logger, settings *db.Settings) *slog.Logger {
-	return slog.New(&redactHandler{inner: log.Handler(), settings: settings})
+	return slog.New(&redactHandler{inner: log.Handler(), settings: settings, cache: new(atomic.Pointer[secretList])})
 }
 
 func (h *redactHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -30,7 +39,12 @@ func (h *redactHandler) secrets(ctx context.Context) []string {
 	if err != nil {
 		return nil
 	}
-	return matrix.Secrets(ms)
+	if c := h.cache.Load(); c != nil && c.view == ms {
+		return c.secrets
+	}
+	c := &secretList{view: ms, secrets: matrix.Secrets(ms)}
+	h.cache.Store(c)
+	return c.secrets
 }
 
 func (h *redactHandler) Handle(ctx context.Context, r slog.Record) error {
@@ -107,9 +121,9 @@ func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for i, a := range attrs {
 		red[i] = redactAttr(a, secrets)
 	}
-	return &redactHandler{inner: h.inner.WithAttrs(red), settings: h.settings}
+	return &redactHandler{inner: h.inner.WithAttrs(red), settings: h.settings, cache: h.cache}
 }
 
 func (h *redactHandler) WithGroup(name string) slog.Handler {
-	return &redactHandler{inner: h.inner.WithGroup(name), settings: h.settings}
+	return &redactHandler{inner: h.inner.WithGroup(name), settings: h.settings, cache: h.cache}
 }
