@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -71,27 +72,37 @@ func (s *Store) NewRecorder(maxBatch int) *Recorder {
 		linger: 200 * time.Microsecond, window: 500 * time.Microsecond}
 }
 
+// txnReqs are reused: a request goes back once its answer was received, so nothing
+// else holds it.
+var txnReqs = sync.Pool{New: func() any { return &txnReq{done: make(chan txnDone, 1)} }}
+
 // Record records rec and returns once it is committed (or failed).
 func (r *Recorder) Record(ctx context.Context, rec TxnRecord) (TxnResult, error) {
-	req := &txnReq{rec: rec, done: make(chan txnDone, 1)}
+	req := txnReqs.Get().(*txnReq)
+	req.rec = rec
+	answered := func(d txnDone) (TxnResult, error) {
+		req.rec = TxnRecord{}
+		txnReqs.Put(req)
+		return d.res, d.err
+	}
 	select {
 	case r.reqs <- req:
 	case <-r.stopped:
-		return TxnResult{}, ErrRecorderStopped
+		return answered(txnDone{err: ErrRecorderStopped})
 	case <-ctx.Done():
-		return TxnResult{}, ctx.Err()
+		return answered(txnDone{err: ctx.Err()})
 	}
 	// Once queued, the request is written whatever happens to ctx: a client that went
 	// away still gets its transaction recorded, and its retry will be a duplicate.
 	select {
 	case d := <-req.done:
-		return d.res, d.err
+		return answered(d)
 	case <-r.stopped:
 		select {
 		case d := <-req.done:
-			return d.res, d.err
+			return answered(d)
 		default:
-			return TxnResult{}, ErrRecorderStopped
+			return TxnResult{}, ErrRecorderStopped // still queued: not reused
 		}
 	}
 }

@@ -28,8 +28,22 @@ var (
 	escape     = []byte(`\u`) // a type could be spelled with escapes; such events are parsed fully
 )
 
-// decoders are reused across requests: the webhook is the hot path.
-var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
+// decoders are reused across requests: the webhook is the hot path. A decoder reads a
+// bytes.Buffer in place (no copy); it is detached from the body before going back.
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(noInput) }}
+
+var noInput = bytes.NewReader(nil) // never read: a decoder is Reset before each use
+
+func newDecoder(body []byte) *jsontext.Decoder {
+	dec := decoders.Get().(*jsontext.Decoder)
+	dec.Reset(bytes.NewBuffer(body), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+	return dec
+}
+
+func putDecoder(dec *jsontext.Decoder) {
+	dec.Reset(noInput)
+	decoders.Put(dec)
+}
 
 // ParseTransaction validates a transaction body in one streaming pass and returns its
 // event count and the membership events in it. A body that is not JSON is M_NOT_JSON;
@@ -39,9 +53,8 @@ var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewR
 // so a field of an unexpected type is read as empty. Invalid UTF-8 and duplicate names
 // are tolerated for the same reason.
 func ParseTransaction(body []byte) (int, []db.MemberEvent, error) {
-	dec := decoders.Get().(*jsontext.Decoder)
-	defer decoders.Put(dec)
-	dec.Reset(bytes.NewReader(body), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+	dec := newDecoder(body)
+	defer putDecoder(dec)
 
 	count, members, err := parseTxn(dec)
 	if err != nil {
@@ -112,10 +125,9 @@ func parseTxn(dec *jsontext.Decoder) (int, []db.MemberEvent, error) {
 			if !bytes.Contains(raw, memberType) && !bytes.Contains(raw, escape) {
 				continue
 			}
-			sub := decoders.Get().(*jsontext.Decoder)
-			sub.Reset(bytes.NewReader(raw), jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
+			sub := newDecoder(raw)
 			m, isMember, err := parseEvent(sub)
-			decoders.Put(sub)
+			putDecoder(sub)
 			if err != nil {
 				return 0, nil, err
 			}

@@ -3,15 +3,17 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"matrixas/auth"
 	"matrixas/db"
@@ -43,6 +45,26 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// requestIDs number the requests of this process; an id is "<prefix>-<n>", and the
+// prefix (host name and a random part, as chi's RequestID middleware makes them) tells
+// processes apart. The id is formatted only when a line is written.
+var requestIDs = struct {
+	prefix string
+	n      atomic.Uint64
+}{prefix: requestIDPrefix()}
+
+func requestIDPrefix() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return host + "/" + auth.RandomHex(5)
+}
+
+func requestID(n uint64) string {
+	return requestIDs.prefix + "-" + fmt.Sprintf("%06d", n)
+}
+
 // logRequests logs each request once, after it finished: request id, method, route
 // pattern, path (never the query: it may carry a legacy access_token), status, duration
 // and the error a handler recorded. A panic is logged with its stack and answered 500.
@@ -50,6 +72,7 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
+			id := requestIDs.n.Add(1)
 			sw := &statusWriter{ResponseWriter: w}
 			r = r.WithContext(handlers.WithErrorSlot(r.Context()))
 			defer func() {
@@ -57,7 +80,7 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 					if p == http.ErrAbortHandler {
 						panic(p)
 					}
-					log.Error("panic", "request_id", middleware.GetReqID(r.Context()), "method", r.Method, "path", r.URL.Path,
+					log.Error("panic", "request_id", requestID(id), "method", r.Method, "path", r.URL.Path,
 						"panic", p, "stack", string(debug.Stack()))
 					if sw.status == 0 {
 						onPanic(sw, r)
@@ -77,7 +100,7 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 				}
 				attrs := make([]slog.Attr, 0, 8)
 				attrs = append(attrs,
-					slog.String("request_id", middleware.GetReqID(r.Context())),
+					slog.String("request_id", requestID(id)),
 					slog.String("method", r.Method),
 					slog.String("path", r.URL.Path),
 					slog.Int("status", sw.status),
@@ -99,15 +122,25 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 
 // securityHeaders sets the headers every response carries. The CSP allows no inline
 // script or style: htmx is configured through a meta tag and its indicator styles are off.
+// The values are shared, never modified slices: setting them allocates nothing.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("X-Frame-Options", "DENY")
+		for _, kv := range securityHeaderValues {
+			h[kv.key] = kv.value
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+var securityHeaderValues = []struct {
+	key   string // canonical form
+	value []string
+}{
+	{"Content-Security-Policy", []string{"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"Referrer-Policy", []string{"same-origin"}},
+	{"X-Frame-Options", []string{"DENY"}},
 }
 
 // limitBody caps request bodies; handlers turn the resulting error into a 413.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"matrixas/apidoc"
 	"matrixas/auth"
@@ -138,7 +137,6 @@ func sessionKey(ctx context.Context, cfg *Config, settings *db.Settings) ([]byte
 // Routes lists every route of the server in one place.
 func Routes(h *handlers.Handler, s *Server) http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
 	r.Use(s.metrics.HTTPMiddleware) // outside logRequests, so a recovered panic counts as its 500
 	r.Use(logRequests(s.log, h.Panic))
 	r.Use(securityHeaders)
