@@ -275,3 +275,46 @@ func TestNotFoundWrapsErrNoRows(t *testing.T) {
 		t.Errorf("missing user: %v, want ErrNotFound naming the user", err)
 	}
 }
+
+// TestTransactionsMigrateToArrivalOrder: transactions recorded at schema 5 (keyed by
+// txn_id) keep their ids, counts and times in 0006's table, listed in time order, and a
+// repeated txnId is still refused.
+func TestTransactionsMigrateToArrivalOrder(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v5.db")
+	old, err := OpenNoMigrate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.MigrateTo(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		id string
+		at int64
+	}{{"b", 200}, {"a", 100}, {"c", 300}, {"a2", 100}} {
+		if _, err := old.w.ExecContext(ctx, `INSERT INTO as_transactions (txn_id, event_count, processed_at) VALUES (?, ?, ?)`, r.id, len(r.id), r.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, _, err := s.ListTransactions(ctx, TxnCursor{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("%s/%d/%d", r.TxnID, r.EventCount, r.ProcessedAt.Unix()))
+	}
+	if want := "[c/1/300 b/1/200 a2/2/100 a/1/100]"; fmt.Sprint(got) != want {
+		t.Errorf("after migration: %v, want %s", got, want)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO as_transactions (txn_id, event_count, processed_at) VALUES ('b', 1, 400)`); err == nil {
+		t.Error("a repeated txn_id was accepted after migration")
+	}
+}

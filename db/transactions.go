@@ -356,18 +356,30 @@ func (s *Store) TransactionSeen(ctx context.Context, txnID string) (bool, error)
 
 // PruneTransactions deletes transaction rows and membership events older than before,
 // in chunks so the writer is never held long; the counters stay. It returns rows deleted.
+// Transactions are deleted in arrival order up to the first one young enough to keep.
 func (s *Store) PruneTransactions(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	// Minute buckets are only read for the last hour; keep two.
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM txn_minutes WHERE minute < ?`, time.Now().Add(-2*time.Hour).Unix()/60); err != nil {
 		return 0, fmt.Errorf("db: prune transaction minutes: %w", err)
 	}
-	for _, q := range []string{
-		`DELETE FROM as_transactions WHERE txn_id IN (SELECT txn_id FROM as_transactions WHERE processed_at < ? LIMIT 5000)`,
-		`DELETE FROM membership_events WHERE id IN (SELECT id FROM membership_events WHERE received_at < ? LIMIT 5000)`,
+	// The scan stops at the first young row, so it reads only what is deleted.
+	var keep int64
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(
+		(SELECT id FROM as_transactions WHERE processed_at >= ?1 ORDER BY id LIMIT 1),
+		(SELECT MAX(id) + 1 FROM as_transactions), 0)`, before.Unix()).Scan(&keep)
+	if err != nil {
+		return 0, fmt.Errorf("db: prune transactions: %w", err)
+	}
+	for _, c := range []struct {
+		q   string
+		arg int64
+	}{
+		{`DELETE FROM as_transactions WHERE id IN (SELECT id FROM as_transactions WHERE id < ? ORDER BY id LIMIT 5000)`, keep},
+		{`DELETE FROM membership_events WHERE id IN (SELECT id FROM membership_events WHERE received_at < ? LIMIT 5000)`, before.Unix()},
 	} {
 		for {
-			res, err := s.w.ExecContext(ctx, q, before.Unix())
+			res, err := s.w.ExecContext(ctx, c.q, c.arg)
 			if err != nil {
 				return total, fmt.Errorf("db: prune transactions: %w", err)
 			}

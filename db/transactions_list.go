@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -16,21 +15,20 @@ type TxnRow struct {
 }
 
 // TxnCursor is a position in the newest-first list of transactions: the list continues
-// with rows strictly older than it. The zero cursor starts at the newest.
+// with rows that arrived before it. The zero cursor starts at the newest.
 type TxnCursor struct {
-	ProcessedAt int64
-	TxnID       string
+	Seq int64 // the row's arrival number (as_transactions.id)
 }
 
 // IsZero reports whether c is the start of the list.
-func (c TxnCursor) IsZero() bool { return c.ProcessedAt == 0 && c.TxnID == "" }
+func (c TxnCursor) IsZero() bool { return c.Seq == 0 }
 
-// String encodes c for a URL query ("<unix seconds>.<txn id>").
+// String encodes c for a URL query.
 func (c TxnCursor) String() string {
 	if c.IsZero() {
 		return ""
 	}
-	return strconv.FormatInt(c.ProcessedAt, 10) + "." + c.TxnID
+	return strconv.FormatInt(c.Seq, 10)
 }
 
 // ParseTxnCursor decodes TxnCursor.String; ok is false for anything else.
@@ -38,30 +36,25 @@ func ParseTxnCursor(s string) (c TxnCursor, ok bool) {
 	if s == "" {
 		return TxnCursor{}, true
 	}
-	ts, id, found := strings.Cut(s, ".")
-	n, err := strconv.ParseInt(ts, 10, 64)
-	if !found || err != nil || n <= 0 || id == "" {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
 		return TxnCursor{}, false
 	}
-	return TxnCursor{ProcessedAt: n, TxnID: id}, true
+	return TxnCursor{Seq: n}, true
 }
 
-// ListTransactions returns up to limit transactions older than after (newest first),
-// and the cursor of the next page ("" when this is the last). It seeks with the
-// as_transactions_processed_at index, whose entries carry the txn_id primary key, so a
-// deep page costs the same as the first.
+// ListTransactions returns up to limit transactions that arrived before after (newest
+// first), and the cursor of the next page (zero when this is the last). It seeks by
+// rowid, so a deep page costs the same as the first.
 func (s *Store) ListTransactions(ctx context.Context, after TxnCursor, limit int) ([]TxnRow, TxnCursor, error) {
 	if limit <= 0 {
 		limit = 50
 	}
-	q := `SELECT txn_id, event_count, processed_at FROM as_transactions
-		ORDER BY processed_at DESC, txn_id DESC LIMIT ?`
+	q := `SELECT id, txn_id, event_count, processed_at FROM as_transactions ORDER BY id DESC LIMIT ?`
 	args := []any{limit + 1}
 	if !after.IsZero() {
-		q = `SELECT txn_id, event_count, processed_at FROM as_transactions
-			WHERE (processed_at, txn_id) < (?, ?)
-			ORDER BY processed_at DESC, txn_id DESC LIMIT ?`
-		args = []any{after.ProcessedAt, after.TxnID, limit + 1}
+		q = `SELECT id, txn_id, event_count, processed_at FROM as_transactions WHERE id < ? ORDER BY id DESC LIMIT ?`
+		args = []any{after.Seq, limit + 1}
 	}
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -69,14 +62,16 @@ func (s *Store) ListTransactions(ctx context.Context, after TxnCursor, limit int
 	}
 	defer rows.Close()
 	var out []TxnRow
+	var seqs []int64
 	for rows.Next() {
 		var r TxnRow
-		var at int64
-		if err := rows.Scan(&r.TxnID, &r.EventCount, &at); err != nil {
+		var seq, at int64
+		if err := rows.Scan(&seq, &r.TxnID, &r.EventCount, &at); err != nil {
 			return nil, TxnCursor{}, fmt.Errorf("db: list transactions: %w", err)
 		}
 		r.ProcessedAt = time.Unix(at, 0).UTC()
 		out = append(out, r)
+		seqs = append(seqs, seq)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, TxnCursor{}, fmt.Errorf("db: list transactions: %w", err)
@@ -84,8 +79,7 @@ func (s *Store) ListTransactions(ctx context.Context, after TxnCursor, limit int
 	var next TxnCursor
 	if len(out) > limit {
 		out = out[:limit]
-		last := out[limit-1]
-		next = TxnCursor{ProcessedAt: last.ProcessedAt.Unix(), TxnID: last.TxnID}
+		next = TxnCursor{Seq: seqs[limit-1]}
 	}
 	return out, next, nil
 }

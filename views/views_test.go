@@ -304,7 +304,7 @@ func TestTransactionsPage(t *testing.T) {
 	if doc.Find(testid("transactions-empty")).Length() != 1 {
 		t.Error("no empty state without transactions")
 	}
-	d.Total, d.Rows, d.NextLink = 3, []views.TransactionRow{{TxnID: "t1", EventCount: 2, ProcessedAt: time.Unix(5, 0)}}, "/transactions?after=5.t1"
+	d.Total, d.Rows, d.NextLink = 3, []views.TransactionRow{{TxnID: "t1", EventCount: 2, ProcessedAt: time.Unix(5, 0)}}, "/transactions?after=5"
 	doc = render(t, views.TransactionsPage(d))
 	if text(doc, "txn-id") != "t1" || text(doc, "transaction-total") != "3" {
 		t.Errorf("row %q total %q", text(doc, "txn-id"), text(doc, "transaction-total"))
