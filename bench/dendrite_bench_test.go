@@ -54,15 +54,20 @@ func selfCPU() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-// setUp returns a server set up as the appservice of a fresh Dendrite.
-func setUp(t *testing.T) (*testserver.Server, *dendritetest.Server, *db.MatrixSettings) {
+// setUp returns a server set up as the appservice of a fresh Dendrite; env adds to the
+// server's configuration.
+func setUp(t *testing.T, env map[string]string) (*testserver.Server, *dendritetest.Server, *db.MatrixSettings) {
 	dir, err := os.MkdirTemp("/dev/shm", "matrixas-bench-")
 	if err != nil {
 		dir = t.TempDir()
 	} else {
 		t.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	s := testserver.New(t, testserver.Options{Env: map[string]string{"LOG_LEVEL": "warn", "PROVISION_INTERVAL": "1s", "PROVISION_BACKOFF": "1s", "PROVISION_MAX_BACKOFF": "2s"}})
+	cfg := map[string]string{"LOG_LEVEL": "warn", "PROVISION_INTERVAL": "1s", "PROVISION_BACKOFF": "1s", "PROVISION_MAX_BACKOFF": "2s"}
+	for k, v := range env {
+		cfg[k] = v
+	}
+	s := testserver.New(t, testserver.Options{Env: cfg})
 	ctx := context.Background()
 	if err := s.Web.Settings().Set(ctx, map[string]string{
 		db.SettingHomeserverDomain: "localhost", db.SettingASToken: auth.RandomHex(32), db.SettingHSToken: auth.RandomHex(32),
@@ -91,19 +96,13 @@ func post(t *testing.T, s *testserver.Server, path string, body any) map[string]
 	return out
 }
 
-// TestBenchProvisioning: projects × members to all active through the worker, versus a
-// naive serial loop over the same homeserver calls, on one Dendrite, in one run.
-func TestBenchProvisioning(t *testing.T) {
-	out := benchOut(t)
-	projects, members := 200, 3
-	if os.Getenv("BENCH_QUICK") != "" {
-		projects = 30
-	}
-	s, hs, ms := setUp(t)
+// workerRun takes projects × members to all active through the JSON API and the
+// worker (concurrency jobs at once) on a fresh Dendrite, and returns
+// the server (for more scenarios), the wall time and the CPU each side used.
+func workerRun(t *testing.T, projects, members, concurrency int) (s *testserver.Server, hs *dendritetest.Server, wallS, hsCPUS, ourCPUS float64) {
+	s, hs, _ = setUp(t, map[string]string{"PROVISION_CONCURRENCY": strconv.Itoa(concurrency)})
 	ctx := context.Background()
-	res := dendriteResults{Projects: projects, Members: members}
-
-	// The worker: everything goes through the API, as the platform's sync job would.
+	// Everything goes through the API, as the platform's sync job would.
 	hsCPU0, ourCPU0 := cpuSeconds(t, hs.PID()), selfCPU()
 	t0 := time.Now()
 	for p := range projects {
@@ -133,18 +132,26 @@ func TestBenchProvisioning(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	res.WorkerWallS = time.Since(t0).Seconds()
-	res.WorkerDendriteCPUS = cpuSeconds(t, hs.PID()) - hsCPU0
-	res.WorkerOursCPUS = selfCPU() - ourCPU0
+	return s, hs, time.Since(t0).Seconds(), cpuSeconds(t, hs.PID()) - hsCPU0, selfCPU() - ourCPU0
+}
 
-	// The naive loop: the same homeserver calls, one after another.
+// naiveRun makes the same homeserver calls for projects × members in a serial loop, on
+// a fresh Dendrite of its own (so neither run meets the other's rooms), and returns the
+// wall time and Dendrite's CPU.
+func naiveRun(t *testing.T, projects, members int) (wallS, hsCPUS float64) {
+	_, hs, ms := setUp(t, nil)
+	defer hs.Stop()
+	ctx := context.Background()
 	hc := matrix.HTTPClient(3*time.Second, 30*time.Second)
 	bot, err := matrix.Client(ms, hc, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hsCPU0 = cpuSeconds(t, hs.PID())
-	t0 = time.Now()
+	if status := matrix.ProvisionBot(ctx, ms, hc); status != matrix.BotOK {
+		t.Fatalf("bot: %s", status)
+	}
+	hsCPU0 := cpuSeconds(t, hs.PID())
+	t0 := time.Now()
 	for p := range projects {
 		var users []id.UserID
 		levels := map[id.UserID]int{bot.UserID: 100}
@@ -182,9 +189,41 @@ func TestBenchProvisioning(t *testing.T) {
 			}
 		}
 	}
-	res.NaiveWallS = time.Since(t0).Seconds()
-	res.NaiveDendriteCPUS = cpuSeconds(t, hs.PID()) - hsCPU0
+	return time.Since(t0).Seconds(), cpuSeconds(t, hs.PID()) - hsCPU0
+}
 
+// TestBenchProvisioning: projects × members to all active through the worker, versus a
+// naive serial loop over the same homeserver calls, each on a fresh Dendrite; then the
+// worker at other concurrencies, to show whether our side or the homeserver bounds it.
+func TestBenchProvisioning(t *testing.T) {
+	out := benchOut(t)
+	projects, members := 200, 3
+	if os.Getenv("BENCH_QUICK") != "" {
+		projects = 30
+	}
+	res := dendriteResults{Projects: projects, Members: members}
+	const main = 8 // the default PROVISION_CONCURRENCY
+	s, hs, wall, hsCPU, ourCPU := workerRun(t, projects, members, main)
+	res.WorkerWallS, res.WorkerDendriteCPUS, res.WorkerOursCPUS = wall, hsCPU, ourCPU
+	res.Sweep = append(res.Sweep, sweepPoint{Concurrency: main, WallS: wall, DendriteCPUS: hsCPU, OursCPUS: ourCPU})
+	diagnosticsRun(t, s, &res) // against this Dendrite, loaded with the rooms
+	hs.Stop()
+	res.NaiveWallS, res.NaiveDendriteCPUS = naiveRun(t, projects, members)
+	for _, c := range []int{1, 2, 4} {
+		_, hs, wall, hsCPU, ourCPU := workerRun(t, projects, members, c)
+		hs.Stop()
+		res.Sweep = append(res.Sweep, sweepPoint{Concurrency: c, WallS: wall, DendriteCPUS: hsCPU, OursCPUS: ourCPU})
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// diagnosticsRun times diagnostics against s's healthy Dendrite, then against a black
+// hole (which s is pointed at for good).
+func diagnosticsRun(t *testing.T, s *testserver.Server, res *dendriteResults) {
+	ctx := context.Background()
 	// Diagnostics against the healthy Dendrite, then against a black hole.
 	for range 5 {
 		t0 := time.Now()
@@ -194,7 +233,13 @@ func TestBenchProvisioning(t *testing.T) {
 		}
 		res.DiagHealthyMS = append(res.DiagHealthyMS, float64(time.Since(t0).Microseconds())/1000)
 		if rep["ok"] != true {
-			t.Logf("diagnostics not all ok against a healthy Dendrite: %v", rep)
+			var failed []any
+			for _, c := range rep["checks"].([]any) {
+				if c := c.(map[string]any); c["ok"] != true {
+					failed = append(failed, c["name"])
+				}
+			}
+			t.Logf("diagnostics against a healthy Dendrite: not ok: %v", failed)
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -219,10 +264,6 @@ func TestBenchProvisioning(t *testing.T) {
 		t0 := time.Now()
 		s.JSON(t, http.MethodGet, "/api/admin/matrix/diagnostics/", s.StaffToken, nil, nil)
 		res.DiagBlackholeS = append(res.DiagBlackholeS, time.Since(t0).Seconds())
-	}
-	b, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -82,6 +82,7 @@ func runAll(ctx context.Context, quick bool, out, peer, only string) error {
 		{"5", "provisioning throughput", provisioningThroughput},
 		{"6", "diagnostics", diagnosticsTime},
 		{"7", "memory, size, start", memoryAndStart},
+		{"8", "microbenchmarks", microbenchmarks},
 	}
 	for _, s := range scenarios {
 		if only != "" && !strings.Contains(","+only+",", ","+s.n+",") {

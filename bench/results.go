@@ -9,4 +9,11 @@ type dendriteResults struct {
 	NaiveDendriteCPUS             float64
 	DiagHealthyMS, DiagBlackholeS []float64
 	DiagTimeoutS                  float64
+	Sweep                         []sweepPoint // the worker at several concurrencies
+}
+
+// sweepPoint is one worker run at a given concurrency, on a fresh Dendrite.
+type sweepPoint struct {
+	Concurrency                   int
+	WallS, DendriteCPUS, OursCPUS float64
 }

@@ -75,3 +75,19 @@ func BenchmarkStatus(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHSTokenCheck measures the homeserver's authentication through the router:
+// the ping endpoint does nothing but check the hs_token (cached settings, constant time).
+func BenchmarkHSTokenCheck(b *testing.B) {
+	_, h, hs := setupBench(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/_matrix/app/v1/ping", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+hs)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
