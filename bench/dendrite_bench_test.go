@@ -202,14 +202,14 @@ func TestBenchProvisioning(t *testing.T) {
 		projects = 30
 	}
 	res := dendriteResults{Projects: projects, Members: members}
-	const main = 8 // the default PROVISION_CONCURRENCY
+	const main = 2 // the default PROVISION_CONCURRENCY
 	s, hs, wall, hsCPU, ourCPU := workerRun(t, projects, members, main)
 	res.WorkerWallS, res.WorkerDendriteCPUS, res.WorkerOursCPUS = wall, hsCPU, ourCPU
 	res.Sweep = append(res.Sweep, sweepPoint{Concurrency: main, WallS: wall, DendriteCPUS: hsCPU, OursCPUS: ourCPU})
 	diagnosticsRun(t, s, &res) // against this Dendrite, loaded with the rooms
 	hs.Stop()
 	res.NaiveWallS, res.NaiveDendriteCPUS = naiveRun(t, projects, members)
-	for _, c := range []int{1, 2, 4} {
+	for _, c := range []int{1, 4, 8} {
 		_, hs, wall, hsCPU, ourCPU := workerRun(t, projects, members, c)
 		hs.Stop()
 		res.Sweep = append(res.Sweep, sweepPoint{Concurrency: c, WallS: wall, DendriteCPUS: hsCPU, OursCPUS: ourCPU})

@@ -76,7 +76,7 @@ var EnvVars = []Env{
 	{"TRANSACTION_RETENTION", "720h", "transaction rows older than this are pruned (the count stays)", false},
 	{"TRUSTED_PROXIES", "", "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (login throttling per address)", false},
 	{"AUTO_CREATE_ROOMS", "false", "create a Matrix room for every project automatically (true or false)", false},
-	{"PROVISION_CONCURRENCY", "8", "rooms and users the provisioning worker works on at once", false},
+	{"PROVISION_CONCURRENCY", "2", "rooms and users the provisioning worker works on at once", false},
 	{"PROVISION_MAX_ATTEMPTS", "8", "failures in a row after which a room goes to state error (until retried)", false},
 	{"PROVISION_BACKOFF", "5s", "delay after a room's or user's first failure; doubles each time, with jitter", false},
 	{"PROVISION_MAX_BACKOFF", "10m", "longest delay between attempts", false},
