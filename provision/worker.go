@@ -23,7 +23,7 @@ import (
 type Options struct {
 	// Concurrency is how many rooms and users are worked on at once (default 2: the
 	// homeserver's CPU bounds room creation, and more at once only adds contention there;
-	// measured on Dendrite, 8 at once cost 25% more homeserver CPU per room than 2).
+	// measured on Dendrite, 8 at once cost 27-54% more homeserver CPU per room than 2).
 	Concurrency int
 	// MaxAttempts is how many failures in a row send a room to state error (default 8).
 	MaxAttempts int
