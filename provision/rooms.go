@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -125,9 +126,10 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 	defer func() { w.observe(ctx, kind, err) }()
 	switch room.State {
 	case db.RoomCreating:
-		err = w.createRoom(ctx, ms, bot, room)
+		var made *created
+		made, err = w.createRoom(ctx, ms, bot, room)
 		if err == nil {
-			err = w.syncRoom(ctx, ms, bot, room)
+			err = w.syncRoom(ctx, ms, bot, room, made)
 		}
 		if err == nil {
 			if err = w.store.FinishRoomSync(context.WithoutCancel(ctx), room.ID, room.ProjectName); err == nil {
@@ -135,7 +137,7 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 			}
 		}
 	case db.RoomActive:
-		err = w.syncRoom(ctx, ms, bot, room)
+		err = w.syncRoom(ctx, ms, bot, room, nil)
 		if errors.Is(err, errRoomLost) {
 			err = w.store.RecreateRoom(ctx, room.ID, noticeRecreated+room.RoomID+") could not be used any more; a new one was created.")
 			if err == nil {
@@ -180,11 +182,20 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 	}
 }
 
+// created is what createRoom knows of a room it has just made, so that the sync that
+// follows need not read it back from the homeserver: the bot is in it, these users were
+// invited, and the power levels are these desired members' (createRequest).
+type created struct {
+	invited []id.UserID
+	levels  map[id.UserID]int
+}
+
 // createRoom makes sure the project's room exists on the homeserver with the bot in it,
 // and records its id. It is idempotent across crashes: a recorded room id is rejoined,
 // and the alias is resolved first, so a room created just before a crash is adopted
-// rather than created twice.
-func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room) error {
+// rather than created twice. It returns what it knows of a room it made itself (nil for
+// a room rejoined or adopted, whose state the sync reads).
+func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room) (*created, error) {
 	record := func(roomID id.RoomID, alias id.RoomAlias, notice string) error {
 		// Recorded even if the worker is stopping: the room exists now.
 		if err := w.store.SetRoomHomeserverID(context.WithoutCancel(ctx), room.ID, roomID.String(), alias.String(), notice); err != nil {
@@ -196,10 +207,10 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 	if room.RoomID != "" {
 		_, err := bot.JoinRoomByID(ctx, id.RoomID(room.RoomID))
 		if err == nil {
-			return nil
+			return nil, nil
 		}
 		if !unusable(err) {
-			return step("rejoin room", err)
+			return nil, step("rejoin room", err)
 		}
 	}
 	// A room created anew because the bot lost the old one keeps saying so.
@@ -215,28 +226,28 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		_, jerr := bot.JoinRoomByID(ctx, resolved.RoomID)
 		if jerr == nil {
 			w.log.Info("adopted a room by its alias", "room", room.UUID, "room_id", resolved.RoomID, "alias", alias)
-			return record(resolved.RoomID, alias, carry)
+			return nil, record(resolved.RoomID, alias, carry)
 		}
 		if !unusable(jerr) {
-			return step("join room of alias", jerr)
+			return nil, step("join room of alias", jerr)
 		}
 		// The alias points at a room the bot cannot use: move it to the new room, or
 		// create the room without it when the homeserver does not let go of it.
 		if _, err := bot.DeleteAlias(ctx, alias); err != nil && !errors.Is(err, mautrix.MNotFound) {
 			if !unusable(err) {
-				return step("free alias", err)
+				return nil, step("free alias", err)
 			}
 			aliasNotice = fmt.Sprintf("The alias %s still points to the previous room (%s) and could not be moved (%s); the room was created without an alias.",
 				alias, resolved.RoomID, describe(ms, err))
 		}
 	case errors.Is(err, mautrix.MNotFound):
 	default:
-		return step("resolve alias", err)
+		return nil, step("resolve alias", err)
 	}
 	// Members are registered first so that createRoom can invite them all at once.
 	desired, err := w.desiredMembers(ctx, ms, room)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var invite []id.UserID
 	for _, m := range desired {
@@ -253,28 +264,28 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		// timed out): the homeserver may have made the room anyway, without its alias,
 		// and may still be making it. Once that has settled, adopt what it made.
 		if until := room.CreateStartedAt.Add(w.opts.CreateSettle); time.Now().Before(until) {
-			return &errInDoubt{until: until}
+			return nil, &errInDoubt{until: until}
 		}
 		orphan, err := w.findOrphan(ctx, bot, room)
 		if err != nil {
-			return step("look for a room left by an interrupted creation", err)
+			return nil, step("look for a room left by an interrupted creation", err)
 		}
 		if orphan != "" {
 			if alias != "" {
 				if _, err := bot.CreateAlias(ctx, alias, orphan); err != nil {
 					if !unusable(err) {
-						return step("set alias", err)
+						return nil, step("set alias", err)
 					}
 					notice = strings.TrimSpace(notice + " " + fmt.Sprintf("The alias %s is taken on the homeserver (%s); the room has no alias.", alias, describe(ms, err)))
 					alias = ""
 				}
 			}
 			w.log.Info("adopted a room left by an interrupted creation", "room", room.UUID, "room_id", orphan)
-			return record(orphan, alias, notice)
+			return nil, record(orphan, alias, notice)
 		}
 	}
 	if err := w.store.SetCreateStarted(ctx, room.ID, true); err != nil {
-		return err
+		return nil, err
 	}
 	room.CreateStartedAt = time.Now()
 	req := createRequest(ms, room, desired)
@@ -293,12 +304,19 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		if unusable(err) {
 			// Refused outright: no room was made, there is nothing to look for later.
 			if cerr := w.store.SetCreateStarted(context.WithoutCancel(ctx), room.ID, false); cerr != nil {
-				return cerr
+				return nil, cerr
 			}
 		}
-		return step("create room", err)
+		return nil, step("create room", err)
 	}
-	return record(resp.RoomID, alias, notice)
+	if err := record(resp.RoomID, alias, notice); err != nil {
+		return nil, err
+	}
+	made := &created{invited: invite, levels: map[id.UserID]int{}}
+	for _, m := range desired {
+		made.levels[id.UserID(m.MatrixUserID)] = db.RolePowerLevel(m.Role)
+	}
+	return made, nil
 }
 
 // findOrphan looks among the rooms the bot is in, and no managed room records, for one
@@ -386,16 +404,24 @@ func restrictedStateEvents(level int) map[string]int {
 // active user with a role is registered, invited by the bot and joined (as themselves);
 // managed users without a role are kicked with "Role removed". Every member is tried;
 // the first failure is returned after the others were done and recorded.
-func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room) error {
+func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room, made *created) error {
 	roomID := id.RoomID(room.RoomID)
 	desired, err := w.desiredMembers(ctx, ms, room)
 	if err != nil {
 		return err
 	}
 	botID := id.UserID(ms.BotUserID())
-	membership, err := roomMembership(ctx, bot, roomID)
-	if err != nil && !unusable(err) {
-		return step("read members", err)
+	var membership map[id.UserID]event.Membership
+	if made != nil { // just created: nobody but the bot and the invited
+		membership = map[id.UserID]event.Membership{botID: event.MembershipJoin}
+		for _, uid := range made.invited {
+			membership[uid] = event.MembershipInvite
+		}
+	} else {
+		membership, err = roomMembership(ctx, bot, roomID)
+		if err != nil && !unusable(err) {
+			return step("read members", err)
+		}
 	}
 	if err != nil || membership[botID] != event.MembershipJoin {
 		// The bot is not in the room (as after an archive): rejoin, else start over.
@@ -458,8 +484,11 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		}
 	}
 
-	if err := w.syncPowerLevels(ctx, bot, roomID, botID, want); err != nil {
-		fail(err)
+	// A room just created with these members' levels needs no reading back.
+	if made == nil || !maps.Equal(made.levels, want) {
+		if err := w.syncPowerLevels(ctx, bot, roomID, botID, want); err != nil {
+			fail(err)
+		}
 	}
 	if room.RoomName != room.ProjectName {
 		if _, err := bot.SendStateEvent(ctx, roomID, event.StateRoomName, "", &event.RoomNameEventContent{Name: room.ProjectName}); err != nil {
@@ -668,6 +697,7 @@ func (w *Worker) provisionUser(ctx context.Context, ms *db.MatrixSettings, uid i
 	if err != nil && !errors.Is(err, mautrix.MUserInUse) {
 		return step("register "+uid.String(), err)
 	}
+	fresh := err == nil // a new account has the homeserver's default display name
 	user, err := matrix.Client(ms, w.opts.HTTPClient, uid)
 	if err != nil {
 		return err
@@ -677,9 +707,11 @@ func (w *Worker) provisionUser(ctx context.Context, ms *db.MatrixSettings, uid i
 		name = username
 	}
 	// Setting a display name sends a member event to every room the user is in: only
-	// when it changed.
-	if cur, err := user.GetOwnDisplayName(ctx); err == nil && cur.DisplayName == name {
-		return nil
+	// when it changed. A new account is in no room and has the default name: set it.
+	if !fresh {
+		if cur, err := user.GetOwnDisplayName(ctx); err == nil && cur.DisplayName == name {
+			return nil
+		}
 	}
 	if err := user.SetDisplayName(ctx, name); err != nil {
 		return step("set display name of "+uid.String(), err)
