@@ -22,8 +22,8 @@ import (
 // Options tune the worker; zero values take the defaults.
 type Options struct {
 	// Concurrency is how many rooms and users are worked on at once (default 2: the
-	// homeserver's CPU bounds room creation; in five benchmark sweeps on Dendrite, 8 at
-	// once was 12-81% slower than 2 in four, and level in the fifth).
+	// homeserver's CPU bounds room creation; in six benchmark sweeps on Dendrite, 8 at
+	// once was 12-81% slower than 2 in five, and level in the sixth).
 	Concurrency int
 	// MaxAttempts is how many failures in a row send a room to state error (default 8).
 	MaxAttempts int
