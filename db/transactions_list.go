@@ -62,24 +62,27 @@ func (s *Store) ListTransactions(ctx context.Context, after TxnCursor, limit int
 	}
 	defer rows.Close()
 	var out []TxnRow
-	var seqs []int64
+	var last int64 // arrival number of the last row kept
+	more := false  // the extra row came: there is a next page
 	for rows.Next() {
+		if len(out) == limit {
+			more = true
+			break
+		}
 		var r TxnRow
-		var seq, at int64
-		if err := rows.Scan(&seq, &r.TxnID, &r.EventCount, &at); err != nil {
+		var at int64
+		if err := rows.Scan(&last, &r.TxnID, &r.EventCount, &at); err != nil {
 			return nil, TxnCursor{}, fmt.Errorf("db: list transactions: %w", err)
 		}
 		r.ProcessedAt = time.Unix(at, 0).UTC()
 		out = append(out, r)
-		seqs = append(seqs, seq)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, TxnCursor{}, fmt.Errorf("db: list transactions: %w", err)
 	}
 	var next TxnCursor
-	if len(out) > limit {
-		out = out[:limit]
-		next = TxnCursor{Seq: seqs[limit-1]}
+	if more {
+		next = TxnCursor{Seq: last}
 	}
 	return out, next, nil
 }

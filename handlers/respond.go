@@ -32,9 +32,15 @@ func WithErrorSlot(ctx context.Context) context.Context {
 	return context.WithValue(ctx, slotKey{}, &errorSlot{})
 }
 
+// slot is the request's errorSlot; nil outside the logging middleware.
+func slot(ctx context.Context) *errorSlot {
+	s, _ := ctx.Value(slotKey{}).(*errorSlot)
+	return s
+}
+
 // RequestError returns the error a handler recorded for the request, if any.
 func RequestError(ctx context.Context) error {
-	if s, ok := ctx.Value(slotKey{}).(*errorSlot); ok {
+	if s := slot(ctx); s != nil {
 		return s.err
 	}
 	return nil
@@ -43,21 +49,21 @@ func RequestError(ctx context.Context) error {
 // RequestQuiet reports whether the handler asked for its success to be logged at debug
 // level only (see quietOnSuccess).
 func RequestQuiet(ctx context.Context) bool {
-	s, ok := ctx.Value(slotKey{}).(*errorSlot)
-	return ok && s.quiet
+	s := slot(ctx)
+	return s != nil && s.quiet
 }
 
 // quietOnSuccess marks a high-volume request whose success is already on record
 // elsewhere (the transactions table, the metrics): it is logged at debug level unless
 // it fails. Errors and refusals are logged as usual.
 func quietOnSuccess(r *http.Request) {
-	if s, ok := r.Context().Value(slotKey{}).(*errorSlot); ok {
+	if s := slot(r.Context()); s != nil {
 		s.quiet = true
 	}
 }
 
 func recordError(r *http.Request, err error) {
-	if s, ok := r.Context().Value(slotKey{}).(*errorSlot); ok {
+	if s := slot(r.Context()); s != nil {
 		s.err = errors.Join(s.err, err)
 	}
 }
