@@ -19,9 +19,6 @@ type MetricsConfig struct {
 	Token string
 }
 
-// Enabled reports whether /metrics is served anywhere.
-func (c MetricsConfig) Enabled() bool { return c.Addr != "" || c.Token != "" }
-
 // minMetricsToken is the shortest METRICS_TOKEN accepted: it guards a network endpoint.
 const minMetricsToken = 16
 

@@ -418,9 +418,6 @@ func TestMetricsConfig(t *testing.T) {
 			if cfg.Metrics != tt.want {
 				t.Errorf("Metrics = %+v, want %+v", cfg.Metrics, tt.want)
 			}
-			if cfg.Metrics.Enabled() != (tt.want != web.MetricsConfig{}) {
-				t.Errorf("Enabled() = %v", cfg.Metrics.Enabled())
-			}
 		})
 	}
 }

@@ -257,19 +257,17 @@ func requireStaff(h *handlers.Handler) func(http.Handler) http.Handler {
 	return staffOnly(h.Unauthorized, h.Forbidden)
 }
 
-// staffWrites lets any authenticated caller read, and only staff change anything.
+// staffWrites lets any authenticated caller read (requireUser), and only staff change
+// anything.
 func staffWrites(h *handlers.Handler) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case auth.UserFrom(r.Context()) == nil:
-				h.Unauthorized(w, r)
-			case r.Method == http.MethodGet || r.Method == http.MethodHead || auth.StaffFrom(r.Context()) != nil:
+		return requireUser(h)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead || auth.StaffFrom(r.Context()) != nil {
 				next.ServeHTTP(w, r)
-			default:
-				h.Forbidden(w, r)
+				return
 			}
-		})
+			h.Forbidden(w, r)
+		}))
 	}
 }
 
