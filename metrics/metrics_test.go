@@ -13,7 +13,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"matrixas/db"
-	"matrixas/handlers"
 	"matrixas/internal/metricstest"
 	"matrixas/metrics"
 	"matrixas/provision"
@@ -183,14 +182,14 @@ func TestHTTPMiddleware(t *testing.T) {
 
 func TestWebhookAndProvisionCounters(t *testing.T) {
 	m := metrics.New("v1.2.3", nil)
-	m.TransactionDone(handlers.TxnNew, 10)
-	m.TransactionDone(handlers.TxnNew, 3)
-	m.TransactionDone(handlers.TxnDuplicate, 10) // not processed: its events do not count
-	m.TransactionDone(handlers.TxnRejected, 0)
-	m.TransactionDone(handlers.TxnOutcome(200), 5) // unknown: ignored, no panic
-	m.WebhookAuthFailed(handlers.AuthInvalidToken)
-	m.WebhookAuthFailed(handlers.AuthInvalidToken)
-	m.WebhookAuthFailed(handlers.AuthMissingToken)
+	m.TransactionDone(metrics.TxnNew, 10)
+	m.TransactionDone(metrics.TxnNew, 3)
+	m.TransactionDone(metrics.TxnDuplicate, 10) // not processed: its events do not count
+	m.TransactionDone(metrics.TxnRejected, 0)
+	m.TransactionDone(metrics.TxnOutcome(200), 5) // unknown: ignored, no panic
+	m.WebhookAuthFailed(metrics.AuthInvalidToken)
+	m.WebhookAuthFailed(metrics.AuthInvalidToken)
+	m.WebhookAuthFailed(metrics.AuthMissingToken)
 	m.ProvisionDone(provision.KindRoomCreate, nil)
 	m.ProvisionDone(provision.KindRoomCreate, errors.New("M_FORBIDDEN"))
 	m.ProvisionDone(provision.KindUser, nil)
@@ -314,7 +313,7 @@ func BenchmarkHTTPMiddleware(b *testing.B) {
 			}
 			r.Route("/_matrix/app", func(r chi.Router) {
 				r.Put("/v1/transactions/{txnId}", func(w http.ResponseWriter, r *http.Request) {
-					m.TransactionDone(handlers.TxnNew, 10)
+					m.TransactionDone(metrics.TxnNew, 10)
 					w.WriteHeader(http.StatusOK)
 				})
 			})

@@ -17,7 +17,8 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
-	"matrixas/handlers"
+	"matrixas/handlers/respond"
+	"matrixas/handlers/ui"
 )
 
 // statusWriter remembers the status code for the access log.
@@ -74,7 +75,7 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 			start := time.Now()
 			id := requestIDs.n.Add(1)
 			sw := &statusWriter{ResponseWriter: w}
-			r = r.WithContext(handlers.WithErrorSlot(r.Context()))
+			r = r.WithContext(respond.WithErrorSlot(r.Context()))
 			defer func() {
 				if p := recover(); p != nil {
 					if p == http.ErrAbortHandler {
@@ -88,11 +89,11 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 					return
 				}
 				level := slog.LevelInfo
-				reqErr := handlers.RequestError(r.Context())
+				reqErr := respond.RequestError(r.Context())
 				switch {
 				case reqErr != nil || sw.status >= 500:
 					level = slog.LevelError
-				case sw.status < 400 && handlers.RequestQuiet(r.Context()):
+				case sw.status < 400 && respond.RequestQuiet(r.Context()):
 					level = slog.LevelDebug
 				}
 				if !log.Enabled(r.Context(), level) {
@@ -146,7 +147,7 @@ var securityHeaderValues = []struct {
 // limitBody caps request bodies; handlers turn the resulting error into a 413.
 // A declared length over the limit is refused before reading, in the request's shape:
 // Matrix error, API detail, or the dashboard's error page.
-func limitBody(h *handlers.Handler, n int64) func(http.Handler) http.Handler {
+func limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
@@ -157,7 +158,7 @@ func limitBody(h *handlers.Handler, n int64) func(http.Handler) http.Handler {
 					w.Write([]byte(`{"errcode":"M_TOO_LARGE","error":"Request body too large"}` + "\n"))
 					return
 				}
-				h.TooLarge(w, r)
+				respond.TooLarge(w, r)
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)
@@ -219,9 +220,7 @@ func authenticate(store *db.Store, sessions *auth.SessionStore) func(http.Handle
 
 // requireStaffPage lets active staff through; anonymous visitors go to the login page and
 // authenticated non-staff get 403.
-func requireStaffPage(h *handlers.Handler) func(http.Handler) http.Handler {
-	return staffOnly(handlers.LoginRedirect, h.Forbidden)
-}
+var requireStaffPage = staffOnly(ui.LoginRedirect, respond.Forbidden)
 
 // staffOnly lets active staff through and answers the others with anonymous or forbidden.
 func staffOnly(anonymous, forbidden http.HandlerFunc) func(http.Handler) http.Handler {
@@ -240,43 +239,35 @@ func staffOnly(anonymous, forbidden http.HandlerFunc) func(http.Handler) http.Ha
 }
 
 // requireUser lets any authenticated API caller through; anonymous gets 401.
-func requireUser(h *handlers.Handler) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if auth.UserFrom(r.Context()) == nil {
-				h.Unauthorized(w, r)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
+func requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if auth.UserFrom(r.Context()) == nil {
+			respond.Unauthorized(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireStaff lets active staff through; anonymous gets 401 and others 403.
-func requireStaff(h *handlers.Handler) func(http.Handler) http.Handler {
-	return staffOnly(h.Unauthorized, h.Forbidden)
-}
+var requireStaff = staffOnly(respond.Unauthorized, respond.Forbidden)
 
 // staffWrites lets any authenticated caller read (requireUser), and only staff change
 // anything.
-func staffWrites(h *handlers.Handler) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return requireUser(h)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodGet || r.Method == http.MethodHead || auth.StaffFrom(r.Context()) != nil {
-				next.ServeHTTP(w, r)
-				return
-			}
-			h.Forbidden(w, r)
-		}))
-	}
+func staffWrites(next http.Handler) http.Handler {
+	return requireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || auth.StaffFrom(r.Context()) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		respond.Forbidden(w, r)
+	}))
 }
 
 // crossOrigin refuses cross-site unsafe requests (CSRF) on cookie-authenticated routes,
 // answering in the request's shape.
-func crossOrigin(h *handlers.Handler) func(http.Handler) http.Handler {
+func crossOrigin() func(http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.CrossOriginDenied(w, r)
-	}))
+	cop.SetDenyHandler(http.HandlerFunc(respond.CrossOriginDenied))
 	return cop.Handler
 }

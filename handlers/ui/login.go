@@ -1,0 +1,158 @@
+package ui
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"matrixas/auth"
+	"matrixas/db"
+	"matrixas/handlers/respond"
+	"matrixas/views"
+)
+
+// LoginForm shows the login page.
+func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
+	if auth.StaffFrom(r.Context()) != nil {
+		http.Redirect(w, r, localPath(r.URL.Query().Get("next"), "/"), http.StatusSeeOther)
+		return
+	}
+	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Next: localPath(r.URL.Query().Get("next"), "")}
+	respond.Render(w, r, views.LoginPage(d))
+}
+
+// Login checks the credentials, throttling repeated failures per username and address,
+// and binds the session to the user under a fresh id.
+func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
+	if err := respond.ParseForm(r); err != nil {
+		respond.BadBody(w, r, err)
+		return
+	}
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	password := r.PostFormValue("password")
+	next := localPath(r.PostFormValue("next"), "/")
+	keys := []string{"user:" + strings.ToLower(username), "addr:" + ClientAddr(r, h.TrustedProxies)}
+	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Username: username, Next: r.PostFormValue("next")}
+
+	if blocked, wait := h.Throttle.Blocked(keys...); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		d.Error = "Too many failed sign-in attempts. Try again in " + strconv.Itoa(int(wait.Minutes())+1) + " minutes."
+		respond.RenderStatus(w, r, http.StatusTooManyRequests, views.LoginPage(d))
+		return
+	}
+	user, err := h.Store.UserByUsername(r.Context(), username)
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		respond.ServerError(w, r, err)
+		return
+	}
+	hash := ""
+	if user != nil {
+		hash = user.PasswordHash
+	}
+	if !auth.CheckPassword(hash, password) || !user.IsActive || !user.IsStaff {
+		h.Throttle.Fail(keys...)
+		d.Error = "Wrong username or password, or this account may not use the dashboard."
+		respond.RenderStatus(w, r, http.StatusUnauthorized, views.LoginPage(d))
+		return
+	}
+	h.Throttle.Reset(keys[0])
+	sess, err := h.Sessions.Get(r, auth.SessionCookie)
+	if err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
+	if err := h.Sessions.Login(r.Context(), sess, user); err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
+	if err := sess.Save(r, w); err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// Logout deletes the session server-side and clears the cookie.
+func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
+	sess, err := h.Sessions.Get(r, auth.SessionCookie)
+	if err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
+	h.Sessions.Logout(sess)
+	if err := sess.Save(r, w); err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// LoginRedirect sends an anonymous browser to the login page, remembering where it was going.
+func LoginRedirect(w http.ResponseWriter, r *http.Request) {
+	target := "/login"
+	if r.Method == http.MethodGet && r.URL.Path != "/" {
+		target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+	}
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Redirect", target)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// ClientAddr is the client's IP address: the connection's, or, when the connection comes
+// from a trusted proxy, the right-most X-Forwarded-For entry that is not itself a trusted
+// proxy (entries further left are written by the client and cannot be believed).
+func ClientAddr(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	isTrusted := func(s string) bool {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(trusted) == 0 || !isTrusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(hop); err != nil {
+			return host // a garbled header: fall back to the proxy itself
+		}
+		if !isTrusted(hop) {
+			return hop
+		}
+	}
+	return host
+}
+
+// localPath returns next when it is a path on this site, else fallback. It refuses
+// "//host", "/\host" and absolute URLs, so a login link cannot send anyone elsewhere.
+func localPath(next, fallback string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return fallback
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return fallback
+	}
+	return next
+}

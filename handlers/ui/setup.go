@@ -1,0 +1,240 @@
+package ui
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/a-h/templ"
+
+	"matrixas/db"
+	"matrixas/handlers/respond"
+	"matrixas/matrix"
+	"matrixas/setup"
+	"matrixas/views"
+)
+
+// setupEnv names the environment variable that fixes each homeserver setting.
+var setupEnv = map[string]string{
+	db.SettingHomeserverURL:       "MATRIX_HOMESERVER_URL",
+	db.SettingHomeserverPublicURL: "MATRIX_HOMESERVER_PUBLIC_URL",
+	db.SettingHomeserverDomain:    "MATRIX_HOMESERVER_DOMAIN",
+	db.SettingRegistrationSecret:  "MATRIX_USER_REGISTRATION_SECRET",
+}
+
+// setupFields are the homeserver settings setup stores only when they are not configured
+// yet: the setting key and the form field, which are the same names.
+var setupFields = []string{db.SettingHomeserverURL, db.SettingHomeserverPublicURL, db.SettingHomeserverDomain, db.SettingRegistrationSecret}
+
+// settingValue is a homeserver setting's resolved value.
+func settingValue(ms *db.MatrixSettings, key string) string {
+	switch key {
+	case db.SettingHomeserverURL:
+		return ms.HomeserverURL
+	case db.SettingHomeserverPublicURL:
+		return ms.HomeserverPublicURL
+	case db.SettingHomeserverDomain:
+		return ms.HomeserverDomain
+	case db.SettingRegistrationSecret:
+		return ms.RegistrationSecret
+	}
+	return ""
+}
+
+// envLock is the read-only reason of a setting fixed by the environment, or "".
+func envLock(ms *db.MatrixSettings, key string) string {
+	if ms.Fixed[key] {
+		return "Set by the environment variable " + setupEnv[key] + "; change it there and restart this server."
+	}
+	return ""
+}
+
+// setupData builds the setup page from the settings: current values as defaults, and
+// the homeserver fields setup would not change shown locked, with the reason, so nobody
+// types a value that setup then silently ignores.
+func (h *Handler) setupData(w http.ResponseWriter, r *http.Request, ms *db.MatrixSettings) views.SetupData {
+	d := views.SetupData{
+		Page:      h.page(w, r, "Setup", "setup"),
+		Enabled:   ms.Enabled,
+		SecretSet: ms.RegistrationSecret != "",
+		Locked:    map[string]string{},
+		Errors:    map[string]string{},
+		Form: views.SetupForm{
+			URL:                 setup.DefaultURL(ms, h.PublicURL),
+			SenderLocalpart:     ms.SenderLocalpart,
+			HomeserverURL:       ms.HomeserverURL,
+			HomeserverPublicURL: ms.HomeserverPublicURL,
+			HomeserverDomain:    ms.HomeserverDomain,
+		},
+	}
+	for _, key := range setupFields {
+		if lock := envLock(ms, key); lock != "" {
+			d.Locked[key] = lock
+		} else if settingValue(ms, key) != "" {
+			d.Locked[key] = "Already configured, so setup keeps it; change it on the Settings page."
+		}
+	}
+	if ms.Enabled && ms.ASToken != "" {
+		rv := registrationView(ms)
+		d.Current = &rv
+	}
+	return d
+}
+
+func registrationView(ms *db.MatrixSettings) views.RegistrationView {
+	return views.RegistrationView{
+		WebhookURL: matrix.WebhookURL(ms.AppserviceURL),
+		BotUserID:  ms.BotUserID(),
+		BotStatus:  ms.BotProvisionStatus,
+		Loopback:   isLoopbackURL(ms.AppserviceURL),
+	}
+}
+
+// isLoopbackURL reports whether u names localhost or a loopback address.
+func isLoopbackURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	host := p.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// SetupPage is GET /setup.
+func (h *Handler) SetupPage(w http.ResponseWriter, r *http.Request) {
+	ms, err := h.Settings.Matrix(r.Context())
+	if err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
+	respond.Render(w, r, views.SetupPage(h.setupData(w, r, ms)))
+}
+
+// SetupSubmit is POST /setup: the same setup as the API (runSetup). Errors re-render the
+// form with inline messages. Success answers 200 with the registration YAML instead of
+// redirecting: it holds both tokens and is shown this once (the download link builds it
+// again on demand), so it must not pass through the session store.
+func (h *Handler) SetupSubmit(w http.ResponseWriter, r *http.Request) {
+	if !h.readForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	ms, err := h.Settings.Matrix(ctx)
+	if err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
+	fields := map[string]string{}
+	for k := range r.PostForm {
+		fields[k] = r.PostFormValue(k)
+	}
+	in := setup.InputFrom(fields)
+
+	var errs setup.Invalid
+	if ms.Enabled && r.PostFormValue("confirm_rotate") != "yes" {
+		// Validate the rest too, so every problem shows at once; nothing is written.
+		_, errs = setup.PlanFor(in, ms, h.PublicURL)
+		if errs == nil {
+			errs = setup.Invalid{}
+		}
+		errs["confirm_rotate"] = append(errs["confirm_rotate"], "Tick this box to confirm: the homeserver will need the new registration.")
+	}
+	var res *setup.Result
+	if errs == nil {
+		res, errs, err = h.AppserviceSetup.Run(ctx, in)
+		if err != nil {
+			respond.ServerError(w, r, err)
+			return
+		}
+	}
+	if errs != nil {
+		d := h.setupData(w, r, ms)
+		d.Form.URL, d.Form.SenderLocalpart = in.URL, in.SenderLocalpart
+		// Keep what was typed in the editable fields; locked ones show the current value.
+		if d.Locked[db.SettingHomeserverURL] == "" {
+			d.Form.HomeserverURL = in.HomeserverURL
+		}
+		if d.Locked[db.SettingHomeserverPublicURL] == "" {
+			d.Form.HomeserverPublicURL = in.HomeserverPublicURL
+		}
+		if d.Locked[db.SettingHomeserverDomain] == "" {
+			d.Form.HomeserverDomain = in.HomeserverDomain
+		}
+		for field, msgs := range errs {
+			d.Errors[field] = msgs[0]
+		}
+		d.FormError = "Setup did not run: fix the fields marked below. Nothing was changed."
+		respond.Render(w, r, views.SetupPage(d))
+		return
+	}
+
+	ms, err = h.Settings.Matrix(ctx)
+	if err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
+	d := h.setupData(w, r, ms)
+	d.Current = nil
+	rv := registrationView(ms)
+	rv.BotStatus = res.BotProvisionStatus
+	d.Result = &views.SetupResultView{RegistrationYAML: res.RegistrationYAML, RegistrationView: rv}
+	d.Flashes = append(d.Flashes, views.Flash{Kind: "success",
+		Message: "Setup complete: new tokens generated and the appservice enabled. Install the registration below on the homeserver and restart it."})
+	w.Header().Set("Cache-Control", "no-store")
+	respond.Render(w, r, views.SetupPage(d))
+}
+
+// botOutcome turns bot_provision_status into a flash.
+func botOutcome(status string) views.Flash {
+	switch {
+	case status == matrix.BotOK:
+		return views.Flash{Kind: "success", Message: "The bot is provisioned: the homeserver accepted this appservice's token."}
+	case status == matrix.BotSkipped:
+		return views.Flash{Kind: "error", Message: "The homeserver could not be reached, so the bot was not provisioned. Is it running at the configured URL?"}
+	default:
+		return views.Flash{Kind: "error", Message: "Bot provisioning " + status + ". Has the homeserver loaded the new registration (installed and restarted)?"}
+	}
+}
+
+// SetupProvisionBot is POST /setup/provision-bot: retry only the bot step. htmx gets the
+// bot panel and a flash; a plain form gets redirected back to /setup with the flash.
+func (h *Handler) SetupProvisionBot(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ms, err := h.Settings.Matrix(ctx)
+	if err != nil {
+		h.uiServerError(w, r, err)
+		return
+	}
+	if !ms.Enabled || ms.ASToken == "" {
+		if isHTMX(r) {
+			h.uiFail(w, r, http.StatusBadRequest, "The appservice is not set up yet: run setup first.")
+			return
+		}
+		h.redirectFlash(w, r, "/setup", "error", "The appservice is not set up yet: run setup first.")
+		return
+	}
+	status, err := h.AppserviceSetup.ProvisionBot(ctx, ms)
+	if err != nil {
+		h.uiServerError(w, r, err)
+		return
+	}
+	f := botOutcome(status)
+	if !isHTMX(r) {
+		h.redirectFlash(w, r, "/setup", f.Kind, f.Message)
+		return
+	}
+	rv := registrationView(ms)
+	rv.BotStatus = status
+	h.renderFragments(w, r, views.BotPanel(rv), views.FlashesOOB([]views.Flash{f}))
+}
+
+// renderFragments answers an htmx request with several components (a target and its
+// out-of-band companions).
+func (h *Handler) renderFragments(w http.ResponseWriter, r *http.Request, cs ...templ.Component) {
+	respond.Render(w, r, templ.Join(cs...))
+}
