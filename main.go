@@ -17,6 +17,7 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
+	"matrixas/settings"
 	"matrixas/web"
 )
 
@@ -124,18 +125,21 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'matrixas help COMMAND' (or 'matrixas COMMAND --help') for a command's options and examples.")
 	fmt.Fprintln(w, "\nConfiguration is read from the environment:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, e := range web.EnvVars {
-		help := e.Help
+	for _, s := range settings.FromEnvironment() {
+		help := s.Hint
+		if s.Kind == settings.Runtime {
+			help += " Set here, it fixes the setting (shown locked in the dashboard)."
+		}
 		if !strings.Contains(help, "(default") { // some say it in their own words
-			def := e.Default
+			def := s.Default
 			if def == "" {
 				def = "unset"
 			}
 			help += " (default: " + def + ")"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\n", e.Name, help)
-		if e.Secret {
-			fmt.Fprintf(tw, "  %s\tfile holding %s\n", e.Name+"_FILE", e.Name)
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Env, help)
+		if s.Secret {
+			fmt.Fprintf(tw, "  %s\tfile holding %s\n", s.FileEnv(), s.Env)
 		}
 	}
 	tw.Flush()

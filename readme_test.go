@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"matrixas/web"
+	"matrixas/settings"
 )
 
 // TestREADMEDocumentsConfiguration fails when a configuration variable or a subcommand is
@@ -16,12 +16,12 @@ func TestREADMEDocumentsConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(b)
-	for _, e := range web.EnvVars {
-		if !strings.Contains(readme, "| `"+e.Name+"` |") {
-			t.Errorf("README.md's configuration table has no row for %s: add \"| `%s` | default | meaning |\"", e.Name, e.Name)
+	for _, s := range settings.FromEnvironment() {
+		if !strings.Contains(readme, "| `"+s.Env+"` |") {
+			t.Errorf("README.md's configuration table has no row for %s: add \"| `%s` | default | meaning |\"", s.Env, s.Env)
 		}
-		if e.Secret && !strings.Contains(readme, "`"+e.Name+"_FILE`") {
-			t.Errorf("README.md does not mention %s_FILE", e.Name)
+		if s.Secret && !strings.Contains(readme, "`"+s.FileEnv()+"`") {
+			t.Errorf("README.md does not mention %s", s.FileEnv())
 		}
 	}
 	for _, c := range commands() {

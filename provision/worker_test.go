@@ -18,6 +18,7 @@ import (
 	"maunium.net/go/mautrix"
 
 	"matrixas/db"
+	"matrixas/settings"
 )
 
 // fakeHS imitates the few homeserver endpoints a room creation touches, answering
@@ -95,14 +96,14 @@ func newTestWorker(t *testing.T, hs http.Handler, opts Options) (*Worker, *db.St
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	settings := db.NewSettings(store, nil)
-	if err := settings.Set(ctx, map[string]string{
-		db.SettingHomeserverURL: srv.URL, db.SettingHomeserverDomain: "hs.test", db.SettingASToken: "as-secret-token",
-		db.SettingHSToken: "hs", db.SettingSenderLocalpart: "bot", db.SettingEnabled: "true",
+	st := db.NewSettings(store, nil)
+	if err := st.Set(ctx, map[string]string{
+		settings.HomeserverURL.Key: srv.URL, settings.HomeserverDomain.Key: "hs.test", settings.ASToken.Key: "as-secret-token",
+		settings.HSToken.Key: "hs", settings.SenderLocalpart.Key: "bot", settings.Enabled.Key: "true",
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := settings.Matrix(ctx)
+	ms, err := st.Matrix(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func newTestWorker(t *testing.T, hs http.Handler, opts Options) (*Worker, *db.St
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := New(store, settings, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	w := New(store, st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	return w, store, ms, room
 }
 

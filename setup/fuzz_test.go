@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"matrixas/db"
-	"matrixas/matrix"
+	"matrixas/settings"
 )
 
 // FuzzPlanSetup: whatever the input, a plan only ever stores well-formed values, and a
@@ -17,7 +17,7 @@ func FuzzPlanFor(f *testing.F) {
 	fields := map[string]bool{"url": true, "sender_localpart": true, "homeserver_url": true, "homeserver_public_url": true, "homeserver_domain": true, "user_registration_secret": true}
 	f.Fuzz(func(t *testing.T, u, lp, hsURL, pubURL, domain, secret string) {
 		in := Input{URL: u, SenderLocalpart: lp, HomeserverURL: hsURL, HomeserverPublicURL: pubURL, HomeserverDomain: domain, RegistrationSecret: secret}
-		plan, errs := PlanFor(in, &db.MatrixSettings{SenderLocalpart: db.DefaultSenderLocalpart}, "")
+		plan, errs := PlanFor(in, &db.MatrixSettings{SenderLocalpart: settings.SenderLocalpart.Default}, "")
 		if errs != nil {
 			for k := range errs {
 				if !fields[k] {
@@ -26,20 +26,20 @@ func FuzzPlanFor(f *testing.F) {
 			}
 			return
 		}
-		if matrix.ValidHTTPURL(plan.URL) != nil || !matrix.ValidLocalpart(plan.SenderLocalpart) {
+		if settings.AppserviceURL.Validate(plan.URL) != nil || settings.SenderLocalpart.Validate(plan.SenderLocalpart) != nil {
 			t.Fatalf("plan with invalid url/localpart: %+v", plan)
 		}
 		for k, v := range plan.Store {
 			switch k {
-			case db.SettingHomeserverURL, db.SettingHomeserverPublicURL:
-				if matrix.ValidHTTPURL(v) != nil || strings.HasSuffix(v, "/") {
+			case settings.HomeserverURL.Key, settings.HomeserverPublicURL.Key:
+				if settings.HomeserverURL.Validate(v) != nil || strings.HasSuffix(v, "/") {
 					t.Fatalf("stores bad %s %q", k, v)
 				}
-			case db.SettingHomeserverDomain:
-				if !matrix.ValidDomain(v) {
+			case settings.HomeserverDomain.Key:
+				if settings.HomeserverDomain.Validate(v) != nil {
 					t.Fatalf("stores bad domain %q", v)
 				}
-			case db.SettingRegistrationSecret:
+			case settings.RegistrationSecret.Key:
 				if v == "" {
 					t.Fatal("stores an empty secret")
 				}

@@ -7,12 +7,14 @@ package setup
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/matrix"
+	"matrixas/settings"
 )
 
 // Input is the seed's MatrixAppserviceSetupRequest; empty means "not given".
@@ -64,57 +66,51 @@ type Plan struct {
 }
 
 // PlanFor validates in against the current settings without side effects. Given
-// values must be well-formed; the homeserver URL, domain and registration secret must
-// resolve from the request or the settings. publicURL (PUBLIC_URL) is the fallback for url.
+// values must be well-formed (each as its setting's format says); the homeserver URL,
+// domain and registration secret must resolve from the request or the settings.
+// publicURL (PUBLIC_URL) is the fallback for url.
 func PlanFor(in Input, ms *db.MatrixSettings, publicURL string) (*Plan, Invalid) {
 	errs := Invalid{}
-	strip := func(s string) string { return strings.TrimRight(s, "/") }
-	in.URL, in.HomeserverURL, in.HomeserverPublicURL = strip(in.URL), strip(in.HomeserverURL), strip(in.HomeserverPublicURL)
-
-	for _, f := range []struct{ name, val string }{
-		{"url", in.URL}, {"homeserver_url", in.HomeserverURL}, {"homeserver_public_url", in.HomeserverPublicURL},
-	} {
-		if f.val != "" {
-			if err := matrix.ValidHTTPURL(f.val); err != nil {
-				errs.add(f.name, err.Error())
-			}
+	fields := []struct {
+		s           *settings.Setting
+		given, have string
+	}{
+		{settings.AppserviceURL, in.URL, ms.AppserviceURL},
+		{settings.SenderLocalpart, in.SenderLocalpart, ms.SenderLocalpart},
+		// The homeserver settings: stored only when not configured yet (by the
+		// environment or the database).
+		{settings.HomeserverURL, in.HomeserverURL, ms.HomeserverURL},
+		{settings.HomeserverPublicURL, in.HomeserverPublicURL, ms.HomeserverPublicURL},
+		{settings.HomeserverDomain, in.HomeserverDomain, ms.HomeserverDomain},
+		{settings.RegistrationSecret, in.RegistrationSecret, ms.RegistrationSecret},
+	}
+	valid := map[*settings.Setting]string{}
+	for _, f := range fields {
+		v := f.s.Clean(f.given)
+		if v == "" {
+			continue
 		}
-	}
-	if in.SenderLocalpart != "" && !matrix.ValidLocalpart(in.SenderLocalpart) {
-		errs.add("sender_localpart", "Use only lowercase letters, digits and . _ = - / (a Matrix user name, not a pattern).")
-	}
-	if in.HomeserverDomain != "" && !matrix.ValidDomain(in.HomeserverDomain) {
-		errs.add("homeserver_domain", "Enter a host name such as matrix.example.org, optionally with :port.")
-	}
-	if len(in.RegistrationSecret) > 1024 {
-		errs.add("user_registration_secret", "Ensure this field has no more than 1024 characters.")
+		if err := f.s.Validate(v); err != nil {
+			errs.add(f.s.Key, err.Error())
+			continue
+		}
+		valid[f.s] = v
 	}
 
 	plan := &Plan{Store: map[string]string{}}
-	plan.URL = firstNonEmpty(in.URL, ms.AppserviceURL, publicURL)
-	if plan.URL == "" && errs["url"] == nil {
-		errs.add("url", "This field is required: the URL at which the homeserver reaches this server.")
+	plan.URL = firstNonEmpty(valid[settings.AppserviceURL], ms.AppserviceURL, publicURL)
+	if plan.URL == "" && errs[settings.AppserviceURL.Key] == nil {
+		errs.add(settings.AppserviceURL.Key, "This field is required: the URL at which the homeserver reaches this server.")
 	}
-	plan.SenderLocalpart = firstNonEmpty(in.SenderLocalpart, ms.SenderLocalpart, db.DefaultSenderLocalpart)
-
-	// The four homeserver fields: stored only when not configured yet (by env or database).
-	required := []struct {
-		key, field, have, given, missing string
-	}{
-		{db.SettingHomeserverURL, "homeserver_url", ms.HomeserverURL, in.HomeserverURL, "Matrix homeserver URL is not configured: give homeserver_url."},
-		{db.SettingHomeserverDomain, "homeserver_domain", ms.HomeserverDomain, in.HomeserverDomain, "Matrix homeserver domain is not configured: give homeserver_domain."},
-		{db.SettingRegistrationSecret, "user_registration_secret", ms.RegistrationSecret, in.RegistrationSecret, "User registration secret is not configured: give user_registration_secret."},
-		{db.SettingHomeserverPublicURL, "homeserver_public_url", ms.HomeserverPublicURL, in.HomeserverPublicURL, ""},
-	}
-	for _, f := range required {
+	plan.SenderLocalpart = firstNonEmpty(valid[settings.SenderLocalpart], ms.SenderLocalpart, settings.SenderLocalpart.Default)
+	for _, f := range fields[2:] {
 		switch {
 		case f.have != "":
-		case f.given != "":
-			if errs[f.field] == nil {
-				plan.Store[f.key] = f.given
-			}
-		case f.missing != "":
-			errs.add(f.field, f.missing)
+		case valid[f.s] != "":
+			plan.Store[f.s.Key] = valid[f.s]
+		case errs[f.s.Key] != nil: // given, but not valid
+		case f.s.Required:
+			errs.add(f.s.Key, fmt.Sprintf("%s is not configured: give %s (or set %s).", f.s.Label, f.s.Key, f.s.Env))
 		}
 	}
 	if len(errs) > 0 {
@@ -161,12 +157,12 @@ func (s *Service) Run(ctx context.Context, in Input) (*Result, Invalid, error) {
 	}
 	asToken, hsToken := auth.RandomHex(32), auth.RandomHex(32)
 	values := map[string]string{
-		db.SettingASToken:            asToken,
-		db.SettingHSToken:            hsToken,
-		db.SettingAppserviceURL:      plan.URL,
-		db.SettingSenderLocalpart:    plan.SenderLocalpart,
-		db.SettingEnabled:            "true",
-		db.SettingBotProvisionStatus: "pending",
+		settings.ASToken.Key:            asToken,
+		settings.HSToken.Key:            hsToken,
+		settings.AppserviceURL.Key:      plan.URL,
+		settings.SenderLocalpart.Key:    plan.SenderLocalpart,
+		settings.Enabled.Key:            "true",
+		settings.BotProvisionStatus.Key: "pending",
 	}
 	for k, v := range plan.Store {
 		values[k] = v
@@ -211,7 +207,7 @@ func (s *Service) Run(ctx context.Context, in Input) (*Result, Invalid, error) {
 // status page and the overview.
 func (s *Service) ProvisionBot(ctx context.Context, ms *db.MatrixSettings) (string, error) {
 	status := matrix.ProvisionBot(ctx, ms, s.HTTP)
-	if err := s.Settings.Set(ctx, map[string]string{db.SettingBotProvisionStatus: status}); err != nil {
+	if err := s.Settings.Set(ctx, map[string]string{settings.BotProvisionStatus.Key: status}); err != nil {
 		return "", err
 	}
 	return status, nil

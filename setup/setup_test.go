@@ -4,10 +4,11 @@ import (
 	"testing"
 
 	"matrixas/db"
+	"matrixas/settings"
 )
 
 func TestPlanFor(t *testing.T) {
-	empty := &db.MatrixSettings{SenderLocalpart: db.DefaultSenderLocalpart}
+	empty := &db.MatrixSettings{SenderLocalpart: settings.SenderLocalpart.Default}
 	configured := &db.MatrixSettings{
 		HomeserverURL: "http://hs.internal:8008", HomeserverDomain: "example.org", RegistrationSecret: "s3cret",
 		SenderLocalpart: "bridge-bot", AppserviceURL: "https://as.example.org",
@@ -24,18 +25,18 @@ func TestPlanFor(t *testing.T) {
 		wantSender string
 	}{
 		{name: "all given, nothing configured", in: full, ms: empty,
-			wantStore:  map[string]string{db.SettingHomeserverURL: "https://matrix.example.org", db.SettingHomeserverDomain: "example.org", db.SettingRegistrationSecret: "secret"},
+			wantStore:  map[string]string{settings.HomeserverURL.Key: "https://matrix.example.org", settings.HomeserverDomain.Key: "example.org", settings.RegistrationSecret.Key: "secret"},
 			wantURL:    "https://as.example.org",
 			wantSender: "waldur-bot"},
 		{name: "nothing given, nothing configured", in: Input{}, ms: empty,
 			wantErrs: []string{"url", "homeserver_url", "homeserver_domain", "user_registration_secret"}},
 		{name: "url falls back to PUBLIC_URL", in: Input{HomeserverURL: "http://hs:8008", HomeserverDomain: "hs", RegistrationSecret: "x"}, ms: empty, publicURL: "http://as:8080",
-			wantStore: map[string]string{db.SettingHomeserverURL: "http://hs:8008", db.SettingHomeserverDomain: "hs", db.SettingRegistrationSecret: "x"},
+			wantStore: map[string]string{settings.HomeserverURL.Key: "http://hs:8008", settings.HomeserverDomain.Key: "hs", settings.RegistrationSecret.Key: "x"},
 			wantURL:   "http://as:8080", wantSender: "waldur-bot"},
 		{name: "configured values are kept, not overwritten", in: Input{HomeserverURL: "http://other:8008", HomeserverDomain: "other.org"}, ms: configured,
 			wantStore: map[string]string{}, wantURL: "https://as.example.org", wantSender: "bridge-bot"},
 		{name: "public url stored when new", in: Input{HomeserverPublicURL: "https://chat.example.org"}, ms: configured,
-			wantStore: map[string]string{db.SettingHomeserverPublicURL: "https://chat.example.org"}, wantURL: "https://as.example.org", wantSender: "bridge-bot"},
+			wantStore: map[string]string{settings.HomeserverPublicURL.Key: "https://chat.example.org"}, wantURL: "https://as.example.org", wantSender: "bridge-bot"},
 		{name: "localpart regex refused", in: Input{SenderLocalpart: ".*"}, ms: configured, wantErrs: []string{"sender_localpart"}},
 		{name: "localpart uppercase refused", in: Input{SenderLocalpart: "Bot"}, ms: configured, wantErrs: []string{"sender_localpart"}},
 		{name: "localpart accepted", in: Input{SenderLocalpart: "my.bot=1/x_y-z"}, ms: configured, wantStore: map[string]string{}, wantURL: "https://as.example.org", wantSender: "my.bot=1/x_y-z"},
@@ -44,7 +45,7 @@ func TestPlanFor(t *testing.T) {
 		{name: "bad domain", in: Input{URL: "http://as", HomeserverURL: "http://hs", HomeserverDomain: "exa mple.org", RegistrationSecret: "x"}, ms: empty,
 			wantErrs: []string{"homeserver_domain"}},
 		{name: "domain with port", in: Input{URL: "http://as", HomeserverURL: "http://hs", HomeserverDomain: "localhost:8448", RegistrationSecret: "x"}, ms: empty,
-			wantStore: map[string]string{db.SettingHomeserverURL: "http://hs", db.SettingHomeserverDomain: "localhost:8448", db.SettingRegistrationSecret: "x"},
+			wantStore: map[string]string{settings.HomeserverURL.Key: "http://hs", settings.HomeserverDomain.Key: "localhost:8448", settings.RegistrationSecret.Key: "x"},
 			wantURL:   "http://as", wantSender: "waldur-bot"},
 		{name: "domain with bad port", in: Input{URL: "http://as", HomeserverURL: "http://hs", HomeserverDomain: "localhost:99999", RegistrationSecret: "x"}, ms: empty,
 			wantErrs: []string{"homeserver_domain"}},

@@ -26,6 +26,7 @@ import (
 	"matrixas/matrix"
 	"matrixas/metrics"
 	"matrixas/provision"
+	"matrixas/settings"
 	"matrixas/setup"
 	"matrixas/static"
 )
@@ -145,17 +146,17 @@ func (s *Server) Handler() http.Handler { return s.router }
 func (s *Server) Settings() *db.Settings { return s.settings }
 
 // sessionKey returns SESSION_KEY, or the key generated on first run and kept in the database.
-func sessionKey(ctx context.Context, cfg *Config, settings *db.Settings) ([]byte, error) {
+func sessionKey(ctx context.Context, cfg *Config, st *db.Settings) ([]byte, error) {
 	if cfg.SessionKey != nil {
 		return cfg.SessionKey, nil
 	}
-	k, err := settings.Get(ctx, db.SettingSessionKey)
+	k, err := st.Get(ctx, settings.SessionKey.Key)
 	if err != nil {
 		return nil, err
 	}
 	if k == "" {
 		k = auth.RandomHex(32)
-		if err := settings.Set(ctx, map[string]string{db.SettingSessionKey: k}); err != nil {
+		if err := st.Set(ctx, map[string]string{settings.SessionKey.Key: k}); err != nil {
 			return nil, err
 		}
 	}

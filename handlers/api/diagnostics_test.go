@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/handlers/api"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 const diagnosticsPath = "/api/admin/matrix/diagnostics/"
@@ -40,9 +40,9 @@ func TestDiagnosticsEndpoint(t *testing.T) {
 	)
 	s := testserver.New(t)
 	err := s.Web.Settings().Set(context.Background(), map[string]string{
-		db.SettingHomeserverURL: hs.URL, db.SettingHomeserverDomain: "example.org",
-		db.SettingRegistrationSecret: secret, db.SettingASToken: asToken, db.SettingHSToken: hsToken,
-		db.SettingAppserviceURL: "http://127.0.0.1:8080", db.SettingEnabled: "true",
+		settings.HomeserverURL.Key: hs.URL, settings.HomeserverDomain.Key: "example.org",
+		settings.RegistrationSecret.Key: secret, settings.ASToken.Key: asToken, settings.HSToken.Key: hsToken,
+		settings.AppserviceURL.Key: "http://127.0.0.1:8080", settings.Enabled.Key: "true",
 	})
 	if err != nil {
 		t.Fatal(err)

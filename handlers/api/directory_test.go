@@ -11,6 +11,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // apiErrs decodes a DRF field-error body.
@@ -28,7 +29,7 @@ func apiErrs(t *testing.T, b []byte) map[string][]string {
 func apiServer(t *testing.T) *testserver.Server {
 	t.Helper()
 	s := testserver.New(t)
-	if err := s.Web.Settings().Set(context.Background(), map[string]string{db.SettingHomeserverDomain: "example.org"}); err != nil {
+	if err := s.Web.Settings().Set(context.Background(), map[string]string{settings.HomeserverDomain.Key: "example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -484,7 +485,7 @@ func TestAPIReprovision(t *testing.T) {
 		t.Fatalf("disabled: %d %s", resp.StatusCode, b)
 	}
 	// Enabled, but without tokens: the worker stays idle, so the rows are ours to check.
-	if err := s.Web.Settings().Set(ctx, map[string]string{db.SettingEnabled: "true"}); err != nil {
+	if err := s.Web.Settings().Set(ctx, map[string]string{settings.Enabled.Key: "true"}); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string

@@ -135,15 +135,3 @@ func apiTime(t time.Time) *string {
 	s := t.UTC().Format(time.RFC3339)
 	return &s
 }
-
-// boolParam parses an API boolean (true/false, 1/0, yes/no, on/off); ok false when s is
-// none of those.
-func boolParam(s string) (v, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true", "1", "yes", "on":
-		return true, true
-	case "false", "0", "no", "off":
-		return false, true
-	}
-	return false, false
-}

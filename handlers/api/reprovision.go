@@ -7,6 +7,7 @@ import (
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/handlers/respond"
+	"matrixas/settings"
 )
 
 // ReprovisionProgressJSON is GET /api/admin/matrix/reprovision/: the last run and how far
@@ -34,7 +35,7 @@ type ReprovisionProgressJSON struct {
 func (h *Handler) Reprovision(w http.ResponseWriter, r *http.Request) {
 	dryRun := false
 	if s := r.URL.Query().Get("dry_run"); s != "" {
-		b, ok := boolParam(s)
+		b, ok := settings.ParseBool(s)
 		if !ok {
 			respond.JSON(w, http.StatusBadRequest, respond.FieldErrors{"dry_run": {"Must be a valid boolean."}})
 			return

@@ -8,6 +8,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/handlers/respond"
+	"matrixas/settings"
 )
 
 // RoomJSON is a managed room in the rooms API.
@@ -210,7 +211,7 @@ type ProfileJSON struct {
 func (h *Handler) ListProfiles(w http.ResponseWriter, r *http.Request) {
 	f := db.ProfileFilter{Search: strings.TrimSpace(r.URL.Query().Get("search"))}
 	if s := r.URL.Query().Get("provisioned"); s != "" {
-		b, ok := boolParam(s)
+		b, ok := settings.ParseBool(s)
 		if !ok {
 			respond.JSON(w, http.StatusBadRequest, respond.FieldErrors{"provisioned": {"Must be a valid boolean."}})
 			return

@@ -10,6 +10,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/handlers/respond"
+	"matrixas/settings"
 )
 
 // UserJSON is a platform user in the directory API.
@@ -67,7 +68,7 @@ func userInput(f map[string]string, base db.DirectoryUser, requireUsername bool)
 		}
 	}
 	if v, ok := f["is_active"]; ok {
-		b, valid := boolParam(v)
+		b, valid := settings.ParseBool(v)
 		if !valid {
 			errs.Add("is_active", "Must be a valid boolean.")
 		}
@@ -94,7 +95,7 @@ func uuidField(f map[string]string, name string, errs respond.FieldErrors) strin
 func (h *Handler) ListUsers(w http.ResponseWriter, r *http.Request) {
 	f := db.UserFilter{Search: strings.TrimSpace(r.URL.Query().Get("search"))}
 	if s := r.URL.Query().Get("is_active"); s != "" {
-		b, ok := boolParam(s)
+		b, ok := settings.ParseBool(s)
 		if !ok {
 			respond.JSON(w, http.StatusBadRequest, respond.FieldErrors{"is_active": {"Must be a valid boolean."}})
 			return

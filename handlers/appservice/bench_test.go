@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // benchBody is ~3 KB: ten m.room.message events, like the peer benchmark's.
@@ -26,7 +26,7 @@ func setupBench(b *testing.B) (*testserver.Server, http.Handler, string) {
 	s := testserver.New(b, testserver.Options{Env: map[string]string{"LOG_LEVEL": "error"}})
 	hs := "bench_hs_token"
 	if err := s.Web.Settings().Set(context.Background(), map[string]string{
-		db.SettingHSToken: hs, db.SettingASToken: "bench_as", db.SettingEnabled: "true", db.SettingHomeserverDomain: "bench.example.org",
+		settings.HSToken.Key: hs, settings.ASToken.Key: "bench_as", settings.Enabled.Key: "true", settings.HomeserverDomain.Key: "bench.example.org",
 	}); err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // hsRequest sends a homeserver-style request with a Bearer token.
@@ -126,7 +127,7 @@ func TestWebhookConcurrentSameTxnCountsOnce(t *testing.T) {
 func TestWebhookDisabledDiscards(t *testing.T) {
 	s := testserver.New(t)
 	hs := s.Setup(t, testserver.SetupBody()).HSToken
-	if err := s.Web.Settings().Set(context.Background(), map[string]string{db.SettingEnabled: "false"}); err != nil {
+	if err := s.Web.Settings().Set(context.Background(), map[string]string{settings.Enabled.Key: "false"}); err != nil {
 		t.Fatal(err)
 	}
 	code, out := hsRequest(t, s, http.MethodPut, "/_matrix/app/v1/transactions/d1", hs, `{"events":[]}`)

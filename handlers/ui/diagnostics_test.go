@@ -6,16 +6,16 @@ import (
 	"strings"
 	"testing"
 
-	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 func TestDiagnosticsPage(t *testing.T) {
 	srv := testserver.New(t)
 	c := srv.Browser(t)
 	token := strings.Repeat("c", 64)
-	if err := srv.Web.Settings().Set(context.Background(), map[string]string{db.SettingASToken: token, db.SettingRegistrationSecret: "diag-secret"}); err != nil {
+	if err := srv.Web.Settings().Set(context.Background(), map[string]string{settings.ASToken.Key: token, settings.RegistrationSecret.Key: "diag-secret"}); err != nil {
 		t.Fatal(err)
 	}
 

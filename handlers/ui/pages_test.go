@@ -12,6 +12,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // dashboardPages lists every dashboard page (GET) with its navigation key.
@@ -149,7 +150,7 @@ func TestTransactionsPage(t *testing.T) {
 func TestOverviewNextSteps(t *testing.T) {
 	srv := testserver.New(t)
 	c := srv.Browser(t)
-	settings := srv.Web.Settings()
+	st := srv.Web.Settings()
 	ctx := context.Background()
 
 	steps := func() []string {
@@ -171,13 +172,13 @@ func TestOverviewNextSteps(t *testing.T) {
 	if got := fmt.Sprint(steps()); got != "[todo todo todo todo]" {
 		t.Errorf("fresh install: %s", got)
 	}
-	if err := settings.Set(ctx, map[string]string{db.SettingHomeserverURL: "http://127.0.0.1:1", db.SettingHomeserverDomain: "example.org", db.SettingRegistrationSecret: "s3cret"}); err != nil {
+	if err := st.Set(ctx, map[string]string{settings.HomeserverURL.Key: "http://127.0.0.1:1", settings.HomeserverDomain.Key: "example.org", settings.RegistrationSecret.Key: "s3cret"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := fmt.Sprint(steps()); got != "[done todo todo todo]" {
 		t.Errorf("configured: %s", got)
 	}
-	if err := settings.Set(ctx, map[string]string{db.SettingASToken: strings.Repeat("a", 64), db.SettingHSToken: strings.Repeat("b", 64), db.SettingEnabled: "true", db.SettingBotProvisionStatus: "failed: M_UNKNOWN_TOKEN"}); err != nil {
+	if err := st.Set(ctx, map[string]string{settings.ASToken.Key: strings.Repeat("a", 64), settings.HSToken.Key: strings.Repeat("b", 64), settings.Enabled.Key: "true", settings.BotProvisionStatus.Key: "failed: M_UNKNOWN_TOKEN"}); err != nil {
 		t.Fatal(err)
 	}
 	_, doc := getPage(t, srv, c, "/")
@@ -190,7 +191,7 @@ func TestOverviewNextSteps(t *testing.T) {
 	if got := textOf(doc, "enabled"); got != "Enabled" {
 		t.Errorf("enabled %q", got)
 	}
-	if err := settings.Set(ctx, map[string]string{db.SettingBotProvisionStatus: "ok"}); err != nil {
+	if err := st.Set(ctx, map[string]string{settings.BotProvisionStatus.Key: "ok"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := steps(); got != nil {

@@ -14,6 +14,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // directory fills the platform directory through the JSON API, as the platform would:
@@ -27,7 +28,7 @@ type directory struct {
 
 func newDirectory(t *testing.T, srv *testserver.Server) *directory {
 	t.Helper()
-	if err := srv.Web.Settings().Set(context.Background(), map[string]string{db.SettingHomeserverDomain: "example.org"}); err != nil {
+	if err := srv.Web.Settings().Set(context.Background(), map[string]string{settings.HomeserverDomain.Key: "example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	return &directory{srv: srv, users: map[string]string{}, projects: map[string]string{}, rooms: map[string]string{}}
@@ -397,7 +398,7 @@ func TestReprovisionPage(t *testing.T) {
 		t.Errorf("disabled: %q", got)
 	}
 
-	if err := srv.Web.Settings().Set(ctx, map[string]string{db.SettingEnabled: "true", db.SettingHomeserverURL: "http://new-hs:8008"}); err != nil {
+	if err := srv.Web.Settings().Set(ctx, map[string]string{settings.Enabled.Key: "true", settings.HomeserverURL.Key: "http://new-hs:8008"}); err != nil {
 		t.Fatal(err)
 	}
 	_, doc = getPage(t, srv, c, "/reprovision")

@@ -2,41 +2,33 @@ package ui
 
 import (
 	"net/http"
-	"strings"
 
 	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/handlers/respond"
-	"matrixas/matrix"
+	"matrixas/settings"
 	"matrixas/views"
 )
 
-// settingsData builds the settings page from the resolved settings.
+// settingsData builds the settings page from the resolved settings: one field per
+// editable setting (settings.EditableSettings).
 func (h *Handler) settingsData(w http.ResponseWriter, r *http.Request, ms *db.MatrixSettings) views.SettingsData {
 	d := views.SettingsData{
-		Page:      h.page(w, r, "Settings", "settings"),
-		Locked:    map[string]string{},
-		Errors:    map[string]string{},
-		SecretSet: ms.RegistrationSecret != "",
-		Form: views.SettingsForm{
-			HomeserverURL:       ms.HomeserverURL,
-			HomeserverPublicURL: ms.HomeserverPublicURL,
-			HomeserverDomain:    ms.HomeserverDomain,
-		},
+		Page:            h.page(w, r, "Settings", "settings"),
 		Enabled:         ms.Enabled,
 		AppserviceURL:   ms.AppserviceURL,
 		SenderLocalpart: ms.SenderLocalpart,
+	}
+	for _, s := range settings.EditableSettings() {
+		f := settingField("settings-", s, ms)
+		f.Required = s.Required && !s.Secret // a secret's field stays empty: it keeps the current one
+		d.Fields = append(d.Fields, f)
 	}
 	if ms.ASToken != "" {
 		d.ASToken = diagnostics.Fingerprint(ms.ASToken)
 	}
 	if ms.HSToken != "" {
 		d.HSToken = diagnostics.Fingerprint(ms.HSToken)
-	}
-	for _, key := range setupFields {
-		if lock := envLock(ms, key); lock != "" {
-			d.Locked[key] = lock
-		}
 	}
 	return d
 }
@@ -51,9 +43,9 @@ func (h *Handler) SettingsPage(w http.ResponseWriter, r *http.Request) {
 	respond.Render(w, r, views.SettingsPage(h.settingsData(w, r, ms)))
 }
 
-// SettingsSubmit is POST /settings: validates like setup (matrix.ValidHTTPURL,
-// matrix.ValidDomain), never writes a value the environment fixes, and keeps the secret
-// when its field is left empty.
+// SettingsSubmit is POST /settings: each editable setting is cleaned and checked as the
+// settings table says (the setup API checks the same way), a value the environment fixes
+// is never written, and a secret left empty keeps the current one.
 func (h *Handler) SettingsSubmit(w http.ResponseWriter, r *http.Request) {
 	if !h.readForm(w, r) {
 		return
@@ -64,59 +56,28 @@ func (h *Handler) SettingsSubmit(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 		return
 	}
-	trim := func(k string) string { return strings.TrimRight(strings.TrimSpace(r.PostFormValue(k)), "/") }
-	form := views.SettingsForm{
-		HomeserverURL:       trim("homeserver_url"),
-		HomeserverPublicURL: trim("homeserver_public_url"),
-		HomeserverDomain:    strings.TrimSpace(r.PostFormValue("homeserver_domain")),
-	}
-	secret := r.PostFormValue("user_registration_secret")
-	errs := map[string]string{}
-	values := map[string]string{}
-
-	if !h.Settings.IsFixed(db.SettingHomeserverURL) {
-		if form.HomeserverURL == "" {
-			errs["homeserver_url"] = "Enter the homeserver URL."
-		} else if err := matrix.ValidHTTPURL(form.HomeserverURL); err != nil {
-			errs["homeserver_url"] = err.Error()
+	values, typed, errs := map[string]string{}, map[string]string{}, map[string]string{}
+	for _, s := range settings.EditableSettings() {
+		if h.Settings.IsFixed(s.Key) {
+			continue
 		}
-		values[db.SettingHomeserverURL] = form.HomeserverURL
-	}
-	if !h.Settings.IsFixed(db.SettingHomeserverPublicURL) {
-		if form.HomeserverPublicURL != "" {
-			if err := matrix.ValidHTTPURL(form.HomeserverPublicURL); err != nil {
-				errs["homeserver_public_url"] = err.Error()
+		v := s.Clean(r.PostFormValue(s.Key))
+		typed[s.Key] = v
+		switch {
+		case v == "" && s.Secret:
+			continue // write-only: empty keeps the current secret
+		case v == "" && s.Required:
+			errs[s.Key] = "This field is required."
+		case v != "":
+			if err := s.Validate(v); err != nil {
+				errs[s.Key] = err.Error()
 			}
 		}
-		values[db.SettingHomeserverPublicURL] = form.HomeserverPublicURL
-	}
-	if !h.Settings.IsFixed(db.SettingHomeserverDomain) {
-		if form.HomeserverDomain == "" {
-			errs["homeserver_domain"] = "Enter the homeserver's server_name."
-		} else if !matrix.ValidDomain(form.HomeserverDomain) {
-			errs["homeserver_domain"] = "Enter a host name such as matrix.example.org, optionally with :port."
-		}
-		values[db.SettingHomeserverDomain] = form.HomeserverDomain
-	}
-	if !h.Settings.IsFixed(db.SettingRegistrationSecret) && secret != "" {
-		if len(secret) > 1024 {
-			errs["user_registration_secret"] = "Use at most 1024 characters."
-		}
-		values[db.SettingRegistrationSecret] = secret
+		values[s.Key] = v
 	}
 	if len(errs) > 0 {
 		d := h.settingsData(w, r, ms)
-		d.Form, d.Errors = form, errs
-		// Locked fields show the value in force, not what a crafted form sent.
-		if d.Locked[db.SettingHomeserverURL] != "" {
-			d.Form.HomeserverURL = ms.HomeserverURL
-		}
-		if d.Locked[db.SettingHomeserverPublicURL] != "" {
-			d.Form.HomeserverPublicURL = ms.HomeserverPublicURL
-		}
-		if d.Locked[db.SettingHomeserverDomain] != "" {
-			d.Form.HomeserverDomain = ms.HomeserverDomain
-		}
+		showSubmitted(d.Fields, typed, errs)
 		d.FormError = "Nothing was saved: fix the fields marked below."
 		respond.Render(w, r, views.SettingsPage(d))
 		return
@@ -125,7 +86,7 @@ func (h *Handler) SettingsSubmit(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 		return
 	}
-	if v, ok := values[db.SettingHomeserverDomain]; ok && v != ms.HomeserverDomain && ms.Enabled {
+	if v, ok := values[settings.HomeserverDomain.Key]; ok && v != ms.HomeserverDomain && ms.Enabled {
 		h.flash(w, r, "info", "The domain changed, so the registration's namespaces did too: run setup again and install the new registration on the homeserver.")
 	}
 	h.redirectFlash(w, r, "/settings", "success", "Settings saved.")

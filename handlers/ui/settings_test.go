@@ -7,15 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 func TestSettingsPage(t *testing.T) {
 	srv := testserver.New(t)
 	c := srv.Browser(t)
 	ctx := context.Background()
-	settings := srv.Web.Settings()
+	st := srv.Web.Settings()
 
 	tests := []struct {
 		name   string
@@ -42,7 +42,7 @@ func TestSettingsPage(t *testing.T) {
 			if n := doc.Find(".field-error").Length(); n != len(tt.fields) {
 				t.Errorf("%d errors, want %d", n, len(tt.fields))
 			}
-			if ms, _ := settings.Matrix(ctx); ms.HomeserverURL != "" || ms.HomeserverDomain != "" {
+			if ms, _ := st.Matrix(ctx); ms.HomeserverURL != "" || ms.HomeserverDomain != "" {
 				t.Errorf("an invalid form saved something: %q %q", ms.HomeserverURL, ms.HomeserverDomain)
 			}
 		})
@@ -55,7 +55,7 @@ func TestSettingsPage(t *testing.T) {
 	if len(got) != 1 || got[0] != "success: Settings saved." {
 		t.Errorf("flashes %q", got)
 	}
-	ms, _ := settings.Matrix(ctx)
+	ms, _ := st.Matrix(ctx)
 	if ms.HomeserverURL != "http://hs:8008" || ms.HomeserverPublicURL != "https://chat.example.org" || ms.HomeserverDomain != "example.org" || ms.RegistrationSecret != "first-secret" {
 		t.Fatalf("saved %+v", ms)
 	}
@@ -69,14 +69,14 @@ func TestSettingsPage(t *testing.T) {
 
 	// An empty secret keeps the stored one; an empty public URL clears it. Changing the
 	// domain of an enabled appservice warns that setup must run again.
-	if err := settings.Set(ctx, map[string]string{db.SettingEnabled: "true", db.SettingASToken: strings.Repeat("a", 64)}); err != nil {
+	if err := st.Set(ctx, map[string]string{settings.Enabled.Key: "true", settings.ASToken.Key: strings.Repeat("a", 64)}); err != nil {
 		t.Fatal(err)
 	}
 	got = postRedirectFlash(t, srv, c, "/settings", url.Values{"homeserver_url": {"http://hs:8008"}, "homeserver_domain": {"new.example.org"}}, "/settings")
 	if len(got) != 2 || !strings.HasPrefix(got[0], "info: The domain changed") || got[1] != "success: Settings saved." {
 		t.Errorf("flashes %q", got)
 	}
-	ms, _ = settings.Matrix(ctx)
+	ms, _ = st.Matrix(ctx)
 	if ms.RegistrationSecret != "first-secret" || ms.HomeserverPublicURL != "" || ms.HomeserverDomain != "new.example.org" {
 		t.Errorf("after the second save: secret kept %v, public %q, domain %q", ms.RegistrationSecret == "first-secret", ms.HomeserverPublicURL, ms.HomeserverDomain)
 	}
@@ -104,7 +104,7 @@ func TestSettingsPageEnvironmentLocks(t *testing.T) {
 	if ms.HomeserverDomain != "env.example.org" || ms.RegistrationSecret != "env-secret" || ms.HomeserverURL != "http://hs:8008" {
 		t.Errorf("after a crafted post: %q %v %q", ms.HomeserverDomain, ms.RegistrationSecret == "env-secret", ms.HomeserverURL)
 	}
-	for _, key := range []string{db.SettingHomeserverDomain, db.SettingRegistrationSecret} {
+	for _, key := range []string{settings.HomeserverDomain.Key, settings.RegistrationSecret.Key} {
 		if v, _ := srv.Web.Settings().Get(context.Background(), key); v != "" {
 			t.Errorf("%s written to the database: %q", key, v)
 		}

@@ -11,69 +11,33 @@ import (
 	"matrixas/db"
 	"matrixas/handlers/respond"
 	"matrixas/matrix"
+	"matrixas/settings"
 	"matrixas/setup"
 	"matrixas/views"
 )
 
-// setupEnv names the environment variable that fixes each homeserver setting.
-var setupEnv = map[string]string{
-	db.SettingHomeserverURL:       "MATRIX_HOMESERVER_URL",
-	db.SettingHomeserverPublicURL: "MATRIX_HOMESERVER_PUBLIC_URL",
-	db.SettingHomeserverDomain:    "MATRIX_HOMESERVER_DOMAIN",
-	db.SettingRegistrationSecret:  "MATRIX_USER_REGISTRATION_SECRET",
-}
-
-// setupFields are the homeserver settings setup stores only when they are not configured
-// yet: the setting key and the form field, which are the same names.
-var setupFields = []string{db.SettingHomeserverURL, db.SettingHomeserverPublicURL, db.SettingHomeserverDomain, db.SettingRegistrationSecret}
-
-// settingValue is a homeserver setting's resolved value.
-func settingValue(ms *db.MatrixSettings, key string) string {
-	switch key {
-	case db.SettingHomeserverURL:
-		return ms.HomeserverURL
-	case db.SettingHomeserverPublicURL:
-		return ms.HomeserverPublicURL
-	case db.SettingHomeserverDomain:
-		return ms.HomeserverDomain
-	case db.SettingRegistrationSecret:
-		return ms.RegistrationSecret
-	}
-	return ""
-}
-
-// envLock is the read-only reason of a setting fixed by the environment, or "".
-func envLock(ms *db.MatrixSettings, key string) string {
-	if ms.Fixed[key] {
-		return "Set by the environment variable " + setupEnv[key] + "; change it there and restart this server."
-	}
-	return ""
-}
+// setupOwn are the settings setup always writes; setupHomeserver those it stores only
+// when they are not configured yet.
+var (
+	setupOwn        = []*settings.Setting{settings.AppserviceURL, settings.SenderLocalpart}
+	setupHomeserver = []*settings.Setting{settings.HomeserverURL, settings.HomeserverPublicURL, settings.HomeserverDomain, settings.RegistrationSecret}
+)
 
 // setupData builds the setup page from the settings: current values as defaults, and
 // the homeserver fields setup would not change shown locked, with the reason, so nobody
 // types a value that setup then silently ignores.
 func (h *Handler) setupData(w http.ResponseWriter, r *http.Request, ms *db.MatrixSettings) views.SetupData {
-	d := views.SetupData{
-		Page:      h.page(w, r, "Setup", "setup"),
-		Enabled:   ms.Enabled,
-		SecretSet: ms.RegistrationSecret != "",
-		Locked:    map[string]string{},
-		Errors:    map[string]string{},
-		Form: views.SetupForm{
-			URL:                 setup.DefaultURL(ms, h.PublicURL),
-			SenderLocalpart:     ms.SenderLocalpart,
-			HomeserverURL:       ms.HomeserverURL,
-			HomeserverPublicURL: ms.HomeserverPublicURL,
-			HomeserverDomain:    ms.HomeserverDomain,
-		},
+	d := views.SetupData{Page: h.page(w, r, "Setup", "setup"), Enabled: ms.Enabled}
+	for _, s := range setupOwn {
+		d.Fields = append(d.Fields, settingField("setup-", s, ms))
 	}
-	for _, key := range setupFields {
-		if lock := envLock(ms, key); lock != "" {
-			d.Locked[key] = lock
-		} else if settingValue(ms, key) != "" {
-			d.Locked[key] = "Already configured, so setup keeps it; change it on the Settings page."
+	d.Fields[0].Value = setup.DefaultURL(ms, h.PublicURL)
+	for _, s := range setupHomeserver {
+		f := settingField("setup-", s, ms)
+		if f.Locked == "" && ms.Value(s) != "" {
+			f.Locked = "Already configured, so setup keeps it; change it on the Settings page."
 		}
+		d.Homeserver = append(d.Homeserver, f)
 	}
 	if ms.Enabled && ms.ASToken != "" {
 		rv := registrationView(ms)
@@ -154,20 +118,18 @@ func (h *Handler) SetupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if errs != nil {
 		d := h.setupData(w, r, ms)
-		d.Form.URL, d.Form.SenderLocalpart = in.URL, in.SenderLocalpart
-		// Keep what was typed in the editable fields; locked ones show the current value.
-		if d.Locked[db.SettingHomeserverURL] == "" {
-			d.Form.HomeserverURL = in.HomeserverURL
+		typed := map[string]string{
+			settings.AppserviceURL.Key: in.URL, settings.SenderLocalpart.Key: in.SenderLocalpart,
+			settings.HomeserverURL.Key: in.HomeserverURL, settings.HomeserverPublicURL.Key: in.HomeserverPublicURL,
+			settings.HomeserverDomain.Key: in.HomeserverDomain,
 		}
-		if d.Locked[db.SettingHomeserverPublicURL] == "" {
-			d.Form.HomeserverPublicURL = in.HomeserverPublicURL
-		}
-		if d.Locked[db.SettingHomeserverDomain] == "" {
-			d.Form.HomeserverDomain = in.HomeserverDomain
-		}
+		first := map[string]string{}
 		for field, msgs := range errs {
-			d.Errors[field] = msgs[0]
+			first[field] = msgs[0]
 		}
+		showSubmitted(d.Fields, typed, first)
+		showSubmitted(d.Homeserver, typed, first)
+		d.ConfirmError = first["confirm_rotate"]
 		d.FormError = "Setup did not run: fix the fields marked below. Nothing was changed."
 		respond.Render(w, r, views.SetupPage(d))
 		return
