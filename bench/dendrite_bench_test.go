@@ -148,7 +148,7 @@ func naiveRun(t *testing.T, projects, members int) (wallS, hsCPUS float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status := matrix.ProvisionBot(ctx, ms, hc); status != matrix.BotOK {
+	if status := matrix.ProvisionBot(ctx, ms, hc); status != db.BotOK {
 		t.Fatalf("bot: %s", status)
 	}
 	hsCPU0 := cpuSeconds(t, hs.PID())

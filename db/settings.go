@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"matrixas/settings"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // MatrixSettings is the resolved view of the runtime settings (settings.RuntimeSettings):
@@ -21,13 +23,27 @@ type MatrixSettings struct {
 	HSToken             string
 	SenderLocalpart     string
 	AppserviceURL       string
-	BotProvisionStatus  string
+	BotProvisionStatus  BotStatus
 	Enabled             bool
 	// Fixed names the keys whose value comes from the environment and cannot be changed here.
 	Fixed map[string]bool
 
 	values map[string]string // every runtime setting's resolved value, by key
 }
+
+// BotStatus is bot_provision_status: what became of the last attempt to register the
+// appservice's bot on the homeserver (the seed's values).
+type BotStatus string
+
+// The bot's statuses besides BotFailed's; "" means never tried.
+const (
+	BotPending BotStatus = "pending" // setup has just run; the attempt follows
+	BotOK      BotStatus = "ok"
+	BotSkipped BotStatus = "skipped" // no homeserver could be reached to try
+)
+
+// BotFailed is the status of an attempt the homeserver refused: "failed: <reason>".
+func BotFailed(reason string) BotStatus { return BotStatus("failed: " + reason) }
 
 // matrixFields are the string fields of MatrixSettings, by the setting each holds.
 var matrixFields = map[*settings.Setting]func(*MatrixSettings) *string{
@@ -39,7 +55,6 @@ var matrixFields = map[*settings.Setting]func(*MatrixSettings) *string{
 	settings.HSToken:             func(m *MatrixSettings) *string { return &m.HSToken },
 	settings.SenderLocalpart:     func(m *MatrixSettings) *string { return &m.SenderLocalpart },
 	settings.AppserviceURL:       func(m *MatrixSettings) *string { return &m.AppserviceURL },
-	settings.BotProvisionStatus:  func(m *MatrixSettings) *string { return &m.BotProvisionStatus },
 }
 
 // Value is the resolved value of a runtime setting ("" for any other): its field's when
@@ -61,11 +76,11 @@ func (m *MatrixSettings) PublicURL() string {
 }
 
 // BotUserID is "@<localpart>:<domain>", or "" when the domain is unknown.
-func (m *MatrixSettings) BotUserID() string {
+func (m *MatrixSettings) BotUserID() id.UserID {
 	if m.HomeserverDomain == "" || m.SenderLocalpart == "" {
 		return ""
 	}
-	return "@" + m.SenderLocalpart + ":" + m.HomeserverDomain
+	return id.NewUserID(m.SenderLocalpart, m.HomeserverDomain)
 }
 
 // Settings reads and writes runtime settings. It is the one place that resolves a value
@@ -118,9 +133,10 @@ func (s *Settings) Matrix(ctx context.Context) (*MatrixSettings, error) {
 		values[st.Key] = v
 	}
 	m := &MatrixSettings{
-		Enabled: values[settings.Enabled.Key] == "true",
-		Fixed:   map[string]bool{},
-		values:  values,
+		BotProvisionStatus: BotStatus(values[settings.BotProvisionStatus.Key]),
+		Enabled:            values[settings.Enabled.Key] == "true",
+		Fixed:              map[string]bool{},
+		values:             values,
 	}
 	for st, field := range matrixFields {
 		*field(m) = values[st.Key]

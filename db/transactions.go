@@ -8,14 +8,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // MemberEvent is the part of an m.room.member event the appservice keeps.
 type MemberEvent struct {
-	EventID    string
-	RoomID     string
-	StateKey   string
-	Sender     string
+	EventID    id.EventID
+	RoomID     id.RoomID
+	StateKey   id.UserID // the member the event is about
+	Sender     id.UserID
 	Membership string
 }
 
@@ -24,7 +26,7 @@ type TxnRecord struct {
 	TxnID      string
 	EventCount int
 	Members    []MemberEvent
-	BotUserID  string // the bot's own membership never marks a room for re-sync
+	BotUserID  id.UserID // the bot's own membership never marks a room for re-sync
 }
 
 // TxnResult says what recording did.

@@ -480,7 +480,7 @@ func (c *checker) transactionEvidence() string {
 
 func (c *checker) transactions() Check {
 	const name, label = CheckTransactions, "Transactions received from the homeserver"
-	active := c.loc.Rooms["active"]
+	active := c.loc.Rooms[db.RoomActive]
 	staleHint := fmt.Sprintf("The homeserver pushes events to %s. Check appservice_ping, that the url in the installed registration leads to this server, "+
 		"and the homeserver's log for appservice delivery errors (it backs off after failures). Quiet rooms send nothing either; "+
 		"the limit is TRANSACTIONS_STALE_AFTER (%s).", matrix.WebhookURL(orDefault(c.ms.AppserviceURL, "<url>")), human(c.opts.StaleAfter))
@@ -506,8 +506,8 @@ func (c *checker) roomStats() Check {
 	for _, n := range r {
 		total += n
 	}
-	detail := fmt.Sprintf("%d active, %d creating, %d errored, %d total", r["active"], r["creating"], r["error"], total)
-	if r["error"] > 0 {
+	detail := fmt.Sprintf("%d active, %d creating, %d errored, %d total", r[db.RoomActive], r[db.RoomCreating], r[db.RoomError], total)
+	if r[db.RoomError] > 0 {
 		return fail(name, label, detail, "Open the rooms page: each errored room shows its error. Fix the cause (often homeserver_server_name or bot_whoami), then retry the rooms.")
 	}
 	return pass(name, label, detail)

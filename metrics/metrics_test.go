@@ -250,7 +250,7 @@ func TestStoreCollector(t *testing.T) {
 		wants map[string]float64 // "name{label=value}" -> value; absent = must be missing
 	}{
 		{"numbers", &fakeStats{
-			stats: &db.DiagnosticStats{Rooms: map[string]int{"active": 3, "error": 1}, ProfilesTotal: 5, ProfilesProvisioned: 4,
+			stats: &db.DiagnosticStats{Rooms: map[db.RoomState]int{db.RoomActive: 3, db.RoomError: 1}, ProfilesTotal: 5, ProfilesProvisioned: 4,
 				PendingRooms: 2, PendingUsers: 1, TransactionsTotal: 42, LastTransactionAt: last},
 			repro: &db.ReprovisionProgress{RoomsRemaining: 2, UsersRemaining: 0, RoomsErrored: 1},
 		}, map[string]float64{
@@ -260,7 +260,7 @@ func TestStoreCollector(t *testing.T) {
 			"matrixas_transactions_recorded_total": 42, "matrixas_last_transaction_timestamp_seconds": 1_700_000_000,
 			"matrixas_reprovision_in_progress": 1, "matrixas_reprovision_remaining{kind=rooms}": 2, "matrixas_reprovision_rooms_errored": 1,
 		}},
-		{"never reprovisioned", &fakeStats{stats: &db.DiagnosticStats{Rooms: map[string]int{}}}, map[string]float64{
+		{"never reprovisioned", &fakeStats{stats: &db.DiagnosticStats{Rooms: map[db.RoomState]int{}}}, map[string]float64{
 			"matrixas_database_up": 1, "matrixas_reprovision_in_progress": 0, "matrixas_last_transaction_timestamp_seconds": 0,
 		}},
 		{"database down", &fakeStats{err: errors.New("database is closed")}, map[string]float64{

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -139,7 +138,7 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 	case db.RoomActive:
 		err = w.syncRoom(ctx, ms, bot, room, nil)
 		if errors.Is(err, errRoomLost) {
-			err = w.store.RecreateRoom(ctx, room.ID, noticeRecreated+room.RoomID+") could not be used any more; a new one was created.")
+			err = w.store.RecreateRoom(ctx, room.ID, noticeRecreated+room.RoomID.String()+") could not be used any more; a new one was created.")
 			if err == nil {
 				log.Warn("room lost on the homeserver; creating a new one", "room_id", room.RoomID)
 				return
@@ -198,14 +197,14 @@ type created struct {
 func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room) (*created, error) {
 	record := func(roomID id.RoomID, alias id.RoomAlias, notice string) error {
 		// Recorded even if the worker is stopping: the room exists now.
-		if err := w.store.SetRoomHomeserverID(context.WithoutCancel(ctx), room.ID, roomID.String(), alias.String(), notice); err != nil {
+		if err := w.store.SetRoomHomeserverID(context.WithoutCancel(ctx), room.ID, roomID, alias, notice); err != nil {
 			return err
 		}
-		room.RoomID, room.RoomAlias, room.Notice = roomID.String(), alias.String(), notice
+		room.RoomID, room.RoomAlias, room.Notice = roomID, alias, notice
 		return nil
 	}
 	if room.RoomID != "" {
-		_, err := bot.JoinRoomByID(ctx, id.RoomID(room.RoomID))
+		_, err := bot.JoinRoomByID(ctx, room.RoomID)
 		if err == nil {
 			return nil, nil
 		}
@@ -252,7 +251,7 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 	var invite []id.UserID
 	for _, m := range desired {
 		if err := w.ensureProvisioned(ctx, ms, m); err == nil {
-			invite = append(invite, id.UserID(m.MatrixUserID))
+			invite = append(invite, m.MatrixUserID)
 		} // else: the member sync that follows retries and reports it
 	}
 	notice := strings.TrimSpace(carry + " " + aliasNotice)
@@ -314,7 +313,7 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 	}
 	made := &created{invited: invite, levels: map[id.UserID]int{}}
 	for _, m := range desired {
-		made.levels[id.UserID(m.MatrixUserID)] = db.RolePowerLevel(m.Role)
+		made.levels[m.MatrixUserID] = db.RolePowerLevel(m.Role)
 	}
 	return made, nil
 }
@@ -326,16 +325,12 @@ func (w *Worker) findOrphan(ctx context.Context, bot *mautrix.Client, room *db.R
 	if err != nil {
 		return "", err
 	}
-	ids := make([]string, len(jr.JoinedRooms))
-	for i, r := range jr.JoinedRooms {
-		ids[i] = r.String()
-	}
-	known, err := w.store.KnownRoomIDs(ctx, ids)
+	known, err := w.store.KnownRoomIDs(ctx, jr.JoinedRooms)
 	if err != nil {
 		return "", err
 	}
 	for _, r := range jr.JoinedRooms {
-		if known[r.String()] {
+		if known[r] {
 			continue
 		}
 		var create map[string]any
@@ -355,10 +350,10 @@ func (w *Worker) findOrphan(ctx context.Context, bot *mautrix.Client, room *db.R
 // createRequest is the createRoom body: private, invite only, history shared with members,
 // not federated, named after the project, with the project's power levels.
 func createRequest(ms *db.MatrixSettings, room *db.Room, desired []*db.DesiredMember) *mautrix.ReqCreateRoom {
-	users := map[id.UserID]int{id.UserID(ms.BotUserID()): plBot}
+	users := map[id.UserID]int{ms.BotUserID(): plBot}
 	for _, m := range desired {
 		if pl := db.RolePowerLevel(m.Role); pl > 0 && m.MatrixUserID != "" {
-			users[id.UserID(m.MatrixUserID)] = pl
+			users[m.MatrixUserID] = pl
 		}
 	}
 	restricted := plRestricted
@@ -405,12 +400,12 @@ func restrictedStateEvents(level int) map[string]int {
 // managed users without a role are kicked with "Role removed". Every member is tried;
 // the first failure is returned after the others were done and recorded.
 func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room, made *created) error {
-	roomID := id.RoomID(room.RoomID)
+	roomID := room.RoomID
 	desired, err := w.desiredMembers(ctx, ms, room)
 	if err != nil {
 		return err
 	}
-	botID := id.UserID(ms.BotUserID())
+	botID := ms.BotUserID()
 	var membership map[id.UserID]event.Membership
 	if made != nil { // just created: nobody but the bot and the invited
 		membership = map[id.UserID]event.Membership{botID: event.MembershipJoin}
@@ -445,7 +440,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	var synced []db.MemberSync
 	want := map[id.UserID]int{}
 	for _, m := range desired {
-		uid := id.UserID(m.MatrixUserID)
+		uid := m.MatrixUserID
 		pl := db.RolePowerLevel(m.Role)
 		want[uid] = pl
 		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(membership[uid]), PowerLevel: pl}
@@ -460,13 +455,13 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	}
 
 	// Managed users in the room without a role: kick them.
-	var others []string
+	var others []id.UserID
 	for uid, mem := range membership {
 		if _, ok := want[uid]; !ok && uid != botID && (mem == event.MembershipJoin || mem == event.MembershipInvite) {
-			others = append(others, uid.String())
+			others = append(others, uid)
 		}
 	}
-	sort.Strings(others)
+	slices.Sort(others)
 	managed, err := w.store.ManagedUsers(ctx, others)
 	if err != nil {
 		return err
@@ -477,9 +472,9 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		if !ok {
 			continue // not an account this appservice manages: leave it to the room's admins
 		}
-		_, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: id.UserID(uid), Reason: ReasonRoleRemoved})
+		_, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: uid, Reason: ReasonRoleRemoved})
 		if err != nil {
-			fail(step("kick "+uid, err))
+			fail(step("kick "+uid.String(), err))
 			pending = append(pending, userPK)
 		}
 	}
@@ -506,7 +501,7 @@ func (w *Worker) ensureMember(ctx context.Context, ms *db.MatrixSettings, bot *m
 	if cur == event.MembershipJoin {
 		return nil
 	}
-	uid := id.UserID(m.MatrixUserID)
+	uid := m.MatrixUserID
 	if err := w.ensureProvisioned(ctx, ms, m); err != nil {
 		return err
 	}
@@ -572,7 +567,7 @@ func (w *Worker) ensureProvisioned(ctx context.Context, ms *db.MatrixSettings, m
 	if m.Provisioned {
 		return nil
 	}
-	if err := w.provisionUser(ctx, ms, id.UserID(m.MatrixUserID), m.Username, m.FullName); err != nil {
+	if err := w.provisionUser(ctx, ms, m.MatrixUserID, m.Username, m.FullName); err != nil {
 		return err
 	}
 	if _, err := w.store.MarkProfileProvisioned(context.WithoutCancel(ctx), m.UserID, m.FullName); err != nil {
@@ -597,9 +592,9 @@ func (w *Worker) syncPowerLevels(ctx context.Context, bot *mautrix.Client, roomI
 	if u, ok := pl["users"].(map[string]any); ok {
 		users = u
 	}
-	var listed []string
+	var listed []id.UserID // the power levels' users, as read (the JSON keys)
 	for uid := range users {
-		listed = append(listed, uid)
+		listed = append(listed, id.UserID(uid))
 	}
 	managed, err := w.store.ManagedUsers(ctx, listed)
 	if err != nil {
@@ -613,8 +608,8 @@ func (w *Worker) syncPowerLevels(ctx context.Context, bot *mautrix.Client, roomI
 		}
 	}
 	for uid := range managed {
-		if _, ok := want[id.UserID(uid)]; !ok {
-			delete(users, uid)
+		if _, ok := want[uid]; !ok {
+			delete(users, uid.String())
 			changed = true
 		}
 	}
@@ -645,7 +640,7 @@ func (w *Worker) disableRoom(ctx context.Context, bot *mautrix.Client, room *db.
 	if room.RoomID == "" {
 		return nil
 	}
-	roomID := id.RoomID(room.RoomID)
+	roomID := room.RoomID
 	membership, err := roomMembership(ctx, bot, roomID)
 	if unusable(err) || (err == nil && membership[bot.UserID] != event.MembershipJoin) {
 		return nil // the bot is not in the room any more: nothing left to do
@@ -668,7 +663,7 @@ func (w *Worker) disableRoom(ctx context.Context, bot *mautrix.Client, room *db.
 	// Free the alias while the bot may still remove it, so a reactivation can give it to
 	// the new room.
 	if room.RoomAlias != "" {
-		if _, err := bot.DeleteAlias(ctx, id.RoomAlias(room.RoomAlias)); err != nil && !unusable(err) {
+		if _, err := bot.DeleteAlias(ctx, room.RoomAlias); err != nil && !unusable(err) {
 			return step("free alias", err)
 		}
 	}
@@ -721,7 +716,7 @@ func (w *Worker) provisionUser(ctx context.Context, ms *db.MatrixSettings, uid i
 
 // profileJob registers one user whose profile is pending.
 func (w *Worker) profileJob(ctx context.Context, ms *db.MatrixSettings, p *db.Profile) {
-	err := w.provisionUser(ctx, ms, id.UserID(p.MatrixUserID), p.Username, p.FullName)
+	err := w.provisionUser(ctx, ms, p.MatrixUserID, p.Username, p.FullName)
 	defer func() { w.observe(ctx, KindUser, err) }()
 	if err == nil {
 		_, err = w.store.MarkProfileProvisioned(context.WithoutCancel(ctx), p.UserID, p.FullName)

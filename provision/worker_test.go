@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
 
 	"matrixas/db"
 	"matrixas/settings"
@@ -256,7 +257,7 @@ func TestInterruptedCreationIsAdoptedNotRepeated(t *testing.T) {
 	w.opts.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	w.roomJob(ctx, ms, room.ID)
 	got, _ = store.RoomByID(ctx, room.ID)
-	if got.State != db.RoomActive || got.RoomID != "!orphan:hs.test" || got.RoomAlias != "#waldur-"+room.ProjectUUID+":hs.test" || !got.CreateStartedAt.IsZero() {
+	if got.State != db.RoomActive || got.RoomID != "!orphan:hs.test" || got.RoomAlias != id.RoomAlias("#waldur-"+room.ProjectUUID+":hs.test") || !got.CreateStartedAt.IsZero() {
 		t.Fatalf("after settling: %+v", got)
 	}
 	if len(hs.creates) != 1 || len(hs.aliased) != 1 {

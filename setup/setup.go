@@ -43,12 +43,12 @@ func InputFrom(f map[string]string) Input {
 
 // Result is the seed's setup response.
 type Result struct {
-	RegistrationYAML   string `json:"registration_yaml"`
-	ASToken            string `json:"as_token"`
-	HSToken            string `json:"hs_token"`
-	SenderLocalpart    string `json:"sender_localpart"`
-	WebhookURL         string `json:"webhook_url"`
-	BotProvisionStatus string `json:"bot_provision_status"`
+	RegistrationYAML   string       `json:"registration_yaml"`
+	ASToken            string       `json:"as_token"`
+	HSToken            string       `json:"hs_token"`
+	SenderLocalpart    string       `json:"sender_localpart"`
+	WebhookURL         string       `json:"webhook_url"`
+	BotProvisionStatus db.BotStatus `json:"bot_provision_status"`
 }
 
 // Invalid is a request setup refuses: messages by request field, in the API's
@@ -162,7 +162,7 @@ func (s *Service) Run(ctx context.Context, in Input) (*Result, Invalid, error) {
 		settings.AppserviceURL.Key:      plan.URL,
 		settings.SenderLocalpart.Key:    plan.SenderLocalpart,
 		settings.Enabled.Key:            "true",
-		settings.BotProvisionStatus.Key: "pending",
+		settings.BotProvisionStatus.Key: string(db.BotPending),
 	}
 	for k, v := range plan.Store {
 		values[k] = v
@@ -205,9 +205,9 @@ func (s *Service) Run(ctx context.Context, in Input) (*Result, Invalid, error) {
 
 // ProvisionBot tries the bot step and stores its outcome (bot_provision_status) for the
 // status page and the overview.
-func (s *Service) ProvisionBot(ctx context.Context, ms *db.MatrixSettings) (string, error) {
+func (s *Service) ProvisionBot(ctx context.Context, ms *db.MatrixSettings) (db.BotStatus, error) {
 	status := matrix.ProvisionBot(ctx, ms, s.HTTP)
-	if err := s.Settings.Set(ctx, map[string]string{settings.BotProvisionStatus.Key: status}); err != nil {
+	if err := s.Settings.Set(ctx, map[string]string{settings.BotProvisionStatus.Key: string(status)}); err != nil {
 		return "", err
 	}
 	return status, nil

@@ -223,7 +223,7 @@ func TestConcurrentWebhookReprovisionAndReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts[string(db.RoomCreating)] != rooms || counts[string(db.RoomActive)] != 0 {
+	if counts[db.RoomCreating] != rooms || counts[db.RoomActive] != 0 {
 		t.Errorf("room states after reprovision: %v, want all %d creating", counts, rooms)
 	}
 	resp, _ := ts.Request(t, http.MethodGet, "/api/projects/?page_size=1", ts.StaffToken, nil)

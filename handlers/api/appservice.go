@@ -8,6 +8,8 @@ import (
 	"matrixas/handlers/respond"
 	"matrixas/matrix"
 	"matrixas/setup"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // Setup is POST /api/admin/matrix-appservice/setup/ (seed: admin_matrix_appservice_setup).
@@ -46,20 +48,20 @@ func (h *Handler) ProvisionBot(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 		return
 	}
-	respond.JSON(w, http.StatusOK, map[string]string{"bot_provision_status": status})
+	respond.JSON(w, http.StatusOK, map[string]db.BotStatus{"bot_provision_status": status})
 }
 
 // AppserviceStatus is the seed's status response.
 type AppserviceStatus struct {
-	Enabled           bool   `json:"enabled"`
-	ASTokenConfigured bool   `json:"as_token_configured"`
-	HSTokenConfigured bool   `json:"hs_token_configured"`
-	SenderLocalpart   string `json:"sender_localpart"`
-	BotUserID         string `json:"bot_user_id"`
-	WebhookPath       string `json:"webhook_path"`
-	HomeserverURL     string `json:"homeserver_url"`
-	HomeserverDomain  string `json:"homeserver_domain"`
-	TransactionCount  int64  `json:"transaction_count"`
+	Enabled           bool      `json:"enabled"`
+	ASTokenConfigured bool      `json:"as_token_configured"`
+	HSTokenConfigured bool      `json:"hs_token_configured"`
+	SenderLocalpart   string    `json:"sender_localpart"`
+	BotUserID         id.UserID `json:"bot_user_id"`
+	WebhookPath       string    `json:"webhook_path"`
+	HomeserverURL     string    `json:"homeserver_url"`
+	HomeserverDomain  string    `json:"homeserver_domain"`
+	TransactionCount  int64     `json:"transaction_count"`
 }
 
 // appserviceStatus reads the status in O(1): cached settings and one counter row.

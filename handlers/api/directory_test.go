@@ -12,6 +12,8 @@ import (
 	"matrixas/db"
 	"matrixas/internal/testserver"
 	"matrixas/settings"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // apiErrs decodes a DRF field-error body.
@@ -324,7 +326,7 @@ func TestAPIRoomsListCreateAndActions(t *testing.T) {
 	}
 
 	// Make three rooms active and one errored, the way the worker does.
-	for i, roomID := range map[int]string{1: "!one:example.org", 5: "!five:example.org", 9: "!nine:example.org"} {
+	for i, roomID := range map[int]id.RoomID{1: "!one:example.org", 5: "!five:example.org", 9: "!nine:example.org"} {
 		r, err := s.Store.RoomByUUID(ctx, rooms[i].UUID)
 		if err != nil {
 			t.Fatal(err)
@@ -499,7 +501,7 @@ func TestAPIReprovision(t *testing.T) {
 		if i < 3 { // three active rooms, one still creating
 			row, _ := s.Store.RoomByUUID(ctx, r.UUID)
 			s.Store.ClaimRoom(ctx, row.ID)
-			s.Store.SetRoomHomeserverID(ctx, row.ID, fmt.Sprintf("!r%d:old", i), "", "")
+			s.Store.SetRoomHomeserverID(ctx, row.ID, id.RoomID(fmt.Sprintf("!r%d:old", i)), "", "")
 			s.Store.FinishRoomSync(ctx, row.ID, row.ProjectName)
 		}
 		if i < 2 { // two provisioned users

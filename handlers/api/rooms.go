@@ -9,23 +9,25 @@ import (
 	"matrixas/db"
 	"matrixas/handlers/respond"
 	"matrixas/settings"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // RoomJSON is a managed room in the rooms API.
 type RoomJSON struct {
-	UUID         string  `json:"uuid"`
-	Project      string  `json:"project"`
-	ProjectName  string  `json:"project_name"`
-	RoomID       string  `json:"room_id"`
-	RoomAlias    string  `json:"room_alias"`
-	RoomName     string  `json:"room_name"`
-	State        string  `json:"state"`
-	ErrorMessage string  `json:"error_message"`
-	Notice       string  `json:"notice"`
-	Attempts     int     `json:"attempts"`
-	NextAttempt  *string `json:"next_attempt_at"`
-	Created      *string `json:"created"`
-	Modified     *string `json:"modified"`
+	UUID         string       `json:"uuid"`
+	Project      string       `json:"project"`
+	ProjectName  string       `json:"project_name"`
+	RoomID       id.RoomID    `json:"room_id"`
+	RoomAlias    id.RoomAlias `json:"room_alias"`
+	RoomName     string       `json:"room_name"`
+	State        string       `json:"state"`
+	ErrorMessage string       `json:"error_message"`
+	Notice       string       `json:"notice"`
+	Attempts     int          `json:"attempts"`
+	NextAttempt  *string      `json:"next_attempt_at"`
+	Created      *string      `json:"created"`
+	Modified     *string      `json:"modified"`
 }
 
 // RoomDetailJSON is a room with its members (GET /api/matrix-rooms/{uuid}/).
@@ -36,14 +38,14 @@ type RoomDetailJSON struct {
 
 // RoomMemberJSON is one member of a room in the room detail.
 type RoomMemberJSON struct {
-	User         string  `json:"user"`
-	Username     string  `json:"username"`
-	MatrixUserID string  `json:"matrix_user_id"`
-	Role         string  `json:"role"` // "" for a former member about to be removed
-	PowerLevel   int     `json:"power_level"`
-	Membership   string  `json:"membership"` // join, invite, leave, ban, or pending (not synced yet)
-	LastError    string  `json:"last_error"`
-	SyncedAt     *string `json:"synced_at"`
+	User         string    `json:"user"`
+	Username     string    `json:"username"`
+	MatrixUserID id.UserID `json:"matrix_user_id"`
+	Role         string    `json:"role"` // "" for a former member about to be removed
+	PowerLevel   int       `json:"power_level"`
+	Membership   string    `json:"membership"` // join, invite, leave, ban, or pending (not synced yet)
+	LastError    string    `json:"last_error"`
+	SyncedAt     *string   `json:"synced_at"`
 }
 
 // RoomToJSON is the API view of a room; the dashboard may use it too.
@@ -196,14 +198,14 @@ func (h *Handler) ReactivateRoom(w http.ResponseWriter, r *http.Request) {
 
 // ProfileJSON is a user's Matrix account in the profiles API.
 type ProfileJSON struct {
-	User          string  `json:"user"`
-	Username      string  `json:"username"`
-	MatrixUserID  string  `json:"matrix_user_id"`
-	IsActive      bool    `json:"is_active"`
-	Provisioned   bool    `json:"provisioned"`
-	ProvisionedAt *string `json:"provisioned_at"`
-	LastSyncedAt  *string `json:"last_synced_at"`
-	LastError     string  `json:"last_error"`
+	User          string    `json:"user"`
+	Username      string    `json:"username"`
+	MatrixUserID  id.UserID `json:"matrix_user_id"`
+	IsActive      bool      `json:"is_active"`
+	Provisioned   bool      `json:"provisioned"`
+	ProvisionedAt *string   `json:"provisioned_at"`
+	LastSyncedAt  *string   `json:"last_synced_at"`
+	LastError     string    `json:"last_error"`
 }
 
 // ListProfiles is GET /api/matrix-user-profiles/: paginated; ?search= and

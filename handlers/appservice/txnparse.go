@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"maunium.net/go/mautrix/id"
 
 	"matrixas/db"
 )
@@ -148,8 +149,9 @@ func parseTxn(dec *jsontext.Decoder) (int, []db.MemberEvent, error) {
 	return count, members, nil
 }
 
-// readString reads the next value: its text when it is a string, "" (skipped) otherwise.
-func readString(dec *jsontext.Decoder) (string, error) {
+// readString reads the next value: its text when it is a string, "" (skipped)
+// otherwise. T is the string's type (an id.EventID, an id.UserID...).
+func readString[T ~string](dec *jsontext.Decoder) (T, error) {
 	if dec.PeekKind() != '"' {
 		return "", dec.SkipValue()
 	}
@@ -157,7 +159,7 @@ func readString(dec *jsontext.Decoder) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return tok.String(), nil
+	return T(tok.String()), nil
 }
 
 // parseEvent reads one event object and returns it as a membership event when it is one
@@ -176,16 +178,16 @@ func parseEvent(dec *jsontext.Decoder) (db.MemberEvent, bool, error) {
 		}
 		switch name.String() {
 		case "type":
-			typ, err = readString(dec)
+			typ, err = readString[string](dec)
 		case "event_id":
-			m.EventID, err = readString(dec)
+			m.EventID, err = readString[id.EventID](dec)
 		case "room_id":
-			m.RoomID, err = readString(dec)
+			m.RoomID, err = readString[id.RoomID](dec)
 		case "sender":
-			m.Sender, err = readString(dec)
+			m.Sender, err = readString[id.UserID](dec)
 		case "state_key":
 			hasStateKey = dec.PeekKind() == '"'
-			m.StateKey, err = readString(dec)
+			m.StateKey, err = readString[id.UserID](dec)
 		case "content":
 			if dec.PeekKind() != '{' {
 				err = dec.SkipValue()
@@ -198,7 +200,7 @@ func parseEvent(dec *jsontext.Decoder) (db.MemberEvent, bool, error) {
 					break
 				}
 				if field.String() == "membership" {
-					m.Membership, err = readString(dec)
+					m.Membership, err = readString[string](dec)
 				} else {
 					err = dec.SkipValue()
 				}

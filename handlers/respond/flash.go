@@ -11,13 +11,13 @@ const flashKey = "_flash"
 
 // AddFlash queues a one-time message for the next page this session sees (the
 // post/redirect/get step of a form that works without JavaScript).
-func AddFlash(w http.ResponseWriter, r *http.Request, sessions *auth.SessionStore, kind, msg string) {
+func AddFlash(w http.ResponseWriter, r *http.Request, sessions *auth.SessionStore, kind views.FlashKind, msg string) {
 	sess, err := sessions.Get(r, auth.SessionCookie)
 	if err != nil {
 		RecordError(r, err)
 		return
 	}
-	sess.AddFlash(kind+"\x00"+msg, flashKey)
+	sess.AddFlash(string(kind)+"\x00"+msg, flashKey)
 	if err := sess.Save(r, w); err != nil {
 		RecordError(r, err)
 	}
@@ -41,10 +41,10 @@ func TakeFlashes(w http.ResponseWriter, r *http.Request, sessions *auth.SessionS
 	var out []views.Flash
 	for _, f := range queued {
 		s, _ := f.(string)
-		kind, msg := "info", s
+		kind, msg := views.FlashInfo, s
 		for i := 0; i < len(s); i++ {
 			if s[i] == 0 {
-				kind, msg = s[:i], s[i+1:]
+				kind, msg = views.FlashKind(s[:i]), s[i+1:]
 				break
 			}
 		}

@@ -124,7 +124,7 @@ func (h *Handler) ChangePassword(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 		return
 	}
-	h.redirectFlash(w, r, "/account", "success", "Password changed. Every other session of your account was signed out.")
+	h.redirectFlash(w, r, "/account", views.FlashSuccess, "Password changed. Every other session of your account was signed out.")
 }
 
 // CreateToken is POST /account/tokens. The token is shown in this response only (it is
@@ -181,11 +181,11 @@ func (h *Handler) RevokeToken(w http.ResponseWriter, r *http.Request) {
 	err = h.Store.DeleteAPIToken(ctx, me.ID, id)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
-		h.redirectFlash(w, r, "/account", "error", "That token does not exist any more: nothing was revoked.")
+		h.redirectFlash(w, r, "/account", views.FlashError, "That token does not exist any more: nothing was revoked.")
 	case err != nil:
 		respond.ServerError(w, r, err)
 	default:
-		h.redirectFlash(w, r, "/account", "success", "Token revoked: requests using it are refused from now on.")
+		h.redirectFlash(w, r, "/account", views.FlashSuccess, "Token revoked: requests using it are refused from now on.")
 	}
 }
 
@@ -254,7 +254,7 @@ func (h *Handler) CreateStaff(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 		return
 	}
-	h.redirectFlash(w, r, "/account", "success", "Staff user "+u.Username+" added. They can sign in now.")
+	h.redirectFlash(w, r, "/account", views.FlashSuccess, "Staff user "+u.Username+" added. They can sign in now.")
 }
 
 // DeactivateStaff is POST /account/staff/{id}/deactivate.
@@ -285,7 +285,7 @@ func (h *Handler) setStaffActive(w http.ResponseWriter, r *http.Request, active 
 		return
 	}
 	if u.ID == me.ID {
-		h.redirectFlash(w, r, "/account", "error", "You cannot deactivate yourself: ask another staff user.")
+		h.redirectFlash(w, r, "/account", views.FlashError, "You cannot deactivate yourself: ask another staff user.")
 		return
 	}
 	if err := h.Store.SetUserActive(ctx, u.ID, active); err != nil {
@@ -293,8 +293,8 @@ func (h *Handler) setStaffActive(w http.ResponseWriter, r *http.Request, active 
 		return
 	}
 	if active {
-		h.redirectFlash(w, r, "/account", "success", u.Username+" is active again and can sign in.")
+		h.redirectFlash(w, r, "/account", views.FlashSuccess, u.Username+" is active again and can sign in.")
 		return
 	}
-	h.redirectFlash(w, r, "/account", "success", u.Username+" is deactivated: signed out everywhere, API tokens revoked.")
+	h.redirectFlash(w, r, "/account", views.FlashSuccess, u.Username+" is deactivated: signed out everywhere, API tokens revoked.")
 }

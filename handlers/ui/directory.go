@@ -89,7 +89,7 @@ func (h *Handler) ProjectCreateRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	room, err := h.Store.CreateRoom(r.Context(), p.ID)
 	if errors.Is(err, db.ErrConflict) {
-		h.redirectFlash(w, r, "/projects/"+p.UUID, "error", "This project already has a Matrix room.")
+		h.redirectFlash(w, r, "/projects/"+p.UUID, views.FlashError, "This project already has a Matrix room.")
 		return
 	}
 	if err != nil {
@@ -97,7 +97,7 @@ func (h *Handler) ProjectCreateRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.wake()
-	h.redirectFlash(w, r, "/rooms/"+room.UUID, "success", "Room queued: the worker creates it and invites the members.")
+	h.redirectFlash(w, r, "/rooms/"+room.UUID, views.FlashSuccess, "Room queued: the worker creates it and invites the members.")
 }
 
 func userRow(u *db.User) views.UserRow {
@@ -128,7 +128,7 @@ func (h *Handler) UsersPage(w http.ResponseWriter, r *http.Request) {
 			Link: func(n int) string { return views.ListLink("/users", search, n, "status", status) }}}
 	for _, u := range users {
 		row := userRow(&u.User)
-		row.MatrixUserID, row.Provisioned, row.ProfileError = u.MatrixUserID, u.Provisioned, u.ProfileError
+		row.MatrixUserID, row.Provisioned, row.ProfileError = u.MatrixUserID.String(), u.Provisioned, u.ProfileError
 		d.Rows = append(d.Rows, row)
 	}
 	w.Header().Set("Vary", "HX-Request")
@@ -165,8 +165,8 @@ func (h *Handler) UserDetail(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 		return
 	default:
-		d.User.MatrixUserID, d.User.Provisioned = p.MatrixUserID, p.Provisioned
-		d.Profile = &views.ProfileView{MatrixUserID: p.MatrixUserID, Provisioned: p.Provisioned, ProvisionedAt: p.ProvisionedAt,
+		d.User.MatrixUserID, d.User.Provisioned = p.MatrixUserID.String(), p.Provisioned
+		d.Profile = &views.ProfileView{MatrixUserID: p.MatrixUserID.String(), Provisioned: p.Provisioned, ProvisionedAt: p.ProvisionedAt,
 			LastSyncedAt: p.LastSyncedAt, Attempts: p.Attempts, LastError: p.LastError}
 	}
 	respond.Render(w, r, views.UserDetailPage(d))

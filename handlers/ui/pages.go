@@ -20,6 +20,6 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request, title, active str
 }
 
 // flash queues a one-time message for the next page this session sees.
-func (h *Handler) flash(w http.ResponseWriter, r *http.Request, kind, msg string) {
+func (h *Handler) flash(w http.ResponseWriter, r *http.Request, kind views.FlashKind, msg string) {
 	respond.AddFlash(w, r, h.Sessions, kind, msg)
 }

@@ -71,7 +71,7 @@ func (h *Handler) ReprovisionSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ms.Enabled {
-		h.redirectFlash(w, r, "/reprovision", "error", "Matrix chat is disabled: nothing was reprovisioned.")
+		h.redirectFlash(w, r, "/reprovision", views.FlashError, "Matrix chat is disabled: nothing was reprovisioned.")
 		return
 	}
 	typed := strings.TrimSpace(r.PostFormValue("confirm_domain"))
@@ -93,7 +93,7 @@ func (h *Handler) ReprovisionSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Log.Info("reprovision started", "by", auth.StaffFrom(ctx).Username, "rooms", c.Rooms, "users", c.Users, "homeserver", ms.HomeserverURL)
 	h.wake()
-	h.redirectFlash(w, r, "/reprovision", "success",
+	h.redirectFlash(w, r, "/reprovision", views.FlashSuccess,
 		fmt.Sprintf("Reprovision started: %d rooms and %d accounts are being re-created on %s.", c.Rooms, c.Users, ms.HomeserverURL))
 }
 

@@ -18,10 +18,19 @@ const uiPageSize = 25
 
 func roomRow(r *db.Room) views.RoomRow {
 	return views.RoomRow{
-		UUID: r.UUID, ProjectUUID: r.ProjectUUID, ProjectName: r.ProjectName, RoomID: r.RoomID, RoomAlias: r.RoomAlias,
+		UUID: r.UUID, ProjectUUID: r.ProjectUUID, ProjectName: r.ProjectName, RoomID: r.RoomID.String(), RoomAlias: r.RoomAlias.String(),
 		RoomName: r.RoomName, State: string(r.State), ErrorMessage: r.ErrorMessage, Notice: r.Notice, Attempts: r.Attempts,
 		NextAttemptAt: r.NextAttemptAt, CreatedAt: r.CreatedAt, ModifiedAt: r.ModifiedAt,
 	}
+}
+
+// stateCounts keys room counts by the state's name, as the views show them.
+func stateCounts(c map[db.RoomState]int) map[string]int {
+	out := make(map[string]int, len(c))
+	for st, n := range c {
+		out[string(st)] = n
+	}
+	return out
 }
 
 // htmxTarget is the id of the element an htmx request will swap ("" when not htmx).
@@ -64,7 +73,7 @@ func (h *Handler) RoomsPage(w http.ResponseWriter, r *http.Request) {
 		h.uiServerError(w, r, err)
 		return
 	}
-	d.Counts = counts
+	d.Counts = stateCounts(counts)
 	for _, room := range rooms {
 		d.Rows = append(d.Rows, roomRow(room))
 	}
@@ -93,7 +102,7 @@ func (h *Handler) RoomDetail(w http.ResponseWriter, r *http.Request) {
 	}
 	d := views.RoomDetailData{Page: h.page(w, r, room.ProjectName+" · Rooms", "rooms"), Room: roomRow(room)}
 	for _, m := range members {
-		d.Members = append(d.Members, views.MemberRow{UserUUID: m.UserUUID, Username: m.Username, MatrixUserID: m.MatrixUserID,
+		d.Members = append(d.Members, views.MemberRow{UserUUID: m.UserUUID, Username: m.Username, MatrixUserID: m.MatrixUserID.String(),
 			Role: m.Role, PowerLevel: m.PowerLevel, Membership: m.Membership, LastError: m.LastError, SyncedAt: m.SyncedAt})
 	}
 	respond.Render(w, r, views.RoomDetailPage(d))
@@ -142,7 +151,7 @@ func (h *Handler) roomUIAction(w http.ResponseWriter, r *http.Request, a db.Room
 			h.uiFail(w, r, http.StatusConflict, msg)
 			return
 		}
-		h.redirectFlash(w, r, next, "error", msg)
+		h.redirectFlash(w, r, next, views.FlashError, msg)
 		return
 	case errors.Is(err, db.ErrNotFound):
 		h.uiFail(w, r, http.StatusNotFound, "There is no such room.")
@@ -154,8 +163,8 @@ func (h *Handler) roomUIAction(w http.ResponseWriter, r *http.Request, a db.Room
 	h.wake()
 	msg := fmt.Sprintf(roomActionDone[a.Name], room.ProjectName)
 	if !isHTMX(r) {
-		h.redirectFlash(w, r, next, "success", msg)
+		h.redirectFlash(w, r, next, views.FlashSuccess, msg)
 		return
 	}
-	h.renderFragments(w, r, views.RoomTableRow(roomRow(room), next), views.FlashesOOB([]views.Flash{{Kind: "success", Message: msg}}))
+	h.renderFragments(w, r, views.RoomTableRow(roomRow(room), next), views.FlashesOOB([]views.Flash{{Kind: views.FlashSuccess, Message: msg}}))
 }

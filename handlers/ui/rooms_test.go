@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"maunium.net/go/mautrix/id"
 
 	"matrixas/db"
 	"matrixas/internal/testserver"
@@ -87,11 +88,11 @@ func (d *directory) roomPK(t *testing.T, project string) int64 {
 func (d *directory) activate(t *testing.T, project string) {
 	t.Helper()
 	ctx := context.Background()
-	id := d.roomPK(t, project)
-	if err := d.srv.Store.SetRoomHomeserverID(ctx, id, "!"+project+":example.org", "#waldur-"+d.projects[project]+":example.org", ""); err != nil {
+	pk := d.roomPK(t, project)
+	if err := d.srv.Store.SetRoomHomeserverID(ctx, pk, id.RoomID("!"+project+":example.org"), id.RoomAlias("#waldur-"+d.projects[project]+":example.org"), ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.srv.Store.FinishRoomSync(ctx, id, project); err != nil {
+	if err := d.srv.Store.FinishRoomSync(ctx, pk, project); err != nil {
 		t.Fatal(err)
 	}
 }

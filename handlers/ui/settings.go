@@ -87,7 +87,7 @@ func (h *Handler) SettingsSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v, ok := values[settings.HomeserverDomain.Key]; ok && v != ms.HomeserverDomain && ms.Enabled {
-		h.flash(w, r, "info", "The domain changed, so the registration's namespaces did too: run setup again and install the new registration on the homeserver.")
+		h.flash(w, r, views.FlashInfo, "The domain changed, so the registration's namespaces did too: run setup again and install the new registration on the homeserver.")
 	}
-	h.redirectFlash(w, r, "/settings", "success", "Settings saved.")
+	h.redirectFlash(w, r, "/settings", views.FlashSuccess, "Settings saved.")
 }

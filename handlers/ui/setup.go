@@ -49,8 +49,8 @@ func (h *Handler) setupData(w http.ResponseWriter, r *http.Request, ms *db.Matri
 func registrationView(ms *db.MatrixSettings) views.RegistrationView {
 	return views.RegistrationView{
 		WebhookURL: matrix.WebhookURL(ms.AppserviceURL),
-		BotUserID:  ms.BotUserID(),
-		BotStatus:  ms.BotProvisionStatus,
+		BotUserID:  ms.BotUserID().String(),
+		BotStatus:  string(ms.BotProvisionStatus),
 		Loopback:   isLoopbackURL(ms.AppserviceURL),
 	}
 }
@@ -143,23 +143,23 @@ func (h *Handler) SetupSubmit(w http.ResponseWriter, r *http.Request) {
 	d := h.setupData(w, r, ms)
 	d.Current = nil
 	rv := registrationView(ms)
-	rv.BotStatus = res.BotProvisionStatus
+	rv.BotStatus = string(res.BotProvisionStatus)
 	d.Result = &views.SetupResultView{RegistrationYAML: res.RegistrationYAML, RegistrationView: rv}
-	d.Flashes = append(d.Flashes, views.Flash{Kind: "success",
+	d.Flashes = append(d.Flashes, views.Flash{Kind: views.FlashSuccess,
 		Message: "Setup complete: new tokens generated and the appservice enabled. Install the registration below on the homeserver and restart it."})
 	w.Header().Set("Cache-Control", "no-store")
 	respond.Render(w, r, views.SetupPage(d))
 }
 
 // botOutcome turns bot_provision_status into a flash.
-func botOutcome(status string) views.Flash {
+func botOutcome(status db.BotStatus) views.Flash {
 	switch {
-	case status == matrix.BotOK:
-		return views.Flash{Kind: "success", Message: "The bot is provisioned: the homeserver accepted this appservice's token."}
-	case status == matrix.BotSkipped:
-		return views.Flash{Kind: "error", Message: "The homeserver could not be reached, so the bot was not provisioned. Is it running at the configured URL?"}
+	case status == db.BotOK:
+		return views.Flash{Kind: views.FlashSuccess, Message: "The bot is provisioned: the homeserver accepted this appservice's token."}
+	case status == db.BotSkipped:
+		return views.Flash{Kind: views.FlashError, Message: "The homeserver could not be reached, so the bot was not provisioned. Is it running at the configured URL?"}
 	default:
-		return views.Flash{Kind: "error", Message: "Bot provisioning " + status + ". Has the homeserver loaded the new registration (installed and restarted)?"}
+		return views.Flash{Kind: views.FlashError, Message: "Bot provisioning " + string(status) + ". Has the homeserver loaded the new registration (installed and restarted)?"}
 	}
 }
 
@@ -177,7 +177,7 @@ func (h *Handler) SetupProvisionBot(w http.ResponseWriter, r *http.Request) {
 			h.uiFail(w, r, http.StatusBadRequest, "The appservice is not set up yet: run setup first.")
 			return
 		}
-		h.redirectFlash(w, r, "/setup", "error", "The appservice is not set up yet: run setup first.")
+		h.redirectFlash(w, r, "/setup", views.FlashError, "The appservice is not set up yet: run setup first.")
 		return
 	}
 	status, err := h.AppserviceSetup.ProvisionBot(ctx, ms)
@@ -191,7 +191,7 @@ func (h *Handler) SetupProvisionBot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rv := registrationView(ms)
-	rv.BotStatus = status
+	rv.BotStatus = string(status)
 	h.renderFragments(w, r, views.BotPanel(rv), views.FlashesOOB([]views.Flash{f}))
 }
 

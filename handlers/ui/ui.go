@@ -53,7 +53,7 @@ func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" 
 
 // redirectFlash queues a flash and answers 303 to the page to show next: the
 // post/redirect/get step of every form that works without JavaScript.
-func (h *Handler) redirectFlash(w http.ResponseWriter, r *http.Request, to, kind, msg string) {
+func (h *Handler) redirectFlash(w http.ResponseWriter, r *http.Request, to string, kind views.FlashKind, msg string) {
 	h.flash(w, r, kind, msg)
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
@@ -68,7 +68,7 @@ func (h *Handler) uiFail(w http.ResponseWriter, r *http.Request, status int, msg
 	}
 	w.Header().Set("HX-Retarget", "#flashes")
 	w.Header().Set("HX-Reswap", "innerHTML")
-	respond.RenderStatus(w, r, status, views.Flashes([]views.Flash{{Kind: "error", Message: msg}}))
+	respond.RenderStatus(w, r, status, views.Flashes([]views.Flash{{Kind: views.FlashError, Message: msg}}))
 }
 
 // uiServerError records err for the log and answers 500 without its text.
