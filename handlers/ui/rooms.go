@@ -24,6 +24,13 @@ func roomRow(r *db.Room) views.RoomRow {
 	}
 }
 
+// powerRule says in words who gets which power level in a project's room, from the one
+// rule (db.RolePowerLevel, db.BotPowerLevel).
+func powerRule() string {
+	return fmt.Sprintf("Project admins get power level %d, managers %d, members %d; the bot has %d.",
+		db.RolePowerLevel(db.RoleAdmin), db.RolePowerLevel(db.RoleManager), db.RolePowerLevel(db.RoleMember), db.BotPowerLevel)
+}
+
 // stateCounts keys room counts by the state's name, as the views show them.
 func stateCounts(c map[db.RoomState]int) map[string]int {
 	out := make(map[string]int, len(c))
@@ -100,7 +107,7 @@ func (h *Handler) RoomDetail(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 		return
 	}
-	d := views.RoomDetailData{Page: h.page(w, r, room.ProjectName+" · Rooms", "rooms"), Room: roomRow(room)}
+	d := views.RoomDetailData{Page: h.page(w, r, room.ProjectName+" · Rooms", "rooms"), Room: roomRow(room), PowerRule: powerRule()}
 	for _, m := range members {
 		d.Members = append(d.Members, views.MemberRow{UserUUID: m.UserUUID, Username: m.Username, MatrixUserID: m.MatrixUserID.String(),
 			Role: m.Role, PowerLevel: m.PowerLevel, Membership: m.Membership, LastError: m.LastError, SyncedAt: m.SyncedAt})

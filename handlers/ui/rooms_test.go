@@ -306,6 +306,9 @@ func TestRoomDetailMembers(t *testing.T) {
 			t.Errorf("%s row lacks the Matrix id: %q", user, row.Text())
 		}
 	}
+	if got, want := textOf(doc, "power-rule"), "Project admins get power level 50, managers 50, members 0; the bot has 100."; got != want {
+		t.Errorf("power rule %q, want %q", got, want)
+	}
 	if resp, _ := getPage(t, srv, c, "/rooms/not-a-uuid"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("bad uuid: %d", resp.StatusCode)
 	}
