@@ -18,6 +18,7 @@ import (
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/settings"
+	"matrixas/views"
 	"matrixas/web"
 )
 
@@ -56,7 +57,7 @@ func commands() []*command {
 		{name: "backup", usage: "backup DEST", summary: "write a consistent copy of the live database to DEST (safe while the server runs)", run: runBackup,
 			examples: "  matrixas backup /backups/matrixas-$(date +%F).db\n  # restore: stop the server, copy the file to DATABASE_PATH, start it"},
 		{name: "registration", usage: "registration", summary: "print the current appservice registration YAML (after setup)", run: runRegistration,
-			examples: "  matrixas registration > /etc/synapse/waldur-registration.yaml"},
+			examples: "  matrixas registration > " + views.RegistrationPath},
 		{name: "openapi", usage: "openapi [--format FORMAT]", summary: "print the OpenAPI document of the JSON API, FORMAT json (default) or yaml (as GET /api/schema/ serves it)", run: runOpenAPI,
 			examples: "  matrixas openapi > openapi.json\n  matrixas openapi --format yaml > openapi.yaml"},
 		{name: "reprovision", usage: "reprovision [--dry-run] [--yes]", summary: "re-create every active room and user on the homeserver now configured (asks first)", run: runReprovision,
