@@ -228,12 +228,12 @@ func TestEnvVarsListsWhatLoadConfigReads(t *testing.T) {
 	}
 	for k := range read {
 		if !documented[k] {
-			t.Errorf("LoadConfig reads %s, which EnvVars does not document", k)
+			t.Errorf("LoadConfig reads %s, which the settings table does not document", k)
 		}
 	}
 	for k := range documented {
 		if !read[k] {
-			t.Errorf("EnvVars documents %s, which LoadConfig never reads", k)
+			t.Errorf("the settings table documents %s, which LoadConfig never reads", k)
 		}
 	}
 }

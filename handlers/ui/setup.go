@@ -79,10 +79,10 @@ func (h *Handler) SetupPage(w http.ResponseWriter, r *http.Request) {
 	respond.Render(w, r, views.SetupPage(h.setupData(w, r, ms)))
 }
 
-// SetupSubmit is POST /setup: the same setup as the API (runSetup). Errors re-render the
-// form with inline messages. Success answers 200 with the registration YAML instead of
-// redirecting: it holds both tokens and is shown this once (the download link builds it
-// again on demand), so it must not pass through the session store.
+// SetupSubmit is POST /setup: the same setup as the API (setup.Service.Run). Errors
+// re-render the form with inline messages. Success answers 200 with the registration
+// YAML instead of redirecting: it holds both tokens and is shown this once (the download
+// link builds it again on demand), so it must not pass through the session store.
 func (h *Handler) SetupSubmit(w http.ResponseWriter, r *http.Request) {
 	if !h.readForm(w, r) {
 		return
