@@ -86,16 +86,6 @@ func (s *Setting) FixedHint() string {
 	return "Set by the environment variable " + s.Env + "; change it there and restart this server."
 }
 
-// ByKey returns the runtime setting with database key key, or nil.
-func ByKey(key string) *Setting {
-	for _, s := range All {
-		if s.Kind == Runtime && s.Key == key {
-			return s
-		}
-	}
-	return nil
-}
-
 // RuntimeSettings lists the runtime settings in table order.
 func RuntimeSettings() []*Setting { return filter(func(s *Setting) bool { return s.Kind == Runtime }) }
 

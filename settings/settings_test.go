@@ -46,9 +46,6 @@ func TestTableIsComplete(t *testing.T) {
 			}
 		}
 	}
-	if settings.ByKey(settings.HomeserverURL.Key) != settings.HomeserverURL || settings.ByKey("no such key") != nil {
-		t.Error("ByKey does not find runtime settings by key")
-	}
 }
 
 func TestFormats(t *testing.T) {
