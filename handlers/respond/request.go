@@ -23,6 +23,7 @@ var errBodyTooLarge = errors.New("request body too large")
 // BadBodyError is a body that does not parse; its text says why, for a 400.
 type BadBodyError struct{ msg string }
 
+// Error is the message the 400 carries.
 func (e BadBodyError) Error() string { return e.msg }
 
 // errInvalidUTF8 refuses text that is not UTF-8. Stored, it would come back as mojibake
