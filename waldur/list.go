@@ -19,8 +19,13 @@ import (
 // headers point to, decoding each page's items as W and handing each distinct item to
 // fn once its whole page has decoded (a page that fails delivers nothing, so a retried
 // page is not delivered twice). key names an item; items seen on an earlier page are
-// skipped. At the end, fewer distinct items than the last page's X-Result-Count is
-// ErrListChanged: a deletion ahead of the reader slid an item past it.
+// skipped.
+//
+// Pages are offsets, so an item deleted before the reader's position slides the next
+// one back onto a page already read, and that one is never seen: it would look
+// removed. X-Result-Count tells: the list shrinking between two pages, or fewer distinct
+// items read than it counts at the end, is ErrListChanged. (Items added meanwhile land
+// at the end of the creation-ordered lists, or repeat an item already read: harmless.)
 func listPages[W any](ctx context.Context, c *Client, path string, query url.Values, key func(*W) string, fn func(*W) error) error {
 	if query == nil {
 		query = url.Values{}
@@ -38,6 +43,7 @@ func listPages[W any](ctx context.Context, c *Client, path string, query url.Val
 		}
 		visited[next] = struct{}{}
 		var link string
+		before := count
 		err := c.do(ctx, http.MethodGet, next, nil, func(resp *http.Response) error {
 			buf = buf[:0]
 			err := decodeList(resp.Body, func(dec *jsontext.Decoder) error {
@@ -56,6 +62,10 @@ func listPages[W any](ctx context.Context, c *Client, path string, query url.Val
 		})
 		if err != nil {
 			return err
+		}
+		if before >= 0 && count >= 0 && count < before {
+			return &Error{Method: http.MethodGet, Path: path,
+				Err: fmt.Errorf("%w: %d items counted on one page, %d on the next", ErrListChanged, before, count)}
 		}
 		for i := range buf {
 			h := maphash.String(seed, key(&buf[i]))

@@ -296,7 +296,9 @@ func (p *platform) writePermission(w *objWriter, pm *Permission) {
 	w.str("scope_type", pm.ScopeType)
 	w.str("scope_uuid", pm.ScopeUUID)
 	w.str("scope_name", p.scopeName(pm))
-	w.str("customer_uuid", pm.CustomerUUID)
+	if pm.CustomerUUID != "" {
+		w.str("customer_uuid", pm.CustomerUUID)
+	}
 	if c := p.customer(pm.CustomerUUID); c != nil {
 		w.str("customer_name", c.Name)
 	}
