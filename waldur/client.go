@@ -53,9 +53,11 @@ var (
 	// list where a list was asked for, a missing or invalid uuid, a Link that leaves
 	// the platform or loops.
 	ErrMalformed = errors.New("malformed answer")
-	// ErrListChanged is a listing that delivered fewer distinct items than the platform
-	// counted at its end: items were deleted ahead of the reader and others slid past
-	// it between pages, so items that exist may be missing. Retry the run.
+	// ErrListChanged is a listing the platform changed under: its count shrank between
+	// two pages, or fewer distinct items were read than it counts at the end. Pages are
+	// offsets, so an item deleted ahead of the reader slides another past it, and an
+	// item that exists may be missing. Nothing may be removed on such a listing; the
+	// next run reads it again.
 	ErrListChanged = errors.New("the list changed while it was read")
 )
 

@@ -23,9 +23,12 @@ import (
 //
 // Pages are offsets, so an item deleted before the reader's position slides the next
 // one back onto a page already read, and that one is never seen: it would look
-// removed. X-Result-Count tells: the list shrinking between two pages, or fewer distinct
-// items read than it counts at the end, is ErrListChanged. (Items added meanwhile land
-// at the end of the creation-ordered lists, or repeat an item already read: harmless.)
+// removed. X-Result-Count tells: the list shrinking between two pages is
+// ErrListChanged. So is reading fewer distinct items than it counts at the end, which
+// catches an ordering that is not stable between requests; it also fires when an item
+// is added ahead of the reader, which only the users list (no creation order in the
+// API) allows, and rarely: the next run reads it again. Items added to the
+// creation-ordered lists land at the end and are read.
 func listPages[W any](ctx context.Context, c *Client, path string, query url.Values, key func(*W) string, fn func(*W) error) error {
 	if query == nil {
 		query = url.Values{}

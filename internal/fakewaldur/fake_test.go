@@ -24,6 +24,9 @@ type recorder struct {
 
 func (r *recorder) Helper()          {}
 func (r *recorder) Cleanup(f func()) { r.t.Cleanup(f) }
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.t.Fatalf(format, args...)
+}
 func (r *recorder) Errorf(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -35,10 +35,12 @@ import (
 )
 
 // TB is what the fake needs of a test or benchmark (testing.T and testing.B have it):
-// Errorf for a request or answer that breaks the API description, Cleanup to stop.
+// Errorf for a request or answer that breaks the API description (from the server's
+// goroutines), Fatalf when it cannot start, Cleanup to stop.
 type TB interface {
 	Helper()
 	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
 	Cleanup(func())
 }
 
@@ -73,8 +75,7 @@ func New(t TB) *Server {
 	t.Helper()
 	sp, err := loadSpec()
 	if err != nil {
-		t.Errorf("%v", err)
-		panic(err) // nothing can be served without the description
+		t.Fatalf("%v", err)
 	}
 	var tok [20]byte
 	_, _ = rand.Read(tok[:])

@@ -50,6 +50,13 @@ var loadSpec = sync.OnceValues(func() (*spec, error) {
 	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
 		return nil, fmt.Errorf("fakewaldur: the API description is invalid: %w", err)
 	}
+	// The fake may write only described fields: an object schema refuses others, so a
+	// field the fake makes up fails its own check instead of reaching a client.
+	for _, ref := range doc.Components.Schemas {
+		if sc := ref.Value; sc != nil && len(sc.Properties) > 0 && sc.AdditionalProperties.Has == nil && sc.AdditionalProperties.Schema == nil {
+			sc.AdditionalProperties.Has = openapi3.Ptr(false)
+		}
+	}
 	// kin-openapi checks only date, date-time and byte by default; the platform's uuids
 	// are 32 hex digits (Python's uuid.hex), URLs absolute, emails addresses.
 	doc.SetStringFormatValidators(map[string]openapi3.StringFormatValidator{
@@ -74,6 +81,26 @@ var loadSpec = sync.OnceValues(func() (*spec, error) {
 
 func split(path string) []string {
 	return strings.Split(strings.Trim(path, "/"), "/")
+}
+
+// Properties returns the fields the API description gives a component schema
+// ("Project", "Permission", "WebHook"...), so a client's tests can check it reads only
+// fields that exist.
+func Properties(schema string) ([]string, error) {
+	sp, err := loadSpec()
+	if err != nil {
+		return nil, err
+	}
+	ref := sp.doc.Components.Schemas[schema]
+	if ref == nil || ref.Value == nil {
+		return nil, fmt.Errorf("fakewaldur: the API description has no schema %q", schema)
+	}
+	names := make([]string, 0, len(ref.Value.Properties))
+	for name := range ref.Value.Properties {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // match finds the described path a request path belongs to, with its parameters.
