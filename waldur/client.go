@@ -374,6 +374,13 @@ func (c *Client) try(ctx context.Context, method, rawURL string, body []byte, re
 		}
 		fail.Err = err
 		return s, retryWait{}, fail
+	case s >= 300 && s < 400:
+		// Redirects are not followed: the token would go along.
+		fail.Err, fail.Detail = ErrRefused, "the platform redirects"
+		if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.Host != "" {
+			fail.Detail += " to " + loc.Scheme + "://" + loc.Host + ": set the URL to where it points"
+		}
+		return s, retryWait{}, fail
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		fail.Detail, fail.Err = readDetail(resp.Body), ErrTokenRejected
 		return s, retryWait{}, fail

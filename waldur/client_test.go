@@ -749,3 +749,30 @@ func TestFingerprint(t *testing.T) {
 		t.Errorf("fingerprints do not tell tokens apart")
 	}
 }
+
+// TestRedirectIsNotFollowed: a redirect would carry the token along; it is an error
+// that says where the platform points.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		mu.Unlock()
+		http.Redirect(w, r, "https://waldur.example.org"+r.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := waldur.New(waldur.Config{URL: srv.URL, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Customer(context.Background(), newUUID())
+	if !errors.Is(err, waldur.ErrRefused) || !strings.Contains(err.Error(), "redirects to https://waldur.example.org") {
+		t.Errorf("err = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests != 1 {
+		t.Errorf("%d requests, want 1", requests)
+	}
+}

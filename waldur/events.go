@@ -92,7 +92,9 @@ type Event struct {
 	ProjectUUID  string
 	CustomerUUID string
 	// UserUUID is the user the event is about (affected_user_uuid): the one who gained
-	// or lost a role, or was created, changed, (de)activated or deleted.
+	// or lost a role, or was created, changed, (de)activated or deleted. A user event
+	// without affected_user_uuid falls back to user_uuid (re-reading one user too many
+	// is harmless); a role event never does, its user_uuid is whoever granted.
 	UserUUID string
 	// ActorUUID is who did it (user_uuid in the context), when the platform says.
 	ActorUUID string
@@ -209,6 +211,9 @@ func (ev *Event) setContext(v jsontext.Value) {
 // finish classifies the event and fills what follows from the rest.
 func (ev *Event) finish() {
 	ev.Kind = KindOf(ev.Type)
+	if ev.Kind == EventUser && ev.UserUUID == "" {
+		ev.UserUUID = ev.ActorUUID
+	}
 	if ev.Kind == EventRole && ev.ScopeUUID == "" {
 		switch ev.ScopeType {
 		case string(ScopeProject):
