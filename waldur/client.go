@@ -74,6 +74,7 @@ type Error struct {
 	Err        error
 }
 
+// Error reads "waldur: METHOD /path: reason (HTTP status: detail; retry after d)".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("waldur: ")
@@ -96,6 +97,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Unwrap gives the reason, for errors.Is(err, ErrTokenRejected) and the like.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Config is what a Client needs. URL and Token are required; the rest has defaults.
