@@ -202,7 +202,7 @@ func TestExportOnDendrite(t *testing.T) {
 		NewContent: &event.MessageEventContent{MsgType: event.MsgText, Body: "plaintext-marker edited"},
 		RelatesTo:  &event.RelatesTo{Type: event.RelReplace, EventID: edited}})
 
-	small := bytes.Repeat([]byte("attachment-marker "), 100) // 1.8 KB
+	small := bytes.Repeat([]byte("attachment-marker "), 100)    // 1.8 KB
 	big := bytes.Repeat([]byte("big-attachment-marker "), 8000) // 176 KB
 	upload := func(c *mautrix.Client, data []byte, name string) id.ContentURIString {
 		t.Helper()
