@@ -40,7 +40,9 @@ type Config struct {
 	// Media also archives attachments into a ZIP (MATRIX_EXPORT_MEDIA).
 	Media bool
 	// MaxFileBytes is the largest attachment archived; MaxMediaBytes the most media
-	// bytes in one export; DownloadTimeout bounds each attachment's download.
+	// bytes in one export; DownloadTimeout bounds each attachment's download (retries
+	// included). The RoomIO's HTTP client must not cut a download sooner: give it no
+	// overall Timeout shorter than this one.
 	MaxFileBytes    int64
 	MaxMediaBytes   int64
 	DownloadTimeout time.Duration

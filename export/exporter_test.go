@@ -468,11 +468,17 @@ func TestOpenRefusesTamperedFiles(t *testing.T) {
 	if len(entries) != 2 {
 		t.Errorf("after RemoveUnfinished: %v, want the two export files", entries)
 	}
-	if err := Remove(e.cfg.Dir, b.ExportFile); err != nil {
+	if err := RemoveFiles(e.cfg.Dir, "bbbb"); err != nil {
 		t.Fatal(err)
 	}
-	if err := Remove(e.cfg.Dir, b.ExportFile); err != nil {
-		t.Errorf("removing a file already gone: %v", err)
+	if entries, _ := os.ReadDir(e.cfg.Dir); len(entries) != 1 || entries[0].Name() != a.ExportFile {
+		t.Errorf("after RemoveFiles(bbbb): %v, want only %s", entries, a.ExportFile)
+	}
+	if err := RemoveFiles(e.cfg.Dir, "bbbb"); err != nil {
+		t.Errorf("removing files already gone: %v", err)
+	}
+	if err := RemoveFiles(e.cfg.Dir, "../x"); err == nil {
+		t.Error("RemoveFiles accepted a path")
 	}
 	if n, err := RemoveUnfinished(filepath.Join(e.cfg.Dir, "none")); err != nil || n != 0 {
 		t.Errorf("RemoveUnfinished on a missing folder: %d, %v", n, err)

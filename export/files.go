@@ -150,17 +150,19 @@ func RemoveUnfinished(dir string) (int, error) {
 	return n, nil
 }
 
-// Remove deletes an export's file (retention, deletion); a file already gone is not an
-// error.
-func Remove(dir, name string) error {
-	if name == "" {
-		return nil
+// RemoveFiles deletes the files of the export exportUUID (retention, deletion): both
+// names an export can have, whether or not its record lists them, since a run that a
+// crash interrupted after renaming may have left a complete file its record never got.
+// Files already gone are not an error.
+func RemoveFiles(dir, exportUUID string) error {
+	if !validName(exportUUID) {
+		return fmt.Errorf("export: invalid export uuid %q", exportUUID)
 	}
-	if !validName(name) {
-		return fmt.Errorf("export: invalid file name %q", name)
-	}
-	if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("export: remove %s: %w", name, err)
+	for _, kind := range []string{KindJSON, KindMedia} {
+		name := FileName(exportUUID, kind)
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("export: remove %s: %w", name, err)
+		}
 	}
 	return nil
 }
