@@ -75,27 +75,13 @@ func New(rio matrix.RoomIO, cfg Config) (*Exporter, error) {
 	if cfg.Dir == "" || cfg.Key == nil {
 		return nil, errors.New("export: an export folder and a master key are required")
 	}
-	if cfg.MaxFileBytes <= 0 {
-		cfg.MaxFileBytes = DefaultMaxFileBytes
-	}
-	if cfg.MaxMediaBytes <= 0 {
-		cfg.MaxMediaBytes = DefaultMaxMediaBytes
-	}
-	if cfg.DownloadTimeout <= 0 {
-		cfg.DownloadTimeout = DefaultDownloadTimeout
-	}
-	if cfg.PageSize <= 0 {
-		cfg.PageSize = DefaultPageSize
-	}
-	if cfg.Attempts <= 0 {
-		cfg.Attempts = DefaultAttempts
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = DefaultBackoff
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = DefaultMaxBackoff
-	}
+	orDefault(&cfg.MaxFileBytes, DefaultMaxFileBytes)
+	orDefault(&cfg.MaxMediaBytes, DefaultMaxMediaBytes)
+	orDefault(&cfg.DownloadTimeout, DefaultDownloadTimeout)
+	orDefault(&cfg.PageSize, DefaultPageSize)
+	orDefault(&cfg.Attempts, DefaultAttempts)
+	orDefault(&cfg.Backoff, DefaultBackoff)
+	orDefault(&cfg.MaxBackoff, DefaultMaxBackoff)
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
 	}
@@ -106,6 +92,13 @@ func New(rio matrix.RoomIO, cfg Config) (*Exporter, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Exporter{io: rio, cfg: cfg}, nil
+}
+
+// orDefault sets *v to d unless it is positive.
+func orDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // Job is one export to run: the record's uuid (it names the files) and the room.
