@@ -241,11 +241,12 @@ func (s *Store) DueOutbox(ctx context.Context, now time.Time, limit int, busy []
 		ORDER BY o.kind, o.id LIMIT ?`, now.Unix(), int64List(busy), limit)
 }
 
-// NextOutboxAttempt returns when the earliest pending message falls due (it may be in
-// the past), and false when nothing is pending.
-func (s *Store) NextOutboxAttempt(ctx context.Context) (time.Time, bool, error) {
+// NextOutboxAttempt returns the earliest time after `after` at which a pending message
+// falls due, and false when none does (messages due already are DueOutbox's).
+func (s *Store) NextOutboxAttempt(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var at sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM bot_outbox WHERE state = 'pending'`).Scan(&at); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM bot_outbox WHERE state = 'pending' AND next_attempt_at > ?`,
+		after.Unix()).Scan(&at); err != nil {
 		return time.Time{}, false, fmt.Errorf("db: next outbox attempt: %w", err)
 	}
 	if !at.Valid {

@@ -323,9 +323,12 @@ func TestOutboxQueueOrder(t *testing.T) {
 	if got := names(due); got != "n1 n2 n3 $r1 $r2" {
 		t.Errorf("an hour later: %q", got)
 	}
-	next, ok, err := s.NextOutboxAttempt(ctx)
-	if err != nil || !ok || next.After(now) {
-		t.Errorf("next attempt %v %v %v, want one due now", next, ok, err)
+	next, ok, err := s.NextOutboxAttempt(ctx, now)
+	if d := next.Sub(now); err != nil || !ok || d < time.Hour || d > time.Hour+time.Second {
+		t.Errorf("next attempt %v %v %v, want in an hour", next, ok, err)
+	}
+	if _, ok, err := s.NextOutboxAttempt(ctx, now.Add(2*time.Hour)); err != nil || ok {
+		t.Errorf("nothing falls due after two hours: %v %v", ok, err)
 	}
 }
 
