@@ -54,7 +54,6 @@ type fakePlatform struct {
 	orders    []Order // newest first
 	err       error
 	hang      bool
-	calls     []string
 }
 
 func (f *fakePlatform) ProjectResources(ctx context.Context, projectUUID string, states []string) ([]Resource, error) {

@@ -25,20 +25,20 @@ func PlatformRole(role string) string {
 	return "PROJECT." + strings.ToUpper(role)
 }
 
-// RoleGranted: "NAME has been granted the Project Admin role."
+// RoleGranted words a role given to someone: "NAME has been granted the Project Admin role."
 func RoleGranted(name, role string) string {
 	return EscapeMarkdown(name) + " has been granted the " + EscapeMarkdown(RoleName(role)) + " role."
 }
 
-// RoleRevoked: "NAME has lost the Project Member role."
+// RoleRevoked words a role taken from someone: "NAME has lost the Project Member role."
 func RoleRevoked(name, role string) string {
 	return EscapeMarkdown(name) + " has lost the " + EscapeMarkdown(RoleName(role)) + " role."
 }
 
-// StaffJoined: "NAME joined the room." (staff joining through the room's join action).
+// StaffJoined words staff joining through the room's join action: "NAME joined the room."
 func StaffJoined(name string) string { return EscapeMarkdown(name) + " joined the room." }
 
-// StaffLeft: "NAME left the room." (staff leaving through the room's leave action).
+// StaffLeft words staff leaving through the room's leave action: "NAME left the room."
 func StaffLeft(name string) string { return EscapeMarkdown(name) + " left the room." }
 
 // RoomDeactivated is posted when the room is disabled, before anyone is removed; with

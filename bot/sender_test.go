@@ -27,10 +27,10 @@ type fakeHomeserver struct {
 	mu         sync.Mutex
 	timeline   map[id.RoomID][]*event.Event // oldest first
 	txns       map[string]id.EventID
-	forgetful  bool                                       // a restarted homeserver: no transaction ids remembered
+	forgetful  bool                                        // a restarted homeserver: no transaction ids remembered
 	fail       func(roomID id.RoomID, n int) (bool, error) // n counts sends; true: the event is posted anyway
-	hold       chan struct{}                              // when set, each send waits for a value (or its context)
-	started    chan id.RoomID                             // when set, told of each send as it starts
+	hold       chan struct{}                               // when set, each send waits for a value (or its context)
+	started    chan id.RoomID                              // when set, told of each send as it starts
 	sends      int
 	inflight   int
 	maxFlight  int
