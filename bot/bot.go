@@ -127,6 +127,9 @@ var (
 const (
 	maxErroredNames = 5
 	lastOrders      = 5
+	// maxMembersListed bounds !members, so a large project's answer stays a chat message
+	// well within the homeserver's event size.
+	maxMembersListed = 50
 )
 
 // Reply composes the answer to the command a reply row carries (Composer). It never
@@ -331,11 +334,19 @@ func (b *Bot) members(ctx context.Context, room *db.Room) string {
 	if self != "" {
 		lines = append(lines, line(selfName, self, "admin")) // the bot holds power level 100
 	}
+	more := 0
 	for _, m := range members {
 		if m.Membership != "join" || m.UserID == self {
 			continue
 		}
+		if len(lines) > maxMembersListed {
+			more++
+			continue
+		}
 		lines = append(lines, line(m.DisplayName, m.UserID, memberRole(m.PowerLevel)))
+	}
+	if more > 0 {
+		lines = append(lines, fmt.Sprintf("- +%d more", more))
 	}
 	return projectTitle(room) + ": members\n\n" + strings.Join(lines, "\n")
 }

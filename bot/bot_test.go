@@ -232,3 +232,18 @@ func TestMembersHTMLIsEscaped(t *testing.T) {
 		t.Errorf("%q", html)
 	}
 }
+
+// TestMembersListIsBounded: a large room's answer lists the first members and counts
+// the rest.
+func TestMembersListIsBounded(t *testing.T) {
+	b, dir := newTestBot(nil)
+	dir.members = nil
+	for i := range 80 {
+		dir.members = append(dir.members, db.BotMember{UserID: id.UserID(fmt.Sprintf("@u%02d:example.org", i)), DisplayName: fmt.Sprintf("U%02d", i), Membership: "join"})
+	}
+	got := b.Answer(context.Background(), 7, alice, "!members")
+	lines := strings.Split(got, "\n")
+	if n := len(lines); n != 2+1+maxMembersListed+1 || lines[len(lines)-1] != "- +30 more" || !strings.Contains(got, "U49") || strings.Contains(got, "U50") {
+		t.Errorf("%d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+}

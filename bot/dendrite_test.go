@@ -38,7 +38,7 @@ type onDendrite struct {
 	roomID id.RoomID
 }
 
-func setUpDendrite(t *testing.T) *onDendrite {
+func setUpDendrite(t testing.TB) *onDendrite {
 	t.Helper()
 	ctx := context.Background()
 	// The homeserver pushes transactions to the appservice: answer them, nothing more.
@@ -130,8 +130,39 @@ func setUpDendrite(t *testing.T) *onDendrite {
 	return d
 }
 
+// addRoom creates another room of the bot with alice in it, mirrored in the store.
+func (d *onDendrite) addRoom(t testing.TB, name string) *db.Room {
+	t.Helper()
+	ctx := context.Background()
+	created, err := d.bot.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: name, Invite: []id.UserID{d.alice.UserID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.alice.JoinRoomByID(ctx, created.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := d.store.PutProject(ctx, db.DirectoryProject{Name: name}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := d.store.CreateRoom(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.store.SetRoomHomeserverID(ctx, r.ID, string(created.RoomID), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.store.FinishRoomSync(ctx, r.ID, name); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = d.store.RoomByID(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // memDir is a folder in memory when there is one (Dendrite's SQLite is quicker there).
-func memDir(t *testing.T) string {
+func memDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/dev/shm", "matrixas-bot-test-")
 	if err != nil {
@@ -146,13 +177,19 @@ func (d *onDendrite) roomIO() *matrix.BotRoomIO {
 }
 
 // sender runs a Sender with the real RoomIO and Bot until the test ends.
-func (d *onDendrite) sender(t *testing.T, opts bot.SenderOptions) *bot.Sender {
+func (d *onDendrite) sender(t testing.TB, opts bot.SenderOptions) *bot.Sender {
+	t.Helper()
+	return d.senderWith(t, d.roomIO(), opts)
+}
+
+// senderWith runs a Sender with the real Bot over io until the test ends.
+func (d *onDendrite) senderWith(t testing.TB, io matrix.RoomIO, opts bot.SenderOptions) *bot.Sender {
 	t.Helper()
 	b := bot.New(bot.Config{Directory: d.store, Self: func(context.Context) (id.UserID, string) {
 		return id.UserID(d.ms.BotUserID()), matrix.BotDisplayName
 	}})
 	opts.BotUserID = func(context.Context) id.UserID { return id.UserID(d.ms.BotUserID()) }
-	s := bot.NewSender(d.store, d.roomIO(), b, opts)
+	s := bot.NewSender(d.store, io, b, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
@@ -161,7 +198,7 @@ func (d *onDendrite) sender(t *testing.T, opts bot.SenderOptions) *bot.Sender {
 }
 
 // timeline reads the room's m.room.message events as alice sees them, oldest first.
-func (d *onDendrite) timeline(t *testing.T, roomID id.RoomID) []*event.Event {
+func (d *onDendrite) timeline(t testing.TB, roomID id.RoomID) []*event.Event {
 	t.Helper()
 	var out []*event.Event
 	from := ""
@@ -185,7 +222,7 @@ func (d *onDendrite) timeline(t *testing.T, roomID id.RoomID) []*event.Event {
 	return out
 }
 
-func (d *onDendrite) fromBot(t *testing.T, roomID id.RoomID) []*event.Event {
+func (d *onDendrite) fromBot(t testing.TB, roomID id.RoomID) []*event.Event {
 	t.Helper()
 	var out []*event.Event
 	for _, evt := range d.timeline(t, roomID) {
@@ -208,7 +245,7 @@ func (d *onDendrite) say(t *testing.T, text string) id.EventID {
 var txnN atomic.Int64
 
 // deliver queues commands as the webhook will: in a recorded transaction.
-func (d *onDendrite) deliver(t *testing.T, cmds ...db.CommandEvent) db.TxnResult {
+func (d *onDendrite) deliver(t testing.TB, cmds ...db.CommandEvent) db.TxnResult {
 	t.Helper()
 	res, err := d.rec.Record(context.Background(), db.TxnRecord{TxnID: fmt.Sprintf("hs-txn-%d", txnN.Add(1)), EventCount: len(cmds),
 		Commands: cmds, BotUserID: d.ms.BotUserID()})
@@ -218,7 +255,7 @@ func (d *onDendrite) deliver(t *testing.T, cmds ...db.CommandEvent) db.TxnResult
 	return res
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
@@ -229,7 +266,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (d *onDendrite) pending(t *testing.T) int {
+func (d *onDendrite) pending(t testing.TB) int {
 	t.Helper()
 	st, err := d.store.OutboxStats(context.Background(), time.Now().Add(-time.Hour))
 	if err != nil {

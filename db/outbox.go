@@ -56,8 +56,9 @@ const (
 	// commands past it get no answer and are not recorded.
 	ReplyRateLimit  = 10
 	ReplyRateWindow = time.Minute
-	// MaxOutboxBody bounds a message's Markdown (the homeserver takes 64 KiB events).
-	MaxOutboxBody = 32 << 10
+	// MaxOutboxBody bounds a message's Markdown: the event carries it twice (body and
+	// its HTML), and a homeserver takes events of at most 64 KiB.
+	MaxOutboxBody = 16 << 10
 )
 
 // ErrNoMatrixRoom is returned when a notification is queued for a room that has no Matrix
