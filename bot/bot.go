@@ -58,16 +58,18 @@ type Order struct {
 	Type         string // Create, Update, Terminate, Restore
 	ResourceName string
 	OfferingName string
-	CreatedBy    string // the requester's name
+	CreatedBy    string // the requester: full name, else username
 	Created      time.Time
 }
 
-// Platform reads a project's resources and orders live (the platform connector).
+// Platform reads a project's resources and orders live (the platform connector: one
+// request each, the first page and the total count, as waldur.Client's live reads do).
 type Platform interface {
-	// ProjectResources lists the project's resources in the given states.
-	ProjectResources(ctx context.Context, projectUUID string, states []string) ([]Resource, error)
-	// ProjectOrders returns the project's orders in the given states (none: every
-	// state), newest first, at most limit of them, and how many match in all.
+	// ProjectResources returns up to limit of the project's resources in the given
+	// states (none: every state), and how many match in all.
+	ProjectResources(ctx context.Context, projectUUID string, states []string, limit int) ([]Resource, int, error)
+	// ProjectOrders returns up to limit of the project's orders in the given states
+	// (none: every state), newest first, and how many match in all.
 	ProjectOrders(ctx context.Context, projectUUID string, states []string, limit int) ([]Order, int, error)
 }
 
@@ -117,12 +119,8 @@ const (
 	NoPlatformText = "No platform is connected, so resources and orders are not shown."
 )
 
-// Approval states of an order (waiting for someone to approve it) and the resource
-// states !status counts.
-var (
-	approvalStates = []string{"pending-consumer", "pending-provider", "pending-project"}
-	statusStates   = []string{"Erred", "Creating", "Updating", "Terminating"}
-)
+// approvalStates are the states of an order waiting for someone to approve it.
+var approvalStates = []string{"pending-consumer", "pending-provider", "pending-project"}
 
 const (
 	maxErroredNames = 5
@@ -221,52 +219,61 @@ func (b *Bot) status(ctx context.Context, room *db.Room) string {
 		}
 		return fmt.Sprintf("%s\n\nRoom members: %d joined, %d invited.\n%s", title, joined, invited, NoPlatformText)
 	}
+	// One request per number shown, side by side, within one timeout: the errored
+	// resources (the first names and the total), the orders waiting for approval, and
+	// the resources being created, updated and terminated.
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PlatformTimeout)
 	defer cancel()
 	var (
-		wg        sync.WaitGroup
-		resources []Resource
-		waiting   int
-		resErr    error
-		ordErr    error
+		wg      sync.WaitGroup
+		errored []Resource
+		totals  [5]int // errored, waiting, creating, updating, terminating
+		errs    [5]error
 	)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		resources, resErr = b.cfg.Platform.ProjectResources(ctx, room.ProjectUUID, statusStates)
-	}()
-	go func() {
-		defer wg.Done()
-		_, waiting, ordErr = b.cfg.Platform.ProjectOrders(ctx, room.ProjectUUID, approvalStates, 1)
-	}()
+	read := func(i int, f func() (int, error)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			totals[i], errs[i] = f()
+		}()
+	}
+	read(0, func() (n int, err error) {
+		errored, n, err = b.cfg.Platform.ProjectResources(ctx, room.ProjectUUID, []string{"Erred"}, maxErroredNames)
+		return n, err
+	})
+	read(1, func() (int, error) {
+		_, n, err := b.cfg.Platform.ProjectOrders(ctx, room.ProjectUUID, approvalStates, 1)
+		return n, err
+	})
+	for i, state := range []string{"Creating", "Updating", "Terminating"} {
+		read(2+i, func() (int, error) {
+			_, n, err := b.cfg.Platform.ProjectResources(ctx, room.ProjectUUID, []string{state}, 1)
+			return n, err
+		})
+	}
 	wg.Wait()
-	if err := errors.Join(resErr, ordErr); err != nil {
+	if err := errors.Join(errs[:]...); err != nil {
 		return title + "\n\n" + b.platformTrouble(ctx, err)
 	}
-	var errored []string
-	counts := map[string]int{}
-	for _, r := range resources {
-		counts[r.State]++
-		if r.State == "Erred" {
-			errored = append(errored, EscapeMarkdown(r.Name))
-		}
-	}
 	var lines []string
-	if len(errored) > 0 {
-		shown := errored[:min(len(errored), maxErroredNames)]
-		line := fmt.Sprintf("- Errored resources (%d): %s", len(errored), strings.Join(shown, ", "))
-		if more := len(errored) - len(shown); more > 0 {
+	if n := max(totals[0], len(errored)); n > 0 {
+		var names []string
+		for _, r := range errored[:min(len(errored), maxErroredNames)] {
+			names = append(names, EscapeMarkdown(r.Name))
+		}
+		line := fmt.Sprintf("- Errored resources (%d): %s", n, strings.Join(names, ", "))
+		if more := n - len(names); more > 0 {
 			line += fmt.Sprintf(" +%d more", more)
 		}
 		lines = append(lines, line)
 	}
-	if waiting > 0 {
-		lines = append(lines, fmt.Sprintf("- Orders waiting for approval: %d", waiting))
+	if totals[1] > 0 {
+		lines = append(lines, fmt.Sprintf("- Orders waiting for approval: %d", totals[1]))
 	}
 	var busy []string
-	for _, s := range []struct{ state, verb string }{{"Creating", "created"}, {"Updating", "updated"}, {"Terminating", "terminated"}} {
-		if n := counts[s.state]; n > 0 {
-			busy = append(busy, fmt.Sprintf("%d being %s", n, s.verb))
+	for i, verb := range []string{"created", "updated", "terminated"} {
+		if n := totals[2+i]; n > 0 {
+			busy = append(busy, fmt.Sprintf("%d being %s", n, verb))
 		}
 	}
 	if len(busy) > 0 {

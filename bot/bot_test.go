@@ -56,23 +56,25 @@ type fakePlatform struct {
 	hang      bool
 }
 
-func (f *fakePlatform) ProjectResources(ctx context.Context, projectUUID string, states []string) ([]Resource, error) {
+func (f *fakePlatform) ProjectResources(ctx context.Context, projectUUID string, states []string, limit int) ([]Resource, int, error) {
 	if f.hang {
 		<-ctx.Done()
-		return nil, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
 	if f.err != nil {
-		return nil, f.err
+		return nil, 0, f.err
 	}
 	var out []Resource
 	for _, r := range f.resources {
+		match := len(states) == 0
 		for _, s := range states {
-			if r.State == s {
-				out = append(out, r)
-			}
+			match = match || r.State == s
+		}
+		if match {
+			out = append(out, r)
 		}
 	}
-	return out, nil
+	return out[:min(limit, len(out))], len(out), nil
 }
 
 func (f *fakePlatform) ProjectOrders(ctx context.Context, projectUUID string, states []string, limit int) ([]Order, int, error) {
