@@ -21,12 +21,27 @@ type MemberEvent struct {
 	Membership string
 }
 
+// CommandEvent is a message of a transaction that is a bot command (its first word
+// starts with "!"), to be answered through the outbox.
+type CommandEvent struct {
+	EventID id.EventID
+	RoomID  id.RoomID
+	Sender  id.UserID
+	Body    string
+	MsgType string // only m.text is answered
+}
+
 // TxnRecord is one homeserver transaction to record.
 type TxnRecord struct {
 	TxnID      string
 	EventCount int
 	Members    []MemberEvent
-	BotUserID  id.UserID // the bot's own membership never marks a room for re-sync
+	// Commands are queued for a reply in the transaction that records the txnId, so a
+	// 200 to the homeserver means the answer will be sent. Only commands in active
+	// managed rooms, of type m.text and not sent by the bot are; with BotUserID unset none
+	// is (the bot must never answer itself).
+	Commands  []CommandEvent
+	BotUserID id.UserID // the bot's own membership never marks a room for re-sync
 }
 
 // TxnResult says what recording did.
@@ -34,6 +49,11 @@ type TxnResult struct {
 	New        bool // false: the txnId was seen before and nothing was processed
 	RoomsDirty int  // managed rooms whose members now need a re-sync
 	MemberRows int  // membership events kept
+	// Commands counts the replies queued; CommandsDropped the commands left unanswered
+	// by the rate rule (ReplyRateLimit per room per ReplyRateWindow), which are not
+	// recorded anywhere.
+	Commands        int
+	CommandsDropped int
 }
 
 // ErrRecorderStopped is returned when the recorder is no longer running.
@@ -113,7 +133,8 @@ func (r *Recorder) Record(ctx context.Context, rec TxnRecord) (TxnResult, error)
 func (r *Recorder) Run(ctx context.Context) {
 	defer close(r.stopped)
 	r.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{sqlInsertTxn, sqlInsertMember, sqlUpdateMember, sqlDirtyRoom, sqlBumpCounter, sqlBumpMinute, sqlSetCounter} {
+	for _, q := range []string{sqlInsertTxn, sqlInsertMember, sqlUpdateMember, sqlDirtyRoom, sqlBumpCounter, sqlBumpMinute, sqlSetCounter,
+		sqlCommandRoom, sqlQueueReply} {
 		// A statement that fails to prepare is prepared again inside each transaction.
 		if st, err := r.store.w.PrepareContext(ctx, q); err == nil {
 			r.stmts[q] = st
@@ -245,6 +266,14 @@ const (
 	sqlBumpCounter = `UPDATE counters SET value = value + ? WHERE name = ?`
 	sqlBumpMinute  = `INSERT INTO txn_minutes (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n`
 	sqlSetCounter  = `UPDATE counters SET value = ? WHERE name = ?`
+	// A command's room, if managed and active, with its replies of the rate window and
+	// whether this event already has one. room_id != '' lets the partial index serve.
+	sqlCommandRoom = `SELECT m.id,
+		(SELECT COUNT(*) FROM bot_outbox o WHERE o.room_pk = m.id AND o.created_at > ?2 AND o.kind = 'reply'),
+		EXISTS (SELECT 1 FROM bot_outbox o WHERE o.room_pk = m.id AND o.command_event_id = ?3)
+		FROM matrix_rooms m WHERE m.room_id = ?1 AND m.room_id != '' AND m.state = 'active'`
+	sqlQueueReply = `INSERT INTO bot_outbox (uuid, kind, room_pk, room_id, command_event_id, command_sender, command_body, created_at)
+		VALUES (?, 'reply', ?, ?, ?, ?, ?, ?) ON CONFLICT (room_pk, command_event_id) DO NOTHING`
 )
 
 // recordTxns writes a batch in one transaction and returns each request's result.
@@ -305,6 +334,11 @@ func (s *Store) recordTxns(ctx context.Context, prepared map[string]*sql.Stmt, b
 				n, _ := res.RowsAffected()
 				results[i].RoomsDirty += int(n)
 			}
+			if len(req.rec.Commands) > 0 {
+				if err := queueCommandsTx(ctx, stmt, &req.rec, &results[i], t); err != nil {
+					return err
+				}
+			}
 		}
 		if newTxns == 0 {
 			return nil
@@ -341,6 +375,54 @@ func (s *Store) recordTxns(ctx context.Context, prepared map[string]*sql.Stmt, b
 		return nil, err
 	}
 	return results, nil
+}
+
+// queueCommandsTx queues a reply for each command of rec that is to be answered, in the
+// recorder's transaction: a command seen before (in this transaction or another) is not
+// queued again, and one past the room's rate gets no answer.
+func queueCommandsTx(ctx context.Context, stmt func(string) (*sql.Stmt, error), rec *TxnRecord, res *TxnResult, t int64) error {
+	if rec.BotUserID == "" {
+		return nil
+	}
+	lookup, err := stmt(sqlCommandRoom)
+	if err != nil {
+		return err
+	}
+	queue, err := stmt(sqlQueueReply)
+	if err != nil {
+		return err
+	}
+	windowStart := t - int64(ReplyRateWindow/time.Second)
+	for _, c := range rec.Commands {
+		if c.MsgType != "m.text" || c.Sender == rec.BotUserID || c.EventID == "" || c.RoomID == "" {
+			continue
+		}
+		var roomPK int64
+		var recent int
+		var seen bool
+		err := lookup.QueryRowContext(ctx, string(c.RoomID), windowStart, string(c.EventID)).Scan(&roomPK, &recent, &seen)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // not a room this server manages, or not active
+		}
+		if err != nil {
+			return fmt.Errorf("db: look up the room of a command: %w", err)
+		}
+		if seen {
+			continue
+		}
+		if recent >= ReplyRateLimit {
+			res.CommandsDropped++
+			continue
+		}
+		r, err := queue.ExecContext(ctx, NewUUID(), roomPK, string(c.RoomID), string(c.EventID), string(c.Sender), truncate(c.Body, MaxOutboxBody), t)
+		if err != nil {
+			return fmt.Errorf("db: queue a command reply: %w", err)
+		}
+		if n, _ := r.RowsAffected(); n > 0 {
+			res.Commands++
+		}
+	}
+	return nil
 }
 
 // TransactionSeen reports whether txnID is recorded (for tests and the dashboard).

@@ -22,7 +22,7 @@ import (
 type RoomIO interface {
 	// Send posts one m.room.message event as the bot. txnID must be derived from what is
 	// being sent (an outbox row), so that a send repeated after a crash is deduplicated
-	// by the homeserver instead of posted twice.
+	// by the homeserver instead of posted twice; the event carries it in TxnIDKey.
 	Send(ctx context.Context, roomID id.RoomID, txnID string, content *event.MessageEventContent) (id.EventID, error)
 	// History reads one page of a room's timeline backwards from the token from ("" =
 	// the newest event), at most limit events, with their contents parsed (and, in
@@ -39,6 +39,20 @@ type HistoryPage struct {
 	Events []*event.Event
 	// End is the token for the next (older) page; "" at the start of the room.
 	End string
+}
+
+// TxnIDKey is the content field in which every message the bot sends carries its
+// transaction id. The homeserver deduplicates a repeated transaction id only while it
+// remembers it (Dendrite: in memory, 30 to 60 minutes, per access token, lost on a
+// restart), so a sender that lost a send's outcome for longer can still find out whether
+// it arrived by looking for this field in the room's history (SentTxnID).
+const TxnIDKey = "org.matrixas.txn_id"
+
+// SentTxnID returns the transaction id a message of the bot carries in TxnIDKey, "" when
+// it carries none.
+func SentTxnID(evt *event.Event) string {
+	v, _ := evt.Content.Raw[TxnIDKey].(string)
+	return v
 }
 
 // ErrTooLarge is a media file over the size the caller allowed.
@@ -67,7 +81,8 @@ func (b *BotRoomIO) client(ctx context.Context) (*mautrix.Client, error) {
 	return Client(ms, b.http, "")
 }
 
-// Send posts content into roomID as the bot with the given transaction id.
+// Send posts content into roomID as the bot with the given transaction id, which the
+// message also carries in TxnIDKey.
 func (b *BotRoomIO) Send(ctx context.Context, roomID id.RoomID, txnID string, content *event.MessageEventContent) (id.EventID, error) {
 	if txnID == "" {
 		return "", errors.New("matrix: send without a transaction id")
@@ -76,7 +91,8 @@ func (b *BotRoomIO) Send(ctx context.Context, roomID id.RoomID, txnID string, co
 	if err != nil {
 		return "", err
 	}
-	resp, err := c.SendMessageEvent(ctx, roomID, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: txnID})
+	full := &event.Content{Parsed: content, Raw: map[string]any{TxnIDKey: txnID}}
+	resp, err := c.SendMessageEvent(ctx, roomID, event.EventMessage, full, mautrix.ReqSendEvent{TransactionID: txnID})
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,32 @@
+package fakewaldur
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"matrixas/internal/dendritetest"
+)
+
+// TestEmbeddedDescriptionIsTheShared: the fake checks answers against its embedded copy
+// of the platform's API description; that copy must be the project's shared one
+// (../shared/waldur/waldur-api-subset.yaml beside the checkout), byte for byte, so the
+// client is held to the real description and not to a copy that drifted. The shared
+// folder is always there under the README test command (and CI); a plain `go test`
+// in a checkout without it skips.
+func TestEmbeddedDescriptionIsTheShared(t *testing.T) {
+	_, here, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(here), "..", "..")
+	shared, err := os.ReadFile(filepath.Join(root, "..", "shared", "waldur", "waldur-api-subset.yaml"))
+	if os.IsNotExist(err) && !dendritetest.Enabled() {
+		t.Skip("../shared/waldur is not beside this checkout; run the README test command (make test) to compare")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(shared, apiSubset) {
+		t.Fatal("internal/fakewaldur/waldur-api-subset.yaml differs from ../shared/waldur/waldur-api-subset.yaml: copy the shared one over it")
+	}
+}
