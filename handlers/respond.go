@@ -9,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -226,17 +225,4 @@ func (h *Handler) badBody(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	h.serverError(w, r, err)
-}
-
-// localPath returns next when it is a path on this site, else fallback. It refuses
-// "//host", "/\host" and absolute URLs, so a login link cannot send anyone elsewhere.
-func localPath(next, fallback string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return fallback
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" {
-		return fallback
-	}
-	return next
 }

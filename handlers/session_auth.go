@@ -11,16 +11,17 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
+	"matrixas/redirect"
 	"matrixas/views"
 )
 
 // LoginForm shows the login page.
 func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 	if auth.StaffFrom(r.Context()) != nil {
-		http.Redirect(w, r, localPath(r.URL.Query().Get("next"), "/"), http.StatusSeeOther)
+		http.Redirect(w, r, redirect.Local(r.URL.Query().Get("next"), "/"), http.StatusSeeOther)
 		return
 	}
-	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Next: localPath(r.URL.Query().Get("next"), "")}
+	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Next: redirect.Local(r.URL.Query().Get("next"), "")}
 	h.render(w, r, views.LoginPage(d))
 }
 
@@ -33,9 +34,9 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
-	next := localPath(r.PostFormValue("next"), "/")
+	next := redirect.Local(r.PostFormValue("next"), "/")
 	keys := []string{"user:" + strings.ToLower(username), "addr:" + ClientAddr(r, h.TrustedProxies)}
-	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Username: username, Next: r.PostFormValue("next")}
+	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Username: username, Next: redirect.Local(r.PostFormValue("next"), "")}
 
 	if blocked, wait := h.Throttle.Blocked(keys...); blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
