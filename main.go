@@ -207,7 +207,12 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	defer logw.Close()
 	log := web.NewLogger(cfg, logw)
 	user, password, err := web.Bootstrap(ctx, cfg, store)
-	if err != nil {
+	if errors.Is(err, web.ErrNoActiveStaff) {
+		// A restored database, say: serve anyway (the homeserver and the API tokens do
+		// not need the dashboard), and say how to repair it.
+		log.Error("no active staff user: serving anyway, but nobody can sign in to the dashboard",
+			"error", err.Error(), "repair", "matrixas createstaff NAME")
+	} else if err != nil {
 		return err
 	}
 	if user != "" {
@@ -261,6 +266,9 @@ func runCreateStaff(ctx context.Context, env *cliEnv, args []string) error {
 		if password, err = readPassword(env.stdin); err != nil {
 			return err
 		}
+	}
+	if err := auth.CheckPasswordPolicy(rest[0], password); err != nil {
+		return fmt.Errorf("the password for %q is refused: %w", rest[0], err)
 	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {

@@ -1,14 +1,22 @@
 package web_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+	"golang.org/x/crypto/bcrypt"
 
+	"matrixas/auth"
+	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/web"
 )
 
 // postAccountForm posts a dashboard form as the signed-in staff user and returns the
@@ -66,5 +74,107 @@ func TestAccountPagePasswordPolicy(t *testing.T) {
 	// The old password still signs in: nothing was changed.
 	if resp, _ := do(t, plainClient, loginReq(t, ts, staffForm, nil)); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("login with the unchanged password: %d", resp.StatusCode)
+	}
+}
+
+// TestLoginUpgradesOldPasswordHashes: a hash made at a lower bcrypt cost (before the
+// cost went up to 12) still signs in, is replaced at the next successful sign-in by a
+// cost-12 hash of the same password, and the upgrade signs nobody out.
+func TestLoginUpgradesOldPasswordHashes(t *testing.T) {
+	ts := testserver.New(t, testserver.Options{PasswordCost: auth.PasswordCost})
+	ctx := context.Background()
+	const password = "an old password 42"
+	old, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &db.User{Username: "veteran", IsStaff: true, IsActive: true, PasswordHash: string(old)}
+	if err := ts.Store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	other := ts.SessionCookie(t, u) // a browser signed in before the upgrade
+	form := url.Values{"username": {"veteran"}, "password": {password}}
+
+	resp, _ := do(t, plainClient, loginReq(t, ts, form, nil))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login with the old hash: %d, want 303", resp.StatusCode)
+	}
+	got, err := ts.Store.UserByID(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := bcrypt.Cost([]byte(got.PasswordHash)); err != nil || cost != auth.PasswordCost {
+		t.Fatalf("stored hash cost %d (%v), want %d", cost, err, auth.PasswordCost)
+	}
+	for name, c := range map[string]*http.Cookie{"the new session": sessionCookieOf(resp), "an older session": other} {
+		if status, _ := pageAs(t, ts, c); status != http.StatusOK {
+			t.Errorf("%s after the upgrade: %d, want 200", name, status)
+		}
+	}
+	// The upgraded hash is of the same password.
+	if resp, _ := do(t, plainClient, loginReq(t, ts, form, nil)); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("login after the upgrade: %d, want 303", resp.StatusCode)
+	}
+	if again, _ := ts.Store.UserByID(ctx, u.ID); again.PasswordHash != got.PasswordHash {
+		t.Error("a hash already at the cost was replaced again")
+	}
+}
+
+// TestBootstrapPasswordPolicy: a BOOTSTRAP_PASSWORD_FILE password the policy refuses
+// stops the first run with a message naming the variable and the reason.
+func TestBootstrapPasswordPolicy(t *testing.T) {
+	tests := []struct{ password, want string }{
+		{"password1234", "common"},
+		{"98765432109876", "digits"},
+		{"Admin-2024-rocks", "username"},
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "pw")
+		if err := os.WriteFile(file, []byte(tt.password+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{"DATABASE_PATH": filepath.Join(dir, "b.db"), "BOOTSTRAP_PASSWORD_FILE": file}
+		cfg, err := web.LoadConfig(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := db.Open(context.Background(), cfg.DatabasePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = web.Bootstrap(context.Background(), cfg, store)
+		if err == nil || !strings.Contains(err.Error(), "BOOTSTRAP_PASSWORD_FILE") || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), tt.password) {
+			t.Errorf("%q: %v, want an error naming BOOTSTRAP_PASSWORD_FILE and saying %q (without the password)", tt.password, err, tt.want)
+		}
+		if n, _ := store.CountStaff(context.Background()); n != 0 {
+			t.Errorf("%q: a staff user was created", tt.password)
+		}
+		store.Close()
+	}
+}
+
+// TestBootstrapWithoutActiveStaff: when every staff account is deactivated and the
+// bootstrap name is one of them (a restored database), Bootstrap creates nothing and
+// says, as ErrNoActiveStaff, that createstaff repairs it; serve goes on with it
+// (main's TestServeStartsWithoutActiveStaff).
+func TestBootstrapWithoutActiveStaff(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DATABASE_PATH": filepath.Join(dir, "b.db")}
+	cfg, err := web.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := db.Open(context.Background(), cfg.DatabasePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.CreateUser(context.Background(), &db.User{Username: "admin", IsStaff: true}); err != nil {
+		t.Fatal(err)
+	}
+	user, password, err := web.Bootstrap(context.Background(), cfg, store)
+	if !errors.Is(err, web.ErrNoActiveStaff) || !strings.Contains(err.Error(), "matrixas createstaff") || user != "" || password != "" {
+		t.Errorf("Bootstrap: %q %q %v; want ErrNoActiveStaff naming matrixas createstaff", user, password, err)
 	}
 }

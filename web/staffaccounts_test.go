@@ -76,7 +76,9 @@ func TestDirectoryAPICannotChangeStaffAccounts(t *testing.T) {
 	}
 }
 
-func dashed(u string) string { return u[:8] + "-" + u[8:12] + "-" + u[12:16] + "-" + u[16:20] + "-" + u[20:] }
+func dashed(u string) string {
+	return u[:8] + "-" + u[8:12] + "-" + u[12:16] + "-" + u[16:20] + "-" + u[20:]
+}
 
 // TestDirectoryAPIHidesStaffAccounts: non-staff callers do not see staff accounts in
 // /api/users/ (list, search, count, detail: 404); staff callers do.
