@@ -121,12 +121,14 @@ func TestLoginUpgradesOldPasswordHashes(t *testing.T) {
 }
 
 // TestBootstrapPasswordPolicy: a BOOTSTRAP_PASSWORD_FILE password the policy refuses
-// stops the first run with a message naming the variable and the reason.
+// stops the first run with a message naming the variable and the reason; one it accepts
+// is hashed at bcrypt cost 12.
 func TestBootstrapPasswordPolicy(t *testing.T) {
 	tests := []struct{ password, want string }{
 		{"password1234", "common"},
 		{"98765432109876", "digits"},
 		{"Admin-2024-rocks", "username"},
+		{"a first-run password 5", ""},
 	}
 	for _, tt := range tests {
 		dir := t.TempDir()
@@ -143,7 +145,18 @@ func TestBootstrapPasswordPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = web.Bootstrap(context.Background(), cfg, store)
+		user, _, err := web.Bootstrap(context.Background(), cfg, store)
+		if tt.want == "" {
+			u, uerr := store.UserByUsername(context.Background(), "admin")
+			if err != nil || uerr != nil || user != "admin" {
+				t.Fatalf("%q: %q, %v, %v; want admin created", tt.password, user, err, uerr)
+			}
+			if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost != auth.PasswordCost {
+				t.Errorf("first-run hash cost %d (%v), want %d", cost, err, auth.PasswordCost)
+			}
+			store.Close()
+			continue
+		}
 		if err == nil || !strings.Contains(err.Error(), "BOOTSTRAP_PASSWORD_FILE") || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), tt.password) {
 			t.Errorf("%q: %v, want an error naming BOOTSTRAP_PASSWORD_FILE and saying %q (without the password)", tt.password, err, tt.want)
 		}

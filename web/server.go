@@ -329,6 +329,17 @@ func Bootstrap(ctx context.Context, cfg *Config, store *db.Store) (username, pas
 	if err != nil || n > 0 {
 		return "", "", err
 	}
+	noName := func() error {
+		return fmt.Errorf("%w, and the name %q (BOOTSTRAP_USERNAME) belongs to another user, so none was created: "+
+			"nobody can sign in to the dashboard until you run 'matrixas createstaff NAME' (or set BOOTSTRAP_USERNAME to a free name and restart)",
+			ErrNoActiveStaff, cfg.BootstrapUsername)
+	}
+	switch _, err := store.UserByUsername(ctx, cfg.BootstrapUsername); {
+	case err == nil:
+		return "", "", noName() // said before a password is read or hashed for nothing
+	case !errors.Is(err, db.ErrNotFound):
+		return "", "", err
+	}
 	if cfg.BootstrapPasswordFile != "" {
 		b, err := os.ReadFile(cfg.BootstrapPasswordFile)
 		if err != nil {
@@ -347,10 +358,8 @@ func Bootstrap(ctx context.Context, cfg *Config, store *db.Store) (username, pas
 	}
 	u := &db.User{Username: cfg.BootstrapUsername, IsStaff: true, IsActive: true, PasswordHash: hash, FullName: "Administrator"}
 	if err := store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, db.ErrConflict) {
-			return "", "", fmt.Errorf("%w, and the name %q (BOOTSTRAP_USERNAME) belongs to another user, so none was created: "+
-				"nobody can sign in to the dashboard until you run 'matrixas createstaff NAME' (or set BOOTSTRAP_USERNAME to a free name and restart)",
-				ErrNoActiveStaff, u.Username)
+		if errors.Is(err, db.ErrConflict) { // taken meanwhile
+			return "", "", noName()
 		}
 		return "", "", err
 	}
