@@ -73,7 +73,7 @@ var EnvVars = []Env{
 	{"MATRIX_HOMESERVER_DOMAIN", "", "homeserver server_name; fixes the setting", false},
 	{"MATRIX_USER_REGISTRATION_SECRET", "", "homeserver shared registration secret; fixes the setting", true},
 	{"BOOTSTRAP_USERNAME", "admin", "staff user created on first run when no staff user exists", false},
-	{"BOOTSTRAP_PASSWORD_FILE", "", "file holding the first-run staff password (else a random one is logged once)", false},
+	{"BOOTSTRAP_PASSWORD_FILE", "", "file holding the first-run staff password, which must pass the password rules (else a random one is printed once)", false},
 	{"SESSION_KEY", "", "key that signs session cookies, at least 32 bytes (default: generated and kept in the database)", true},
 	{"DIAGNOSTICS_CONNECT_TIMEOUT", "3s", "diagnostics: TCP/TLS connect timeout", false},
 	{"DIAGNOSTICS_REQUEST_TIMEOUT", "2s", "diagnostics: timeout of each request", false},
