@@ -90,22 +90,20 @@ func (p *Passwords) Check(hash, password string) bool {
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
 }
 
-// Verify checks password against hash like Check and, when it matches a hash made at a
-// lower cost than p's, also returns a new hash of it at p's cost for the caller to store
-// (hashes from before the cost went up are upgraded at the next successful sign-in,
-// the one moment the password is known). upgraded is "" when nothing is to change.
-func (p *Passwords) Verify(hash, password string) (ok bool, upgraded string) {
-	if !p.Check(hash, password) {
-		return false, ""
-	}
+// Rehash returns a new hash of password at p's cost when hash was made at a lower cost,
+// for the caller to store: hashes from before the cost went up are upgraded at the next
+// successful sign-in, the one moment the password is known. Call it only once Check has
+// accepted password for hash. ok is false when nothing is to change (or the new hash
+// could not be made: the old one keeps working, and a later sign-in tries again).
+func (p *Passwords) Rehash(hash, password string) (newHash string, ok bool) {
 	if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost >= p.cost {
-		return true, ""
+		return "", false
 	}
 	h, err := p.hash(password)
 	if err != nil {
-		return true, "" // the old hash keeps working; a later sign-in tries again
+		return "", false
 	}
-	return true, h
+	return h, true
 }
 
 // HashPassword returns a bcrypt hash of password at PasswordCost (see Passwords.Hash).

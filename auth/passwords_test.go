@@ -22,32 +22,28 @@ func TestPasswordCost(t *testing.T) {
 	}
 }
 
-// TestVerifyUpgradesCheaperHashes: a matching hash made at a lower cost comes back with
-// a new hash at the Passwords' cost; a wrong password, or a hash at the same or a higher
-// cost, does not.
-func TestVerifyUpgradesCheaperHashes(t *testing.T) {
+// TestRehashUpgradesCheaperHashes: a hash made at a lower cost is replaced by a hash of
+// the same password at the Passwords' cost; a hash at the same or a higher cost is not.
+func TestRehashUpgradesCheaperHashes(t *testing.T) {
 	low, high := NewPasswords(bcrypt.MinCost), NewPasswords(bcrypt.MinCost+1)
 	old, err := low.Hash("an old password 1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, upgraded := high.Verify(old, "an old password 1")
-	if !ok || upgraded == "" {
-		t.Fatalf("Verify = %v, %q; want a match and an upgraded hash", ok, upgraded)
+	upgraded, ok := high.Rehash(old, "an old password 1")
+	if !ok {
+		t.Fatal("Rehash of a cheaper hash: no new hash")
 	}
 	if c, _ := bcrypt.Cost([]byte(upgraded)); c != high.Cost() || !high.Check(upgraded, "an old password 1") {
 		t.Errorf("upgraded hash: cost %d, matches %v", c, high.Check(upgraded, "an old password 1"))
 	}
-	if ok, upgraded := high.Verify(old, "not the password"); ok || upgraded != "" {
-		t.Errorf("wrong password: %v, %q", ok, upgraded)
+	if h, ok := high.Rehash(upgraded, "an old password 1"); ok || h != "" {
+		t.Errorf("hash already at the cost: %q, %v; want no upgrade", h, ok)
 	}
-	if ok, upgraded := high.Verify(upgraded, "an old password 1"); !ok || upgraded != "" {
-		t.Errorf("hash already at the cost: %v, %q; want no upgrade", ok, upgraded)
+	if h, ok := low.Rehash(upgraded, "an old password 1"); ok || h != "" {
+		t.Errorf("hash at a higher cost: %q, %v; want no downgrade", h, ok)
 	}
-	if ok, upgraded := low.Verify(upgraded, "an old password 1"); !ok || upgraded != "" {
-		t.Errorf("hash at a higher cost: %v, %q; want no downgrade", ok, upgraded)
-	}
-	if ok, upgraded := high.Verify("", "an old password 1"); ok || upgraded != "" {
-		t.Errorf("no hash: %v, %q", ok, upgraded)
+	if h, ok := high.Rehash("", "an old password 1"); ok || h != "" {
+		t.Errorf("no hash: %q, %v", h, ok)
 	}
 }

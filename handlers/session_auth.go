@@ -54,15 +54,14 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if user != nil {
 		hash = user.PasswordHash
 	}
-	ok, upgraded := h.Passwords.Verify(hash, password)
-	if !ok || !user.IsActive || !user.IsStaff {
+	if !h.Passwords.Check(hash, password) || !user.IsActive || !user.IsStaff {
 		h.Logins.Fail(username, addr)
 		d.Error = "Wrong username or password, or this account may not use the dashboard."
 		h.renderStatus(w, r, http.StatusUnauthorized, views.LoginPage(d))
 		return
 	}
 	h.Logins.Succeed(username, addr)
-	if upgraded != "" {
+	if upgraded, ok := h.Passwords.Rehash(user.PasswordHash, password); ok {
 		// Best effort: the sign-in stands with the old hash, and the next one tries again.
 		if err := h.Store.UpgradePasswordHash(r.Context(), user.ID, user.PasswordHash, upgraded); err != nil {
 			recordError(r, err)
