@@ -18,8 +18,13 @@ type Deps struct {
 	Store    *db.Store
 	Settings *db.Settings
 	Sessions *auth.SessionStore
+	// Throttle limits wrong current passwords on the account page, per user.
 	Throttle *auth.Throttle
-	Log      *slog.Logger
+	// Logins limits failed sign-ins per client address and per (username, address).
+	Logins *auth.LoginThrottle
+	// Passwords hashes and checks staff passwords (bcrypt at auth.PasswordCost).
+	Passwords *auth.Passwords
+	Log       *slog.Logger
 
 	// MatrixHTTP is the HTTP client for calls to the homeserver (bounded timeouts).
 	MatrixHTTP *http.Client

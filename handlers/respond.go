@@ -9,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -152,13 +151,23 @@ type errBadBody struct{ msg string }
 
 func (e errBadBody) Error() string { return e.msg }
 
-// readFields reads a JSON object or a form body into string fields. JSON values that are
-// not strings are kept in their JSON text (true, 12) so the caller can validate them.
+// errUnsupportedMedia is returned by readFields for a body in a media type it does not
+// parse (415). multipart/form-data is one: the API has no file fields, and the OpenAPI
+// document lists only the two types parsed here.
+type errUnsupportedMedia struct{ mediaType string }
+
+func (e errUnsupportedMedia) Error() string {
+	return fmt.Sprintf("Unsupported media type %q in request: send application/json or application/x-www-form-urlencoded.", e.mediaType)
+}
+
+// readFields reads a JSON object or a url-encoded form body into string fields. JSON
+// values that are not strings are kept in their JSON text (true, 12) so the caller can
+// validate them.
 func readFields(r *http.Request) (map[string]string, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	out := map[string]string{}
 	switch ct {
-	case "application/x-www-form-urlencoded", "multipart/form-data":
+	case "application/x-www-form-urlencoded":
 		if err := parseForm(r); err != nil {
 			return nil, err
 		}
@@ -183,7 +192,7 @@ func readFields(r *http.Request) (map[string]string, error) {
 		}
 		return out, nil
 	default:
-		return nil, errBadBody{fmt.Sprintf("Unsupported media type %q: send application/json or a form.", ct)}
+		return nil, errUnsupportedMedia{ct}
 	}
 }
 
@@ -214,10 +223,15 @@ func decodeJSON(r *http.Request, dst any) error {
 	return nil
 }
 
-// badBody answers a readFields/decodeJSON error: 413 or 400.
+// badBody answers a readFields/decodeJSON error: 413, 415 or 400.
 func (h *Handler) badBody(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errBodyTooLarge) {
 		h.fail(w, r, http.StatusRequestEntityTooLarge, "The request body is too large.")
+		return
+	}
+	var um errUnsupportedMedia
+	if errors.As(err, &um) {
+		h.fail(w, r, http.StatusUnsupportedMediaType, um.Error())
 		return
 	}
 	var bb errBadBody
@@ -226,17 +240,4 @@ func (h *Handler) badBody(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	h.serverError(w, r, err)
-}
-
-// localPath returns next when it is a path on this site, else fallback. It refuses
-// "//host", "/\host" and absolute URLs, so a login link cannot send anyone elsewhere.
-func localPath(next, fallback string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return fallback
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" {
-		return fallback
-	}
-	return next
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"matrixas/db"
+	"matrixas/redirect"
 	"matrixas/views"
 )
 
@@ -131,7 +132,7 @@ func (h *Handler) roomUIAction(w http.ResponseWriter, r *http.Request, a db.Room
 		h.uiFail(w, r, http.StatusNotFound, "There is no such room.")
 		return
 	}
-	next := localPath(r.PostFormValue("next"), "/rooms/"+id)
+	next := redirect.Local(r.PostFormValue("next"), "/rooms/"+id)
 	room, err := h.Store.ApplyRoomAction(r.Context(), id, a)
 	var te *db.TransitionError
 	switch {

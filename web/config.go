@@ -46,6 +46,11 @@ type Config struct {
 
 	Provision ProvisionConfig // the provisioning worker; zero fields = its defaults
 	Metrics   MetricsConfig   // where /metrics is served; zero = nowhere
+
+	// PasswordCost is the bcrypt cost of new staff password hashes; 0 = auth.PasswordCost.
+	// It is not read from the environment: production always uses auth.PasswordCost, and
+	// only tests lower it (one cost-12 hash takes seconds under the race detector).
+	PasswordCost int
 }
 
 // Env is one documented environment variable.
@@ -68,7 +73,7 @@ var EnvVars = []Env{
 	{"MATRIX_HOMESERVER_DOMAIN", "", "homeserver server_name; fixes the setting", false},
 	{"MATRIX_USER_REGISTRATION_SECRET", "", "homeserver shared registration secret; fixes the setting", true},
 	{"BOOTSTRAP_USERNAME", "admin", "staff user created on first run when no staff user exists", false},
-	{"BOOTSTRAP_PASSWORD_FILE", "", "file holding the first-run staff password (else a random one is logged once)", false},
+	{"BOOTSTRAP_PASSWORD_FILE", "", "file holding the first-run staff password, which must pass the password rules (else a random one is printed once)", false},
 	{"SESSION_KEY", "", "key that signs session cookies, at least 32 bytes (default: generated and kept in the database)", true},
 	{"DIAGNOSTICS_CONNECT_TIMEOUT", "3s", "diagnostics: TCP/TLS connect timeout", false},
 	{"DIAGNOSTICS_REQUEST_TIMEOUT", "2s", "diagnostics: timeout of each request", false},
