@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/settings"
@@ -44,21 +46,25 @@ type cli struct {
 	env            map[string]string
 	stdin          string
 	stdout, stderr *syncBuffer
+	passwordCost   int // bcrypt cost of the hashes commands make; 0 = production's
 }
 
-// newCLI returns an environment whose database is a fresh temp file.
+// newCLI returns an environment whose database is a fresh temp file, hashing passwords at
+// bcrypt's lowest cost (fast under the race detector; TestCreateStaffPasswordPolicy
+// checks production's).
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	return &cli{env: map[string]string{"DATABASE_PATH": filepath.Join(t.TempDir(), "data", "cli.db")}}
+	return &cli{env: map[string]string{"DATABASE_PATH": filepath.Join(t.TempDir(), "data", "cli.db")}, passwordCost: bcrypt.MinCost}
 }
 
 func (c *cli) run(ctx context.Context, args ...string) error {
 	c.stdout, c.stderr = &syncBuffer{}, &syncBuffer{}
 	env := &cliEnv{
-		stdin:  strings.NewReader(c.stdin),
-		stdout: c.stdout,
-		stderr: c.stderr,
-		getenv: func(k string) string { return c.env[k] },
+		stdin:        strings.NewReader(c.stdin),
+		stdout:       c.stdout,
+		stderr:       c.stderr,
+		getenv:       func(k string) string { return c.env[k] },
+		passwordCost: c.passwordCost,
 	}
 	return run(ctx, env, args)
 }
@@ -338,7 +344,7 @@ func TestServeFirstRun(t *testing.T) {
 	c.stdout, c.stderr = &syncBuffer{}, &syncBuffer{}
 	stderr := c.stderr
 	go func() {
-		done <- run(ctx, &cliEnv{stdin: strings.NewReader(""), stdout: c.stdout, stderr: stderr, getenv: func(k string) string { return c.env[k] }}, nil)
+		done <- run(ctx, &cliEnv{stdin: strings.NewReader(""), stdout: c.stdout, stderr: stderr, getenv: func(k string) string { return c.env[k] }, passwordCost: c.passwordCost}, nil)
 	}()
 
 	re := regexp.MustCompile(`First run: created staff user "admin" with password (\S+)`)
@@ -395,7 +401,7 @@ func TestServeFirstRun(t *testing.T) {
 	c.env["LISTEN_ADDR"] = freeAddr(t)
 	out2 := &syncBuffer{}
 	go func() {
-		done <- run(ctx2, &cliEnv{stdin: strings.NewReader(""), stdout: out2, stderr: out2, getenv: func(k string) string { return c.env[k] }}, []string{"serve"})
+		done <- run(ctx2, &cliEnv{stdin: strings.NewReader(""), stdout: out2, stderr: out2, getenv: func(k string) string { return c.env[k] }, passwordCost: c.passwordCost}, []string{"serve"})
 	}()
 	waitFor(t, "the second start to listen", func() bool { return strings.Contains(out2.String(), "listening") })
 	cancel2()

@@ -188,10 +188,11 @@ func responseComponents() (map[string]*Schema, error) {
 var errorResponses = map[int]struct{ name, desc, schema string }{
 	http.StatusBadRequest:            {"BadRequest", "Invalid input: {\"detail\": \"...\"}, or {\"field\": [\"message\", ...]} naming each refused field.", ""},
 	http.StatusUnauthorized:          {"Unauthorized", "No valid credentials: send Authorization: Token <key>, or the session cookie.", "Detail"},
-	http.StatusForbidden:             {"Forbidden", "Authenticated, but not allowed (staff only), or a cross-site request with a session cookie.", "Detail"},
+	http.StatusForbidden:             {"Forbidden", "Authenticated, but not allowed (staff only; a staff account through the directory API), or a cross-site request with a session cookie.", "Detail"},
 	http.StatusNotFound:              {"NotFound", "No such object, or a page number past the last page (\"Invalid page.\").", "Detail"},
 	http.StatusConflict:              {"Conflict", "The object's state does not allow this; the body says which state it is in.", "StateConflict"},
 	http.StatusRequestEntityTooLarge: {"PayloadTooLarge", "The request body is larger than MAX_BODY_BYTES.", "Detail"},
+	http.StatusUnsupportedMediaType:  {"UnsupportedMediaType", "The body is in a media type the API does not read: send application/json or application/x-www-form-urlencoded.", "Detail"},
 }
 
 func errorResponseComponents() map[string]*Response {
@@ -242,13 +243,14 @@ func query(name string, s *Schema, desc string) *Parameter {
 	return &Parameter{Name: name, In: "query", Schema: s, Description: desc}
 }
 
-// fieldsBody is a body the handlers read as JSON or a form (DRF's three parsers).
+// fieldsBody is a body the handlers read as JSON or a url-encoded form (handlers'
+// readFields). DRF also parses multipart/form-data; this API has no file fields and
+// answers it 415, so it is not listed.
 func fieldsBody(schema string, required bool) *RequestBody {
 	s := ref(schema)
 	return &RequestBody{Required: required, Content: map[string]MediaType{
 		"application/json":                  {Schema: s},
 		"application/x-www-form-urlencoded": {Schema: s},
-		"multipart/form-data":               {Schema: s},
 	}}
 }
 
@@ -269,6 +271,9 @@ func listResp(item string) *Response {
 	}
 	return r
 }
+
+// staffAccountNote is said of every directory write that names a user.
+const staffAccountNote = "A staff account (this server's operator) is 403: staff accounts are managed on the dashboard's Account page or with 'matrixas createstaff', not through this API."
 
 // specs lists every operation of the JSON API, in the order web.Routes lists the routes.
 func specs() []spec {
@@ -314,22 +319,26 @@ func specs() []spec {
 			errors: []int{400}},
 
 		{method: http.MethodGet, path: "/api/users/", id: "users_list", tag: users, access: staffWrites, summary: "List platform users",
+			desc:   "Staff accounts (this server's operators) are listed to staff callers only.",
 			params: append([]*Parameter{searchParam, query("is_active", &Schema{Type: "boolean"}, "")}, pageParams...),
 			ok:     map[int]*Response{200: listResp("User")}, errors: []int{400, 404}},
 		{method: http.MethodPost, path: "/api/users/", id: "users_create", tag: users, access: staffWrites, summary: "Create or update a platform user",
-			desc: "Upserts by the optional uuid, so a directory sync can replay it: 201 when created, 200 when updated.",
+			desc: "Upserts by the optional uuid, so a directory sync can replay it: 201 when created, 200 when updated. A uuid that names a staff account is 403: staff accounts are managed on the dashboard's Account page or with 'matrixas createstaff'.",
 			body: fieldsBody("UserRequest", true),
 			ok:   map[int]*Response{201: jsonResp("Created.", ref("User")), 200: jsonResp("Updated.", ref("User"))}, errors: []int{400}},
 		{method: http.MethodGet, path: "/api/users/{uuid}/", id: "users_retrieve", tag: users, access: staffWrites, summary: "Get a platform user",
+			desc:   "A staff account is 404 to callers who are not staff.",
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404}},
 		{method: http.MethodPut, path: "/api/users/{uuid}/", id: "users_update", tag: users, access: staffWrites, summary: "Update a platform user",
+			desc:   staffAccountNote,
 			params: []*Parameter{uuidParam}, body: fieldsBody("UserRequest", true),
 			ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{400, 404}},
 		{method: http.MethodPatch, path: "/api/users/{uuid}/", id: "users_partial_update", tag: users, access: staffWrites, summary: "Change some fields of a platform user",
+			desc:   staffAccountNote,
 			params: []*Parameter{uuidParam}, body: fieldsBody("PatchedUserRequest", false),
 			ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{400, 404}},
 		{method: http.MethodPost, path: "/api/users/{uuid}/deactivate/", id: "users_deactivate", tag: users, access: staffWrites, summary: "Deactivate a platform user",
-			desc:   "The user loses access and leaves every project room; roles are kept for a reactivation.",
+			desc:   "The user loses access and leaves every project room; roles are kept for a reactivation. " + staffAccountNote,
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404}},
 
 		{method: http.MethodGet, path: "/api/projects/", id: "projects_list", tag: projects, access: staffWrites, summary: "List projects",
@@ -434,7 +443,7 @@ func Build() *Document {
 			Responses: errorResponseComponents(),
 			SecuritySchemes: map[string]*SecurityScheme{
 				"tokenAuth": {Type: "apiKey", In: "header", Name: "Authorization",
-					Description: "API token: \"Token <key>\" (create one under Account in the dashboard, or with 'matrixas createtoken USERNAME')."},
+					Description: "API token: \"Token <key>\", the keyword in any case (create one under Account in the dashboard, or with 'matrixas createtoken USERNAME'). Token requests without the session cookie are not subject to the browser CSRF check."},
 				"cookieAuth": {Type: "apiKey", In: "cookie", Name: auth.SessionCookie,
 					Description: "The dashboard's session cookie. Unsafe methods must come from this site (cross-origin requests are refused)."},
 			},
@@ -495,6 +504,9 @@ func (s spec) operation() *Operation {
 	}
 	if s.body != nil {
 		errs[413] = true
+		if _, form := s.body.Content["application/x-www-form-urlencoded"]; form {
+			errs[415] = true // read by readFields, which refuses other media types
+		}
 	}
 	op.Description = s.desc
 	if op.Description != "" {

@@ -7,46 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"matrixas/db"
 )
-
-// MinPasswordLength is the shortest password accepted for a staff user.
-const MinPasswordLength = 10
-
-// ErrWeakPassword is returned for a password shorter than MinPasswordLength.
-var ErrWeakPassword = errors.New("password must be at least 10 characters")
-
-// HashPassword returns a bcrypt hash of password.
-func HashPassword(password string) (string, error) {
-	if len(password) < MinPasswordLength {
-		return "", ErrWeakPassword
-	}
-	if len(password) > 72 {
-		return "", errors.New("password must be at most 72 bytes")
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-	if err != nil {
-		return "", err
-	}
-	return string(h), nil
-}
-
-// dummyHash keeps login time the same whether or not the username exists.
-var dummyHash = []byte("$2a$10$O3KIrkhmrk2AFa8UW2zt5u9NymuwAAf.papzdVR.uL1QQW/krxf0i")
-
-// CheckPassword reports whether password matches hash; an empty hash never matches but
-// costs the same time.
-func CheckPassword(hash, password string) bool {
-	if hash == "" {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return false
-	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
-}
 
 // RandomHex returns n random bytes as lowercase hex.
 func RandomHex(n int) string {
@@ -91,4 +54,11 @@ func StaffFrom(ctx context.Context) *db.User {
 		return u
 	}
 	return nil
+}
+
+// HidesStaffAccounts reports whether the request's caller may not see staff accounts in
+// the directory API: everyone but active staff. Staff accounts are this server's
+// operators; a platform token has no business listing who they are.
+func HidesStaffAccounts(ctx context.Context) bool {
+	return StaffFrom(ctx) == nil
 }

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -74,4 +76,59 @@ func (t *Throttle) prune(k string, now time.Time) []time.Time {
 	}
 	t.fails[k] = f
 	return f
+}
+
+// LoginThrottle limits failed sign-ins per client address and per (username, client
+// address) pair. There is deliberately no limit per username alone: it would let anyone
+// lock the owner of a known username out from wherever they are (issue 13). A correct
+// password from an address that has not failed is therefore never refused; an address
+// that guesses is held to max failures per window, whatever usernames it tries.
+type LoginThrottle struct {
+	t *Throttle
+}
+
+// NewLoginThrottle allows max failed sign-ins per address, and per username from one
+// address, within window.
+func NewLoginThrottle(max int, window time.Duration) *LoginThrottle {
+	return &LoginThrottle{t: NewThrottle(max, window)}
+}
+
+// Blocked reports whether a sign-in as username from addr is refused for now, and for
+// how long.
+func (l *LoginThrottle) Blocked(username, addr string) (bool, time.Duration) {
+	return l.t.Blocked(l.keys(username, addr)...)
+}
+
+// Fail records a failed sign-in.
+func (l *LoginThrottle) Fail(username, addr string) {
+	l.t.Fail(l.keys(username, addr)...)
+}
+
+// Succeed records a successful sign-in: the address has shown it is not guessing, so
+// its count starts again (people behind one NAT are not held to each other's typos),
+// and so does this username's from there. Other usernames' counts from the address
+// stay: someone who signs in to their own account between guesses at another gains
+// nothing.
+func (l *LoginThrottle) Succeed(username, addr string) {
+	l.t.Reset(l.keys(username, addr)...)
+}
+
+// keys are the counters a sign-in touches: the address (an IPv6 address by its /64, the
+// block one subscriber usually holds, so that rotating through it does not reset the
+// count) and the (username, address) pair.
+func (l *LoginThrottle) keys(username, addr string) []string {
+	a := "addr:" + addressBlock(addr)
+	return []string{a, "user:" + strings.ToLower(username) + "\x00" + a}
+}
+
+func addressBlock(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Unmap().Is6() {
+		return addr
+	}
+	p, err := ip.Unmap().Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }

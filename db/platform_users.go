@@ -24,7 +24,8 @@ const sqlDirtyRoomsOfUser = `UPDATE matrix_rooms SET members_dirty = 1, next_att
 
 // PutUser creates the user with in.UUID, or updates the user that has it, in one
 // transaction, and reports whether it created one. It is what a directory sync replays,
-// so writing the same values twice changes nothing. A taken username is ErrConflict.
+// so writing the same values twice changes nothing. A taken username is ErrConflict; a
+// uuid that names a staff account is ErrStaffAccount (even when nothing would change).
 // Effects: a new user gets a profile (when rules.Domain is known); a changed full name
 // re-queues the profile (its display name); activation or deactivation queues a member
 // re-sync of the user's rooms, and deactivation revokes the user's sessions and tokens.
@@ -36,6 +37,8 @@ func (s *Store) PutUser(ctx context.Context, in DirectoryUser, rules ProfileRule
 		if in.UUID != "" {
 			u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE uuid = ?`, in.UUID))
 			switch {
+			case err == nil && u.IsStaff:
+				return fmt.Errorf("db: put user %s: %w", in.UUID, ErrStaffAccount)
 			case err == nil:
 				old = u
 			case !errors.Is(err, sql.ErrNoRows):
@@ -119,7 +122,9 @@ func userActiveChangedTx(ctx context.Context, tx *sql.Tx, userID int64, active b
 type UserFilter struct {
 	Search   string // substring of username, full name or email
 	IsActive *bool  // nil = both
-	Page     Page
+	// PlatformOnly leaves staff accounts out (for callers who may not see them).
+	PlatformOnly bool
+	Page         Page
 }
 
 // ListUsers returns one page of users ordered by username, and the total count.
@@ -134,6 +139,9 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]*User, int, erro
 	if f.IsActive != nil {
 		where = append(where, `is_active = ?`)
 		args = append(args, boolInt(*f.IsActive))
+	}
+	if f.PlatformOnly {
+		where = append(where, `is_staff = 0`)
 	}
 	cond := ` FROM users WHERE ` + strings.Join(where, " AND ")
 	var total int

@@ -16,6 +16,16 @@ import (
 // ErrConflict is returned when a write would break a uniqueness rule (a taken username, say).
 var ErrConflict = errors.New("conflict")
 
+// ErrStaffAccount is returned by a directory write (PutUser) that names a staff account.
+// Staff accounts are the operators of this server, not platform users: they are managed
+// on the dashboard's Account page and with "matrixas createstaff", never by the
+// platform's directory sync, which could otherwise rename or lock them out.
+var ErrStaffAccount = errors.New("staff accounts are managed on the Account page or with matrixas createstaff")
+
+// ErrLastStaff is returned for a deactivation that would leave no active staff account:
+// nobody could then sign in to the dashboard.
+var ErrLastStaff = errors.New("this is the last active staff account")
+
 // User is a platform user; staff users may log in to the dashboard.
 type User struct {
 	ID           int64
@@ -130,6 +140,24 @@ func (s *Store) CountStaff(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// keepOneStaffTx refuses (ErrLastStaff) to deactivate userID when it is the only
+// active staff account.
+func keepOneStaffTx(ctx context.Context, tx *sql.Tx, userID int64) error {
+	var lastStaff bool
+	err := tx.QueryRowContext(ctx, `SELECT is_staff = 1 AND is_active = 1
+		AND NOT EXISTS (SELECT 1 FROM users WHERE is_staff = 1 AND is_active = 1 AND id != ?)
+		FROM users WHERE id = ?`, userID, userID).Scan(&lastStaff)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // SetUserActive reports the missing user
+	case err != nil:
+		return fmt.Errorf("db: count other staff of user %d: %w", userID, err)
+	case lastStaff:
+		return fmt.Errorf("db: deactivate user %d: %w", userID, ErrLastStaff)
+	}
+	return nil
+}
+
 // ListStaff lists staff users by username.
 func (s *Store) ListStaff(ctx context.Context) ([]*User, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE is_staff = 1 ORDER BY username`)
@@ -166,10 +194,28 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, hash string) erro
 	})
 }
 
+// UpgradePasswordHash replaces a user's password hash by newHash, a hash of the same
+// password at a higher cost, when the stored hash is still oldHash (a password changed
+// meanwhile wins; nothing happens then). Unlike SetPassword it keeps the user's sessions:
+// the password is the same.
+func (s *Store) UpgradePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?`, newHash, userID, oldHash); err != nil {
+		return fmt.Errorf("db: upgrade password hash of user %d: %w", userID, err)
+	}
+	return nil
+}
+
 // SetUserActive activates or deactivates a user; deactivation also revokes the user's
-// sessions and API tokens.
+// sessions and API tokens. Deactivating the last active staff account is ErrLastStaff:
+// the count is read in the same write transaction, so two staff users deactivating each
+// other at once cannot both succeed.
 func (s *Store) SetUserActive(ctx context.Context, userID int64, active bool) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
+		if !active {
+			if err := keepOneStaffTx(ctx, tx, userID); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE users SET is_active = ?, modified_at = ? WHERE id = ?`, active, now(), userID)
 		if err != nil {
 			return fmt.Errorf("db: set active of user %d: %w", userID, err)

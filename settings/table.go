@@ -34,7 +34,7 @@ var (
 	BootstrapUsername = &Setting{Env: "BOOTSTRAP_USERNAME", Default: "admin",
 		Hint: "staff user created on first run when no staff user exists"}
 	BootstrapPasswordFile = &Setting{Env: "BOOTSTRAP_PASSWORD_FILE",
-		Hint: "file holding the first-run staff password (else a random one is logged once)"}
+		Hint: "file holding the first-run staff password, which must pass the password rules (else a random one is printed once)"}
 	SessionKey = &Setting{Env: "SESSION_KEY", Key: "session_key", Secret: true, Format: MinLength(32, "bytes"),
 		Hint: "key that signs session cookies, at least 32 bytes (default: generated and kept in the database)"}
 	DiagnosticsConnectTimeout = &Setting{Env: "DIAGNOSTICS_CONNECT_TIMEOUT", Default: "3s", Format: Duration,

@@ -125,7 +125,7 @@ func AccountPage(d AccountData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			templ_7745c5c3_Err = TextField(Field{Name: "new_password", Label: "New password", Type: "password", Autocomplete: "new-password", Required: true,
-				Help: "At least 10 characters.", Error: d.PasswordErrors["new_password"]}).Render(ctx, templ_7745c5c3_Buffer)
+				Help: "At least 10 characters; not a common password, not digits only, not containing your username.", Error: d.PasswordErrors["new_password"]}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -458,7 +458,7 @@ func AccountPage(d AccountData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			templ_7745c5c3_Err = TextField(Field{Name: "password", ID: "staff-password", Label: "Password", Type: "password", Required: true, Autocomplete: "new-password",
-				Help: "At least 10 characters. Give it to them over a safe channel; they can change it on this page.", Error: d.StaffErrors["password"]}).Render(ctx, templ_7745c5c3_Buffer)
+				Help: "At least 10 characters; not a common password, not digits only, not containing the username. Give it to them over a safe channel; they can change it on this page.", Error: d.StaffErrors["password"]}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -52,7 +52,7 @@ func newGuardFixture(t *testing.T) *guardFixture {
 	})
 	r := chi.NewRouter()
 	r.Group(func(r chi.Router) {
-		r.Use(crossOrigin(), limitBody(cfg.MaxBodyBytes), authenticate(store, s.sessions))
+		r.Use(crossOrigin(cfg.PublicURL), limitBody(cfg.MaxBodyBytes), authenticate(store, s.sessions))
 		r.With(requireUser).Get("/api/user", ok)
 		r.With(requireStaff).Get("/api/staff", ok)
 		r.With(requireStaff).Post("/api/staff", ok)

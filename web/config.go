@@ -42,6 +42,11 @@ type Config struct {
 
 	Provision ProvisionConfig // the provisioning worker; zero fields = its defaults
 	Metrics   MetricsConfig   // where /metrics is served; zero = nowhere
+
+	// PasswordCost is the bcrypt cost of new staff password hashes; 0 = auth.PasswordCost.
+	// It is not read from the environment: production always uses auth.PasswordCost, and
+	// only tests lower it (one cost-12 hash takes seconds under the race detector).
+	PasswordCost int
 }
 
 // env reads the settings of settings.FromEnvironment from getenv: each cleaned (spaces,

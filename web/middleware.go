@@ -2,10 +2,12 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -175,13 +177,14 @@ func authenticate(store *db.Store, sessions *auth.SessionStore) func(http.Handle
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
 			if strings.HasPrefix(r.URL.Path, "/api/") {
-				if key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Token "); ok {
-					user, tokenID, err := store.UserByTokenHash(ctx, auth.HashToken(strings.TrimSpace(key)))
+				if key, isToken, problem := apiToken(r); isToken {
+					if problem != "" {
+						tokenRefused(w, problem)
+						return
+					}
+					user, tokenID, err := store.UserByTokenHash(ctx, auth.HashToken(key))
 					if errors.Is(err, db.ErrNotFound) {
-						w.Header().Set("WWW-Authenticate", `Token realm="api"`)
-						w.Header().Set("Content-Type", "application/json")
-						w.WriteHeader(http.StatusUnauthorized)
-						w.Write([]byte(`{"detail":"Invalid token."}` + "\n"))
+						tokenRefused(w, "Invalid token.")
 						return
 					}
 					if err != nil {
@@ -216,6 +219,32 @@ func authenticate(store *db.Store, sessions *auth.SessionStore) func(http.Handle
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// apiToken reads "Authorization: Token <key>" as the reference framework (DRF) does:
+// the keyword in any case, then exactly one key. isToken is false for another scheme (or
+// none); problem says what is wrong with a Token header that carries no single key.
+func apiToken(r *http.Request) (key string, isToken bool, problem string) {
+	parts := strings.Fields(r.Header.Get("Authorization"))
+	if len(parts) == 0 || !strings.EqualFold(parts[0], "Token") {
+		return "", false, ""
+	}
+	switch len(parts) {
+	case 1:
+		return "", true, "Invalid token header. No credentials provided."
+	case 2:
+		return parts[1], true, ""
+	}
+	return "", true, "Invalid token header. Token string should not contain spaces."
+}
+
+// tokenRefused answers 401 for a token header that does not authenticate.
+func tokenRefused(w http.ResponseWriter, detail string) {
+	b, _ := json.Marshal(respond.Detail{Detail: detail})
+	w.Header().Set("WWW-Authenticate", `Token realm="api"`)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	w.Write(append(b, '\n'))
 }
 
 // requireStaffPage lets active staff through; anonymous visitors go to the login page and
@@ -265,9 +294,76 @@ func staffWrites(next http.Handler) http.Handler {
 }
 
 // crossOrigin refuses cross-site unsafe requests (CSRF) on cookie-authenticated routes,
-// answering in the request's shape.
-func crossOrigin() func(http.Handler) http.Handler {
+// answering in the request's shape. With PUBLIC_URL set, the Origin must be that URL's
+// origin exactly (scheme, host and port): net/http's check compares the Origin's host
+// with the Host header only, so a page on http://host could post to https://host.
+// Requests that carry an API token and no session cookie are not checked: a browser
+// cannot add an Authorization header to a cross-site form, so such a request is an
+// automation tool's, whatever Origin it sends.
+func crossOrigin(publicURL string) func(http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(respond.CrossOriginDenied))
-	return cop.Handler
+	deny := http.HandlerFunc(respond.CrossOriginDenied)
+	cop.SetDenyHandler(deny)
+	publicOrigin := originOf(publicURL)
+	return func(next http.Handler) http.Handler {
+		checked := cop.Handler(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions:
+				next.ServeHTTP(w, r)
+			case isTokenOnly(r):
+				next.ServeHTTP(w, r)
+			case publicOrigin == "":
+				checked.ServeHTTP(w, r)
+			case r.Header.Get("Origin") != "":
+				if originOf(r.Header.Get("Origin")) != publicOrigin {
+					deny.ServeHTTP(w, r)
+					return
+				}
+				next.ServeHTTP(w, r)
+			default:
+				// No Origin: a browser still says where the request comes from in its
+				// fetch metadata; neither header means a client that is not a browser.
+				if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+					deny.ServeHTTP(w, r)
+					return
+				}
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// isTokenOnly reports whether r is an API request authenticated by a token header and
+// carrying no session cookie.
+func isTokenOnly(r *http.Request) bool {
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		return false
+	}
+	if _, isToken, _ := apiToken(r); !isToken {
+		return false
+	}
+	_, err := r.Cookie(auth.SessionCookie)
+	return err != nil
+}
+
+// originOf returns the serialized origin of an absolute http(s) URL (scheme://host[:port],
+// lowercased, the default port left out, as browsers send it), or "" for anything else
+// ("null", a relative URL).
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return ""
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
 }

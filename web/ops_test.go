@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/internal/testserver"
@@ -392,6 +394,7 @@ func TestBootstrap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			cfg.PasswordCost = bcrypt.MinCost // fast; TestBootstrapPasswordPolicy checks production's cost
 			store, err := db.Open(ctx, cfg.DatabasePath)
 			if err != nil {
 				t.Fatal(err)
@@ -455,6 +458,7 @@ func TestBootstrapPasswordsDiffer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cfg.PasswordCost = bcrypt.MinCost
 		store, err := db.Open(ctx, cfg.DatabasePath)
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -493,4 +494,146 @@ func truncate(b []byte) string {
 		return string(b[:200]) + "..."
 	}
 	return string(b)
+}
+
+// Staff accounts in the directory API (issue 13). Staff accounts are this server's
+// operators, not platform users: the routes that name a user answer differently when
+// the user is a staff account. staffAccountTable has one row per such route (every
+// /api/users/ route: TestStaffAccountRoutes fails for one without a row).
+const (
+	// staffAccountList: the list; non-staff callers do not see staff accounts in it.
+	staffAccountList access = "staffAccountList"
+	// staffAccountRead: a staff account's detail; non-staff callers get 404, as for a
+	// user that does not exist.
+	staffAccountRead access = "staffAccountRead"
+	// staffAccountWrite: a directory write naming a staff account (in the path or, for
+	// the upsert, the body's uuid): 403 for staff too, with a detail that says where
+	// staff accounts are managed; nothing changes.
+	staffAccountWrite access = "staffAccountWrite"
+)
+
+var staffAccountTable = []routeRule{
+	{http.MethodGet, "/api/users/", staffAccountList},
+	{http.MethodPost, "/api/users/", staffAccountWrite},
+	{http.MethodGet, "/api/users/{uuid}/", staffAccountRead},
+	{http.MethodPut, "/api/users/{uuid}/", staffAccountWrite},
+	{http.MethodPatch, "/api/users/{uuid}/", staffAccountWrite},
+	{http.MethodPost, "/api/users/{uuid}/deactivate/", staffAccountWrite},
+}
+
+// staffAccountExpectations says what each caller gets from a route of access a when the
+// user named is a staff account.
+func staffAccountExpectations(a access) map[caller]outcome {
+	switch a {
+	case staffAccountList:
+		return map[caller]outcome{anonymous: unauthorized, userToken: staffHidden, userSession: staffHidden, staffToken: staffListed, staffSession: staffListed}
+	case staffAccountRead:
+		return map[caller]outcome{anonymous: unauthorized, userToken: notFound, userSession: notFound, staffToken: allowed, staffSession: allowed}
+	case staffAccountWrite:
+		return map[caller]outcome{anonymous: unauthorized, userToken: forbidden, userSession: forbidden, staffToken: staffManaged, staffSession: staffManaged}
+	}
+	return nil
+}
+
+const (
+	notFound     outcome = iota + 100 // 404 {"detail": ...}
+	staffManaged                      // 403 {"detail"} naming the Account page and matrixas createstaff
+	staffHidden                       // 200, and the staff account is not in the list
+	staffListed                       // 200, and the staff account is in the list
+)
+
+// checkStaffAccount returns "" when resp is the outcome o for the staff account target.
+func checkStaffAccount(o outcome, resp *http.Response, body []byte, target *db.User) string {
+	got := fmt.Sprintf("got %d %s", resp.StatusCode, truncate(body))
+	switch o {
+	case notFound:
+		if resp.StatusCode != http.StatusNotFound || !hasJSONField(body, "detail") {
+			return got
+		}
+	case staffManaged:
+		if resp.StatusCode != http.StatusForbidden || !staffManagedDetail(body) {
+			return got
+		}
+	case staffHidden, staffListed:
+		if resp.StatusCode != http.StatusOK {
+			return got
+		}
+		if listed := strings.Contains(string(body), target.UUID); listed != (o == staffListed) {
+			return fmt.Sprintf("staff account listed: %v", listed)
+		}
+	default:
+		return check(o, resp, body)
+	}
+	return ""
+}
+
+// TestStaffAccountRoutes calls every /api/users/ route about a staff account (the
+// caller's own and another) as every kind of caller, and checks each gets what
+// staffAccountTable promises, and that no staff account changed.
+func TestStaffAccountRoutes(t *testing.T) {
+	ts := testserver.New(t)
+	ctx := context.Background()
+	other := &db.User{Username: "operator2", Email: "op2@example.org", FullName: "Op Two", IsStaff: true, IsActive: true}
+	if err := ts.Store.CreateUser(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range walkRoutes(t, ts) {
+		if !strings.HasPrefix(r.pattern, "/api/users/") {
+			continue
+		}
+		found := false
+		for _, rule := range staffAccountTable {
+			found = found || (rule.method == r.method && rule.pattern == r.pattern)
+		}
+		if !found {
+			t.Errorf("route %s %s names users but has no row in staffAccountTable (web/routes_test.go): say what it does with a staff account", r.method, r.pattern)
+		}
+	}
+
+	for _, rule := range staffAccountTable {
+		for _, target := range []*db.User{ts.Staff, other} {
+			t.Run(rule.method+" "+rule.pattern+" on "+target.Username, func(t *testing.T) {
+				path := strings.ReplaceAll(rule.pattern, "{uuid}", target.UUID)
+				body := ""
+				if !isSafe(rule.method) {
+					body = fmt.Sprintf(`{"uuid": %q, "username": "renamed", "email": "x@evil.example", "is_active": false}`, target.UUID)
+				}
+				creds := map[caller]func(*http.Request){
+					anonymous:    func(*http.Request) {},
+					userToken:    withToken(ts.NewToken(t, ts.User)),
+					staffToken:   withToken(ts.NewToken(t, ts.Staff)),
+					userSession:  withCookie(ts.SessionCookie(t, ts.User)),
+					staffSession: withCookie(ts.SessionCookie(t, ts.Staff)),
+				}
+				for c, want := range staffAccountExpectations(rule.access) {
+					var rd io.Reader
+					if body != "" {
+						rd = strings.NewReader(body)
+					}
+					req, err := http.NewRequest(rule.method, ts.URL+path, rd)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if body != "" {
+						req.Header.Set("Content-Type", "application/json")
+						req.Header.Set("Origin", ts.URL)
+					}
+					creds[c](req)
+					resp, b := do(t, plainClient, req)
+					if msg := checkStaffAccount(want, resp, b, target); msg != "" {
+						t.Errorf("%s %s as %s: %s (access %s)", rule.method, path, c, msg, rule.access)
+					}
+				}
+			})
+		}
+	}
+	for _, u := range []*db.User{ts.Staff, other} {
+		got, err := ts.Store.UserByID(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Username != u.Username || got.Email != u.Email || !got.IsActive || !got.IsStaff {
+			t.Errorf("staff account %s changed through the directory API: %+v", u.Username, got)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"matrixas/apidoc"
 	"matrixas/auth"
@@ -110,6 +111,8 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Settings:        settings,
 		Sessions:        sessions,
 		Throttle:        auth.NewThrottle(5, 15*time.Minute),
+		Logins:          auth.NewLoginThrottle(5, 15*time.Minute),
+		Passwords:       auth.NewPasswords(cfg.PasswordCost),
 		AppserviceSetup: appserviceSetup,
 		Diag:            diag,
 		Log:             log,
@@ -196,7 +199,7 @@ func (s *Server) Routes() http.Handler {
 
 	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
 	r.Group(func(r chi.Router) {
-		r.Use(crossOrigin())
+		r.Use(crossOrigin(s.cfg.PublicURL))
 		r.Use(limitBody(s.cfg.MaxBodyBytes))
 		r.Use(authenticate(s.store, s.sessions))
 
@@ -241,6 +244,7 @@ func (s *Server) Routes() http.Handler {
 
 		// JSON API.
 		r.Route("/api", func(r chi.Router) {
+			r.Use(middleware.GetHead) // HEAD answers like GET without the body (net/http drops it)
 			r.NotFound(respond.NotFound)
 			r.MethodNotAllowed(respond.MethodNotAllowed)
 			r.Get("/schema/", apidoc.Handler()) // the OpenAPI document: public, it holds no secret
@@ -341,32 +345,64 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Bootstrap creates the first staff user when none exists, with the password from
-// BOOTSTRAP_PASSWORD_FILE or a random one, which it returns so the caller can show it once.
-// It returns "" when nothing was created.
+// ErrNoActiveStaff is returned by Bootstrap when there is no active staff user and it
+// cannot create one: nobody can sign in to the dashboard until someone runs
+// "matrixas createstaff". The server serves all the same (the homeserver's transactions
+// and the API's tokens do not need the dashboard), so serve logs it and goes on.
+var ErrNoActiveStaff = errors.New("no active staff user")
+
+// Bootstrap creates the first staff user when no active one exists, with the password
+// from BOOTSTRAP_PASSWORD_FILE (which must pass auth.CheckPasswordPolicy) or a random
+// one, which it returns so the caller can show it once. It returns "" when nothing was
+// created, and an error wrapping ErrNoActiveStaff when the name is taken by another user.
 func Bootstrap(ctx context.Context, cfg *Config, store *db.Store) (username, password string, err error) {
 	n, err := store.CountStaff(ctx)
 	if err != nil || n > 0 {
 		return "", "", err
 	}
-	password = auth.RandomHex(12)
+	noName := func() error {
+		return fmt.Errorf("%w, and the name %q (BOOTSTRAP_USERNAME) belongs to another user, so none was created: "+
+			"nobody can sign in to the dashboard until you run 'matrixas createstaff NAME' (or set BOOTSTRAP_USERNAME to a free name and restart)",
+			ErrNoActiveStaff, cfg.BootstrapUsername)
+	}
+	switch _, err := store.UserByUsername(ctx, cfg.BootstrapUsername); {
+	case err == nil:
+		return "", "", noName() // said before a password is read or hashed for nothing
+	case !errors.Is(err, db.ErrNotFound):
+		return "", "", err
+	}
 	if cfg.BootstrapPasswordFile != "" {
 		b, err := os.ReadFile(cfg.BootstrapPasswordFile)
 		if err != nil {
 			return "", "", fmt.Errorf("BOOTSTRAP_PASSWORD_FILE: %w", err)
 		}
 		password = strings.TrimRight(string(b), "\r\n")
+		if err := auth.CheckPasswordPolicy(cfg.BootstrapUsername, password); err != nil {
+			return "", "", fmt.Errorf("BOOTSTRAP_PASSWORD_FILE: the password for %q is refused: %w", cfg.BootstrapUsername, err)
+		}
+	} else {
+		password = randomPassword(cfg.BootstrapUsername)
 	}
-	hash, err := auth.HashPassword(password)
+	hash, err := auth.NewPasswords(cfg.PasswordCost).Hash(password)
 	if err != nil {
 		return "", "", fmt.Errorf("first-run staff password: %w", err)
 	}
 	u := &db.User{Username: cfg.BootstrapUsername, IsStaff: true, IsActive: true, PasswordHash: hash, FullName: "Administrator"}
 	if err := store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, db.ErrConflict) {
-			return "", "", fmt.Errorf("first run: there is no active staff user, and the name %q (BOOTSTRAP_USERNAME) belongs to another user: set BOOTSTRAP_USERNAME to a free name, or run 'matrixas createstaff NAME'", u.Username)
+		if errors.Is(err, db.ErrConflict) { // taken meanwhile
+			return "", "", noName()
 		}
 		return "", "", err
 	}
 	return u.Username, password, nil
+}
+
+// randomPassword is a first-run password: 24 hex digits (96 bits), drawn again in the
+// rare case the policy refuses it (all digits, or holding a short username).
+func randomPassword(username string) string {
+	for {
+		if pw := auth.RandomHex(12); auth.CheckPasswordPolicy(username, pw) == nil {
+			return pw
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/handlers/respond"
 	"matrixas/settings"
@@ -33,6 +34,9 @@ func userJSON(u *db.User) UserJSON {
 var platformUsernameRe = regexp.MustCompile(`^[\w.@+-]+$`)
 
 const msgFieldRequired = "This field is required."
+
+// msgStaffAccount refuses a directory write on a staff account (db.ErrStaffAccount).
+const msgStaffAccount = "Staff accounts are not platform users: manage them on the Account page of the dashboard or with `matrixas createstaff`, not through this API."
 
 // userInput merges the request's fields over base (the stored user for an update, the
 // defaults for a create) and validates them. requireUsername is false only for PATCH.
@@ -93,7 +97,7 @@ func uuidField(f map[string]string, name string, errs respond.FieldErrors) strin
 // ListUsers is GET /api/users/: the platform users, paginated; ?search= (username, name,
 // email) and ?is_active= filter.
 func (h *Handler) ListUsers(w http.ResponseWriter, r *http.Request) {
-	f := db.UserFilter{Search: strings.TrimSpace(r.URL.Query().Get("search"))}
+	f := db.UserFilter{Search: strings.TrimSpace(r.URL.Query().Get("search")), PlatformOnly: auth.HidesStaffAccounts(r.Context())}
 	if s := r.URL.Query().Get("is_active"); s != "" {
 		b, ok := settings.ParseBool(s)
 		if !ok {
@@ -108,9 +112,27 @@ func (h *Handler) ListUsers(w http.ResponseWriter, r *http.Request) {
 	}, userJSON)
 }
 
-// userFromPath loads the user named by {uuid}; it answers 404 itself.
+// userFromPath loads the user named by {uuid}; it answers 404 itself, also for a staff
+// account the caller may not see.
 func (h *Handler) userFromPath(w http.ResponseWriter, r *http.Request) (*db.User, bool) {
-	return respond.FromPath(w, r, h.Store.UserByUUID)
+	u, ok := respond.FromPath(w, r, h.Store.UserByUUID)
+	if ok && u.IsStaff && auth.HidesStaffAccounts(r.Context()) {
+		respond.Fail(w, r, http.StatusNotFound, "Not found.")
+		return nil, false
+	}
+	return u, ok
+}
+
+// writableUser loads the user named by {uuid} for a directory write: 404 when missing,
+// 403 for a staff account (before the body is read, as the reference API checks
+// permissions before it validates).
+func (h *Handler) writableUser(w http.ResponseWriter, r *http.Request) (*db.User, bool) {
+	u, ok := h.userFromPath(w, r)
+	if ok && u.IsStaff {
+		respond.DetailError(w, http.StatusForbidden, msgStaffAccount)
+		return nil, false
+	}
+	return u, ok
 }
 
 // GetUser is GET /api/users/{uuid}/.
@@ -132,9 +154,14 @@ func (h *Handler) CreateUser(w http.ResponseWriter, r *http.Request) {
 	id := uuidField(f, "uuid", errs)
 	base := db.DirectoryUser{IsActive: true}
 	if id != "" {
-		if old, err := h.Store.UserByUUID(r.Context(), id); err == nil {
+		old, err := h.Store.UserByUUID(r.Context(), id)
+		switch {
+		case err == nil && old.IsStaff:
+			respond.DetailError(w, http.StatusForbidden, msgStaffAccount)
+			return
+		case err == nil:
 			base = directoryUser(old)
-		} else if !errors.Is(err, db.ErrNotFound) {
+		case !errors.Is(err, db.ErrNotFound):
 			respond.ServerError(w, r, err)
 			return
 		}
@@ -158,7 +185,7 @@ func directoryUser(u *db.User) db.DirectoryUser {
 // UpdateUser is PUT and PATCH /api/users/{uuid}/: PUT needs the username, PATCH changes
 // only the fields given.
 func (h *Handler) UpdateUser(w http.ResponseWriter, r *http.Request) {
-	old, ok := h.userFromPath(w, r)
+	old, ok := h.writableUser(w, r)
 	if !ok {
 		return
 	}
@@ -178,7 +205,7 @@ func (h *Handler) UpdateUser(w http.ResponseWriter, r *http.Request) {
 // DeactivateUser is POST /api/users/{uuid}/deactivate/: the user loses access and leaves
 // every project room (the worker kicks them); roles are kept for a reactivation.
 func (h *Handler) DeactivateUser(w http.ResponseWriter, r *http.Request) {
-	old, ok := h.userFromPath(w, r)
+	old, ok := h.writableUser(w, r)
 	if !ok {
 		return
 	}
@@ -196,6 +223,10 @@ func (h *Handler) saveUser(w http.ResponseWriter, r *http.Request, in db.Directo
 	u, created, err := h.Store.PutUser(r.Context(), in, rules)
 	if errors.Is(err, db.ErrConflict) {
 		respond.JSON(w, http.StatusBadRequest, respond.FieldErrors{"username": {"A user with that username already exists."}})
+		return
+	}
+	if errors.Is(err, db.ErrStaffAccount) {
+		respond.DetailError(w, http.StatusForbidden, msgStaffAccount)
 		return
 	}
 	if err != nil {

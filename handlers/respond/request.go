@@ -26,6 +26,15 @@ type BadBodyError struct{ msg string }
 // Error is the message the 400 carries.
 func (e BadBodyError) Error() string { return e.msg }
 
+// errUnsupportedMedia is returned by ReadFields for a body in a media type it does not
+// parse (415). multipart/form-data is one: the API has no file fields, and the OpenAPI
+// document lists only the two types parsed here.
+type errUnsupportedMedia struct{ mediaType string }
+
+func (e errUnsupportedMedia) Error() string {
+	return fmt.Sprintf("Unsupported media type %q in request: send application/json or application/x-www-form-urlencoded.", e.mediaType)
+}
+
 // errInvalidUTF8 refuses text that is not UTF-8. Stored, it would come back as mojibake
 // on the dashboard and be rewritten to U+FFFD by the JSON encoder, so it is refused at
 // the edge instead, with a 400 that says why.
@@ -54,13 +63,14 @@ func ParseForm(r *http.Request) error {
 	return nil
 }
 
-// ReadFields reads a JSON object or a form body into string fields. JSON values that are
-// not strings are kept in their JSON text (true, 12) so the caller can validate them.
+// ReadFields reads a JSON object or a url-encoded form body into string fields. JSON
+// values that are not strings are kept in their JSON text (true, 12) so the caller can
+// validate them.
 func ReadFields(r *http.Request) (map[string]string, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	out := map[string]string{}
 	switch ct {
-	case "application/x-www-form-urlencoded", "multipart/form-data":
+	case "application/x-www-form-urlencoded":
 		if err := ParseForm(r); err != nil {
 			return nil, err
 		}
@@ -85,7 +95,7 @@ func ReadFields(r *http.Request) (map[string]string, error) {
 		}
 		return out, nil
 	default:
-		return nil, BadBodyError{fmt.Sprintf("Unsupported media type %q: send application/json or a form.", ct)}
+		return nil, errUnsupportedMedia{ct}
 	}
 }
 
@@ -116,10 +126,15 @@ func DecodeJSON(r *http.Request, dst any) error {
 	return nil
 }
 
-// BadBody answers an error of the body readers: 413 or 400.
+// BadBody answers an error of the body readers: 413, 415 or 400.
 func BadBody(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errBodyTooLarge) {
 		Fail(w, r, http.StatusRequestEntityTooLarge, "The request body is too large.")
+		return
+	}
+	var um errUnsupportedMedia
+	if errors.As(err, &um) {
+		Fail(w, r, http.StatusUnsupportedMediaType, um.Error())
 		return
 	}
 	var bb BadBodyError

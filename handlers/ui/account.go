@@ -50,13 +50,10 @@ func (h *Handler) accountData(w http.ResponseWriter, r *http.Request) (views.Acc
 	return d, nil
 }
 
-// passwordProblem says what is wrong with a new password (and its repetition), or "".
-func passwordProblem(pw string) string {
-	switch {
-	case utf8.RuneCountInString(pw) < auth.MinPasswordLength:
-		return "Use at least " + strconv.Itoa(auth.MinPasswordLength) + " characters."
-	case len(pw) > 72:
-		return "Use at most 72 bytes (a longer password would be cut short)."
+// passwordProblem says why pw may not be username's new password (auth's policy), or "".
+func passwordProblem(username, pw string) string {
+	if err := auth.CheckPasswordPolicy(username, pw); err != nil {
+		return err.Error()
 	}
 	return ""
 }
@@ -89,11 +86,11 @@ func (h *Handler) ChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	errs := map[string]string{}
-	if !auth.CheckPassword(me.PasswordHash, current) {
+	if !h.Passwords.Check(me.PasswordHash, current) {
 		h.Throttle.Fail(key)
 		errs["current_password"] = "This is not your current password."
 	}
-	if p := passwordProblem(next); p != "" {
+	if p := passwordProblem(me.Username, next); p != "" {
 		errs["new_password"] = p
 	} else if next == current && errs["current_password"] == "" {
 		errs["new_password"] = "Choose a password different from the current one."
@@ -106,7 +103,7 @@ func (h *Handler) ChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Throttle.Reset(key)
-	hash, err := auth.HashPassword(next)
+	hash, err := h.Passwords.Hash(next)
 	if err != nil {
 		respond.ServerError(w, r, err)
 		return
@@ -219,7 +216,7 @@ func (h *Handler) CreateStaff(w http.ResponseWriter, r *http.Request) {
 			errs["email"] = "Enter a valid email address, or leave it empty."
 		}
 	}
-	if p := passwordProblem(password); p != "" {
+	if p := passwordProblem(form.Username, password); p != "" {
 		errs["password"] = p
 	}
 	if confirm != password {
@@ -238,7 +235,7 @@ func (h *Handler) CreateStaff(w http.ResponseWriter, r *http.Request) {
 		rerender()
 		return
 	}
-	hash, err := auth.HashPassword(password)
+	hash, err := h.Passwords.Hash(password)
 	if err != nil {
 		respond.ServerError(w, r, err)
 		return
@@ -288,7 +285,13 @@ func (h *Handler) setStaffActive(w http.ResponseWriter, r *http.Request, active 
 		h.redirectFlash(w, r, "/account", views.FlashError, "You cannot deactivate yourself: ask another staff user.")
 		return
 	}
-	if err := h.Store.SetUserActive(ctx, u.ID, active); err != nil {
+	err = h.Store.SetUserActive(ctx, u.ID, active)
+	if errors.Is(err, db.ErrLastStaff) {
+		// Another staff user deactivated everyone else meanwhile.
+		h.redirectFlash(w, r, "/account", views.FlashError, u.Username+" is the last active staff user: deactivating them would leave no one who can sign in.")
+		return
+	}
+	if err != nil {
 		respond.ServerError(w, r, err)
 		return
 	}

@@ -164,7 +164,7 @@ func TestAccountStaffUsers(t *testing.T) {
 	srv := testserver.New(t)
 	c := srv.Browser(t)
 	good := func(mod func(url.Values)) url.Values {
-		v := url.Values{"username": {"bob"}, "full_name": {"Bob B"}, "email": {"bob@example.org"}, "password": {"bobs-password-1"}, "confirm_password": {"bobs-password-1"}}
+		v := url.Values{"username": {"bob"}, "full_name": {"Bob B"}, "email": {"bob@example.org"}, "password": {"builders-pass-1"}, "confirm_password": {"builders-pass-1"}}
 		if mod != nil {
 			mod(v)
 		}
@@ -180,7 +180,7 @@ func TestAccountStaffUsers(t *testing.T) {
 		{"taken", good(func(v url.Values) { v.Set("username", "alice") }), "username"},
 		{"bad email", good(func(v url.Values) { v.Set("email", "bob at example") }), "email"},
 		{"short password", good(func(v url.Values) { v.Set("password", "short"); v.Set("confirm_password", "short") }), "password"},
-		{"mismatch", good(func(v url.Values) { v.Set("confirm_password", "bobs-password-2") }), "confirm_password"},
+		{"mismatch", good(func(v url.Values) { v.Set("confirm_password", "builders-pass-2") }), "confirm_password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,7 +213,7 @@ func TestAccountStaffUsers(t *testing.T) {
 		t.Fatalf("bob: %+v %v", bob, err)
 	}
 	bobBrowser := srv.AnonymousBrowser(t)
-	if resp, _ := postForm(t, srv, bobBrowser, "/login", url.Values{"username": {"bob"}, "password": {"bobs-password-1"}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := postForm(t, srv, bobBrowser, "/login", url.Values{"username": {"bob"}, "password": {"builders-pass-1"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("bob signs in: status %d", resp.StatusCode)
 	}
 

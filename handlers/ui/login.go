@@ -12,21 +12,23 @@ import (
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/handlers/respond"
+	"matrixas/redirect"
 	"matrixas/views"
 )
 
 // LoginForm shows the login page.
 func (h *Handler) LoginForm(w http.ResponseWriter, r *http.Request) {
 	if auth.StaffFrom(r.Context()) != nil {
-		http.Redirect(w, r, localPath(r.URL.Query().Get("next"), "/"), http.StatusSeeOther)
+		http.Redirect(w, r, redirect.Local(r.URL.Query().Get("next"), "/"), http.StatusSeeOther)
 		return
 	}
-	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Next: localPath(r.URL.Query().Get("next"), "")}
+	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Next: redirect.Local(r.URL.Query().Get("next"), "")}
 	respond.Render(w, r, views.LoginPage(d))
 }
 
-// Login checks the credentials, throttling repeated failures per username and address,
-// and binds the session to the user under a fresh id.
+// Login checks the credentials, throttling repeated failures per client address and per
+// (username, address), and binds the session to the user under a fresh id. A hash made
+// at a lower bcrypt cost than today's is replaced by one at today's cost.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if err := respond.ParseForm(r); err != nil {
 		respond.BadBody(w, r, err)
@@ -34,11 +36,11 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
-	next := localPath(r.PostFormValue("next"), "/")
-	keys := []string{"user:" + strings.ToLower(username), "addr:" + ClientAddr(r, h.TrustedProxies)}
-	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Username: username, Next: r.PostFormValue("next")}
+	next := redirect.Local(r.PostFormValue("next"), "/")
+	addr := ClientAddr(r, h.TrustedProxies)
+	d := views.LoginData{Page: h.page(w, r, "Sign in", ""), Username: username, Next: redirect.Local(r.PostFormValue("next"), "")}
 
-	if blocked, wait := h.Throttle.Blocked(keys...); blocked {
+	if blocked, wait := h.Logins.Blocked(username, addr); blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		d.Error = "Too many failed sign-in attempts. Try again in " + strconv.Itoa(int(wait.Minutes())+1) + " minutes."
 		respond.RenderStatus(w, r, http.StatusTooManyRequests, views.LoginPage(d))
@@ -53,13 +55,19 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if user != nil {
 		hash = user.PasswordHash
 	}
-	if !auth.CheckPassword(hash, password) || !user.IsActive || !user.IsStaff {
-		h.Throttle.Fail(keys...)
+	if !h.Passwords.Check(hash, password) || !user.IsActive || !user.IsStaff {
+		h.Logins.Fail(username, addr)
 		d.Error = "Wrong username or password, or this account may not use the dashboard."
 		respond.RenderStatus(w, r, http.StatusUnauthorized, views.LoginPage(d))
 		return
 	}
-	h.Throttle.Reset(keys[0])
+	h.Logins.Succeed(username, addr)
+	if upgraded, ok := h.Passwords.Rehash(user.PasswordHash, password); ok {
+		// Best effort: the sign-in stands with the old hash, and the next one tries again.
+		if err := h.Store.UpgradePasswordHash(r.Context(), user.ID, user.PasswordHash, upgraded); err != nil {
+			respond.RecordError(r, err)
+		}
+	}
 	sess, err := h.Sessions.Get(r, auth.SessionCookie)
 	if err != nil {
 		respond.ServerError(w, r, err)
@@ -142,17 +150,4 @@ func ClientAddr(r *http.Request, trusted []netip.Prefix) string {
 		}
 	}
 	return host
-}
-
-// localPath returns next when it is a path on this site, else fallback. It refuses
-// "//host", "/\host" and absolute URLs, so a login link cannot send anyone elsewhere.
-func localPath(next, fallback string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return fallback
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" {
-		return fallback
-	}
-	return next
 }

@@ -10,6 +10,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/handlers/respond"
+	"matrixas/redirect"
 	"matrixas/views"
 )
 
@@ -148,7 +149,7 @@ func (h *Handler) roomUIAction(w http.ResponseWriter, r *http.Request, a db.Room
 		h.uiFail(w, r, http.StatusNotFound, "There is no such room.")
 		return
 	}
-	next := localPath(r.PostFormValue("next"), "/rooms/"+id)
+	next := redirect.Local(r.PostFormValue("next"), "/rooms/"+id)
 	room, err := h.Store.ApplyRoomAction(r.Context(), id, a)
 	var te *db.TransitionError
 	switch {

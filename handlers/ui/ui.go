@@ -24,8 +24,12 @@ type Handler struct {
 	Store    *db.Store
 	Settings *db.Settings
 	Sessions *auth.SessionStore
-	// Throttle limits failed sign-ins and wrong current passwords.
+	// Throttle limits wrong current passwords on the account page, per user.
 	Throttle *auth.Throttle
+	// Logins limits failed sign-ins per client address and per (username, address).
+	Logins *auth.LoginThrottle
+	// Passwords hashes and checks staff passwords (bcrypt at auth.PasswordCost).
+	Passwords *auth.Passwords
 	// AppserviceSetup runs the appservice setup and the bot step (shared with the API).
 	AppserviceSetup *setup.Service
 	// Diag runs the live diagnostics.
