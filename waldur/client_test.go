@@ -317,7 +317,9 @@ func TestFailingListingReturnsTheError(t *testing.T) {
 		{name: "Retry-After longer than allowed", fault: fakewaldur.Fault{Status: http.StatusTooManyRequests, RetryAfter: "3600"},
 			want: waldur.ErrRateLimited, requests: 1 + 1, waits: 0},
 		{name: "timeout", fault: fakewaldur.Fault{Delay: time.Minute, Times: 2},
-			config: func(c *waldur.Config) { c.RequestTimeout = 50 * time.Millisecond; c.MaxAttempts = 2 },
+			// The timeout must be far above what page 1 takes on a loaded machine (-race,
+			// other packages' tests beside it), or page 1 times out instead of page 2.
+			config: func(c *waldur.Config) { c.RequestTimeout = 2 * time.Second; c.MaxAttempts = 2 },
 			want:   context.DeadlineExceeded, requests: 1 + 2, waits: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
