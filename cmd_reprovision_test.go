@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"matrixas/db"
+	"matrixas/settings"
 )
 
 // activeRoom makes one active room with a provisioned member in the CLI's database.
@@ -56,7 +57,7 @@ func TestReprovisionCommand(t *testing.T) {
 	if err := c.run(ctx, "reprovision", "--yes"); err == nil || !strings.Contains(err.Error(), "disabled") {
 		t.Fatalf("disabled: %v", err)
 	}
-	if err := st.Set(ctx, map[string]string{db.SettingEnabled: "true", db.SettingHomeserverURL: "https://new.example.org", db.SettingHomeserverDomain: "example.org"}); err != nil {
+	if err := st.Set(ctx, map[string]string{settings.Enabled.Key: "true", settings.HomeserverURL.Key: "https://new.example.org", settings.HomeserverDomain.Key: "example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

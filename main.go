@@ -17,6 +17,8 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
+	"matrixas/settings"
+	"matrixas/views"
 	"matrixas/web"
 )
 
@@ -59,7 +61,7 @@ func commands() []*command {
 		{name: "backup", usage: "backup DEST", summary: "write a consistent copy of the live database to DEST (safe while the server runs)", run: runBackup,
 			examples: "  matrixas backup /backups/matrixas-$(date +%F).db\n  # restore: stop the server, copy the file to DATABASE_PATH, start it"},
 		{name: "registration", usage: "registration", summary: "print the current appservice registration YAML (after setup)", run: runRegistration,
-			examples: "  matrixas registration > /etc/synapse/waldur-registration.yaml"},
+			examples: "  matrixas registration > " + views.RegistrationPath},
 		{name: "openapi", usage: "openapi [--format FORMAT]", summary: "print the OpenAPI document of the JSON API, FORMAT json (default) or yaml (as GET /api/schema/ serves it)", run: runOpenAPI,
 			examples: "  matrixas openapi > openapi.json\n  matrixas openapi --format yaml > openapi.yaml"},
 		{name: "reprovision", usage: "reprovision [--dry-run] [--yes]", summary: "re-create every active room and user on the homeserver now configured (asks first)", run: runReprovision,
@@ -128,18 +130,21 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'matrixas help COMMAND' (or 'matrixas COMMAND --help') for a command's options and examples.")
 	fmt.Fprintln(w, "\nConfiguration is read from the environment:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, e := range web.EnvVars {
-		help := e.Help
+	for _, s := range settings.FromEnvironment() {
+		help := s.Hint
+		if s.Kind == settings.Runtime {
+			help += " Set here, it fixes the setting (shown locked in the dashboard)."
+		}
 		if !strings.Contains(help, "(default") { // some say it in their own words
-			def := e.Default
+			def := s.Default
 			if def == "" {
 				def = "unset"
 			}
 			help += " (default: " + def + ")"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\n", e.Name, help)
-		if e.Secret {
-			fmt.Fprintf(tw, "  %s\tfile holding %s\n", e.Name+"_FILE", e.Name)
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Env, help)
+		if s.Secret {
+			fmt.Fprintf(tw, "  %s\tfile holding %s\n", s.FileEnv(), s.Env)
 		}
 	}
 	tw.Flush()

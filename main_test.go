@@ -20,7 +20,7 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
-	"matrixas/web"
+	"matrixas/settings"
 )
 
 // syncBuffer is a goroutine-safe buffer: the server logs to stderr from its goroutines.
@@ -419,9 +419,9 @@ func TestEnvVarsDocumentedInHelp(t *testing.T) {
 	if err := c.run(context.Background(), "--help"); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range web.EnvVars {
-		if !strings.Contains(c.stdout.String(), e.Name) {
-			t.Errorf("--help does not list %s", e.Name)
+	for _, s := range settings.FromEnvironment() {
+		if !strings.Contains(c.stdout.String(), s.Env) {
+			t.Errorf("--help does not list %s", s.Env)
 		}
 	}
 }

@@ -9,8 +9,9 @@ import (
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/diagnostics"
-	"matrixas/handlers"
+	"matrixas/handlers/api"
 	"matrixas/matrix"
+	"matrixas/setup"
 )
 
 // access is who may call an operation; it decides the security, the 401/403 answers
@@ -116,8 +117,8 @@ func responseComponents() (map[string]*Schema, error) {
 		checks[i] = c
 	}
 	return reflectComponents([]component{
-		{"MatrixAppserviceStatus", handlers.AppserviceStatus{}},
-		{"MatrixAppserviceSetupResponse", handlers.SetupResult{}},
+		{"MatrixAppserviceStatus", api.AppserviceStatus{}},
+		{"MatrixAppserviceSetupResponse", setup.Result{}},
 		{"MatrixBotProvisionResponse", botProvisionResponse{}},
 		{"MatrixAppserviceRegistration", matrix.Registration{}},
 		{"MatrixAppserviceNamespaces", matrix.Namespaces{}},
@@ -125,14 +126,14 @@ func responseComponents() (map[string]*Schema, error) {
 		{"MatrixDiagnostics", diagnostics.Report{}},
 		{"MatrixDiagnosticsCheck", diagnostics.Check{}},
 		{"MatrixReprovisionResponse", db.ReprovisionCounts{}},
-		{"MatrixReprovisionProgress", handlers.ReprovisionProgressJSON{}},
-		{"MatrixRoom", handlers.RoomJSON{}},
-		{"MatrixRoomDetail", handlers.RoomDetailJSON{}},
-		{"MatrixRoomMember", handlers.RoomMemberJSON{}},
-		{"MatrixUserProfile", handlers.ProfileJSON{}},
-		{"User", handlers.UserJSON{}},
-		{"Project", handlers.ProjectJSON{}},
-		{"ProjectMember", handlers.MemberJSON{}},
+		{"MatrixReprovisionProgress", api.ReprovisionProgressJSON{}},
+		{"MatrixRoom", api.RoomJSON{}},
+		{"MatrixRoomDetail", api.RoomDetailJSON{}},
+		{"MatrixRoomMember", api.RoomMemberJSON{}},
+		{"MatrixUserProfile", api.ProfileJSON{}},
+		{"User", api.UserJSON{}},
+		{"Project", api.ProjectJSON{}},
+		{"ProjectMember", api.MemberJSON{}},
 		{"StateConflict", stateConflict{}},
 	}, map[string]func(*Schema){
 		"MatrixAppserviceStatus":                             desc("The current appservice configuration state."),

@@ -23,6 +23,7 @@ import (
 	"matrixas/internal/dendritetest"
 	"matrixas/internal/testserver"
 	"matrixas/matrix"
+	"matrixas/settings"
 )
 
 // benchOut is where the results go; without it these scenarios skip, so a plain
@@ -70,8 +71,8 @@ func setUp(t *testing.T, env map[string]string) (*testserver.Server, *dendritete
 	s := testserver.New(t, testserver.Options{Env: cfg})
 	ctx := context.Background()
 	if err := s.Web.Settings().Set(ctx, map[string]string{
-		db.SettingHomeserverDomain: "localhost", db.SettingASToken: auth.RandomHex(32), db.SettingHSToken: auth.RandomHex(32),
-		db.SettingSenderLocalpart: "waldur-bot", db.SettingAppserviceURL: s.URL,
+		settings.HomeserverDomain.Key: "localhost", settings.ASToken.Key: auth.RandomHex(32), settings.HSToken.Key: auth.RandomHex(32),
+		settings.SenderLocalpart.Key: "waldur-bot", settings.AppserviceURL.Key: s.URL,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func setUp(t *testing.T, env map[string]string) (*testserver.Server, *dendritete
 	regFile := filepath.Join(dir, "registration.yaml")
 	os.WriteFile(regFile, []byte(y), 0o600)
 	hs := dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{regFile}, DataDir: filepath.Join(dir, "hs")})
-	if err := s.Web.Settings().Set(ctx, map[string]string{db.SettingHomeserverURL: hs.URL, db.SettingEnabled: "true"}); err != nil {
+	if err := s.Web.Settings().Set(ctx, map[string]string{settings.HomeserverURL.Key: hs.URL, settings.Enabled.Key: "true"}); err != nil {
 		t.Fatal(err)
 	}
 	ms, _ = s.Web.Settings().Matrix(ctx)
@@ -147,7 +148,7 @@ func naiveRun(t *testing.T, projects, members int) (wallS, hsCPUS float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status := matrix.ProvisionBot(ctx, ms, hc); status != matrix.BotOK {
+	if status := matrix.ProvisionBot(ctx, ms, hc); status != db.BotOK {
 		t.Fatalf("bot: %s", status)
 	}
 	hsCPU0 := cpuSeconds(t, hs.PID())
@@ -256,7 +257,7 @@ func diagnosticsRun(t *testing.T, s *testserver.Server, res *dendriteResults) {
 			defer c.Close()
 		}
 	}()
-	if err := s.Web.Settings().Set(ctx, map[string]string{db.SettingHomeserverURL: "http://" + ln.Addr().String()}); err != nil {
+	if err := s.Web.Settings().Set(ctx, map[string]string{settings.HomeserverURL.Key: "http://" + ln.Addr().String()}); err != nil {
 		t.Fatal(err)
 	}
 	res.DiagTimeoutS = max(s.Config.DiagnosticsConnectTimeout, s.Config.DiagnosticsRequestTimeout).Seconds()

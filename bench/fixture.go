@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"matrixas/db"
+	"matrixas/settings"
 	"matrixas/web"
 )
 
@@ -33,11 +34,11 @@ func serveFixture(args []string) error {
 		return err
 	}
 	defer store.Close()
-	settings := db.NewSettings(store, nil)
-	if err := settings.Set(ctx, map[string]string{
-		db.SettingHSToken: token, db.SettingASToken: "bench_as_token", db.SettingEnabled: "true",
-		db.SettingHomeserverURL: "http://127.0.0.1:9", db.SettingHomeserverDomain: "bench.example.org",
-		db.SettingAppserviceURL: "http://" + addr,
+	st := db.NewSettings(store, nil)
+	if err := st.Set(ctx, map[string]string{
+		settings.HSToken.Key: token, settings.ASToken.Key: "bench_as_token", settings.Enabled.Key: "true",
+		settings.HomeserverURL.Key: "http://127.0.0.1:9", settings.HomeserverDomain.Key: "bench.example.org",
+		settings.AppserviceURL.Key: "http://" + addr,
 	}); err != nil {
 		return err
 	}

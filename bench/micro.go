@@ -18,7 +18,7 @@ func microbenchmarks(ctx context.Context, e *env) error {
 		count = "1"
 	}
 	args := []string{"test", "-run", "^$", "-bench", "^(BenchmarkWebhookTransaction|BenchmarkRecord|BenchmarkHSTokenCheck|BenchmarkStatus|BenchmarkHTTPMiddleware)$",
-		"-benchmem", "-count", count, "./handlers", "./db", "./metrics"}
+		"-benchmem", "-count", count, "./handlers/appservice", "./handlers/api", "./db", "./metrics"}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr

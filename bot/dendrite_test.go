@@ -66,7 +66,7 @@ func setUpDendrite(t testing.TB) *onDendrite {
 	d := &onDendrite{ms: ms, hc: matrix.HTTPClient(3*time.Second, 10*time.Second)}
 	d.hs = dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{regFile}, DataDir: memDir(t)})
 	ms.HomeserverURL = d.hs.URL
-	if got := matrix.ProvisionBot(ctx, ms, d.hc); got != matrix.BotOK {
+	if got := matrix.ProvisionBot(ctx, ms, d.hc); got != db.BotOK {
 		t.Fatalf("bot provisioning: %s", got)
 	}
 	if d.bot, err = matrix.Client(ms, d.hc, ""); err != nil {
@@ -109,7 +109,7 @@ func setUpDendrite(t testing.TB) *onDendrite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.store.SetRoomHomeserverID(ctx, r.ID, string(d.roomID), "", ""); err != nil {
+	if err := d.store.SetRoomHomeserverID(ctx, r.ID, d.roomID, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.store.FinishRoomSync(ctx, r.ID, "Apollo"); err != nil {
@@ -149,7 +149,7 @@ func (d *onDendrite) addRoom(t testing.TB, name string) *db.Room {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.store.SetRoomHomeserverID(ctx, r.ID, string(created.RoomID), "", ""); err != nil {
+	if err := d.store.SetRoomHomeserverID(ctx, r.ID, created.RoomID, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.store.FinishRoomSync(ctx, r.ID, name); err != nil {

@@ -226,7 +226,7 @@ func newFixture(t *testing.T, rooms int) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetRoomHomeserverID(ctx, r.ID, fmt.Sprintf("!room%d:example.org", i), "", ""); err != nil {
+		if err := s.SetRoomHomeserverID(ctx, r.ID, id.RoomID(fmt.Sprintf("!room%d:example.org", i)), "", ""); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.FinishRoomSync(ctx, r.ID, p.Name); err != nil {
@@ -259,8 +259,8 @@ var txnSeq atomic.Int64
 // command delivers a command in a transaction, as the webhook will.
 func (f *fixture) command(t *testing.T, room int, eventID id.EventID, text string) {
 	t.Helper()
-	res, err := f.rec.Record(context.Background(), db.TxnRecord{TxnID: fmt.Sprintf("txn%d", txnSeq.Add(1)), EventCount: 1, BotUserID: string(botID),
-		Commands: []db.CommandEvent{{EventID: eventID, RoomID: id.RoomID(f.rooms[room].RoomID), Sender: "@alice:example.org", Body: text, MsgType: "m.text"}}})
+	res, err := f.rec.Record(context.Background(), db.TxnRecord{TxnID: fmt.Sprintf("txn%d", txnSeq.Add(1)), EventCount: 1, BotUserID: botID,
+		Commands: []db.CommandEvent{{EventID: eventID, RoomID: f.rooms[room].RoomID, Sender: "@alice:example.org", Body: text, MsgType: "m.text"}}})
 	if err != nil || res.Commands != 1 {
 		t.Fatalf("command not queued: %+v %v", res, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"matrixas/settings"
 )
 
 // openMigrated opens a fresh, fully migrated store in a temp folder.
@@ -147,7 +149,7 @@ func TestOldDatabaseMigratesForward(t *testing.T) {
 		t.Errorf("user changed in migration: %+v", u)
 	}
 	st := NewSettings(s, nil)
-	if v, err := st.Get(ctx, SettingHomeserverURL); err != nil || v != "https://matrix.example.org" {
+	if v, err := st.Get(ctx, settings.HomeserverURL.Key); err != nil || v != "https://matrix.example.org" {
 		t.Errorf("setting after migration: %q, %v", v, err)
 	}
 	// A migrated database takes the newer tables' rows (the counters seeded by 0002).

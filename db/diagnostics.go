@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // DiagnosticStats is what the diagnostics checks read from the database: rooms, user
 // profiles, the provisioning queue and the transaction log, in one consistent snapshot.
 type DiagnosticStats struct {
-	// Rooms counts managed rooms by state ("creating", "active", ...); absent = 0.
-	Rooms map[string]int
+	// Rooms counts managed rooms by state; absent = 0.
+	Rooms map[RoomState]int
 
 	ProfilesTotal       int
 	ProfilesProvisioned int
@@ -39,7 +41,7 @@ type DiagnosticStats struct {
 
 	// ProvisionedUser is the Matrix user ID of the most recently provisioned user, ""
 	// when none is: a real namespaced user for the appservice to act as.
-	ProvisionedUser string
+	ProvisionedUser id.UserID
 }
 
 // Pending is the number of rooms and users waiting in the provisioning queue.
@@ -53,7 +55,7 @@ func (s *Store) DiagnosticStats(ctx context.Context, since time.Time) (*Diagnost
 		return nil, fmt.Errorf("db: diagnostics: begin: %w", err)
 	}
 	defer tx.Rollback()
-	d := &DiagnosticStats{Rooms: map[string]int{}}
+	d := &DiagnosticStats{Rooms: map[RoomState]int{}}
 	wrap := func(what string, err error) error { return fmt.Errorf("db: diagnostics: %s: %w", what, err) }
 
 	rows, err := tx.QueryContext(ctx, `SELECT state, n FROM room_state_counts WHERE n != 0`) // kept by triggers
@@ -61,7 +63,7 @@ func (s *Store) DiagnosticStats(ctx context.Context, since time.Time) (*Diagnost
 		return nil, wrap("count rooms", err)
 	}
 	for rows.Next() {
-		var state string
+		var state RoomState
 		var n int
 		if err := rows.Scan(&state, &n); err != nil {
 			rows.Close()

@@ -18,7 +18,7 @@ func exportRoom(t *testing.T, s *Store, name string) *Room {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetRoomHomeserverID(ctx, r.ID, "!"+name+":example.org", "", ""); err != nil {
+	if err := s.SetRoomHomeserverID(ctx, r.ID, id.RoomID("!"+name+":example.org"), "", ""); err != nil {
 		t.Fatal(err)
 	}
 	return r

@@ -4,6 +4,8 @@ import (
 	"context"
 	"regexp"
 	"testing"
+
+	"maunium.net/go/mautrix/id"
 )
 
 var userIDGrammar = regexp.MustCompile(`^@[a-z0-9._=\-/]+:example\.org$`)
@@ -29,7 +31,7 @@ func FuzzLocalpart(f *testing.F) {
 		if _, err := s.w.ExecContext(ctx, `DELETE FROM users`); err != nil {
 			t.Fatal(err)
 		}
-		var ids []string
+		var ids []id.UserID
 		for _, name := range []string{a, b} {
 			u, _, err := s.PutUser(ctx, DirectoryUser{Username: name, IsActive: true}, rules)
 			if err != nil {
@@ -39,7 +41,7 @@ func FuzzLocalpart(f *testing.F) {
 			if err != nil {
 				t.Fatalf("user %q has no profile: %v", name, err)
 			}
-			if !userIDGrammar.MatchString(p.MatrixUserID) || len(p.MatrixUserID) > 255 {
+			if !userIDGrammar.MatchString(p.MatrixUserID.String()) || len(p.MatrixUserID) > 255 {
 				t.Fatalf("username %q gave %q, outside the Matrix grammar", name, p.MatrixUserID)
 			}
 			if p.MatrixUserID == "@bot:example.org" {

@@ -29,7 +29,7 @@ func BenchmarkRecordWithCommand(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := s.SetRoomHomeserverID(ctx, r.ID, fmt.Sprintf("!r%d:example.org", i), "", ""); err != nil {
+		if err := s.SetRoomHomeserverID(ctx, r.ID, id.RoomID(fmt.Sprintf("!r%d:example.org", i)), "", ""); err != nil {
 			b.Fatal(err)
 		}
 		if err := s.FinishRoomSync(ctx, r.ID, p.Name); err != nil {

@@ -67,7 +67,7 @@ func TestRecorderQueuesCommands(t *testing.T) {
 	tests := []struct {
 		name     string
 		commands []CommandEvent
-		botUser  string
+		botUser  id.UserID
 		want     int
 	}{
 		{"a command in an active managed room", []CommandEvent{command("!p:example.org", "$1")}, testBot, 1},

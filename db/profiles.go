@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // Profile is a platform user's Matrix account as the appservice manages it. No Matrix
@@ -18,7 +20,7 @@ type Profile struct {
 	Username      string
 	FullName      string
 	IsActive      bool
-	MatrixUserID  string
+	MatrixUserID  id.UserID
 	Provisioned   bool
 	ProvisionedAt time.Time // zero when never
 	LastSyncedAt  time.Time // zero when never
@@ -59,7 +61,7 @@ type ProfileRules struct {
 
 // assignMatrixID picks "@<localpart>:<domain>" for a user: the derived localpart, or with
 // a numeric suffix (_2, _3, ...) when that id is taken by another profile or is the bot's.
-func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileRules) (string, error) {
+func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileRules) (id.UserID, error) {
 	// Leave room for "@", ":<domain>" and a suffix within the 255-character limit.
 	if room := maxUserIDLen - len(rules.Domain) - 2 - 8; len(base) > room {
 		base = base[:max(room, 1)]
@@ -72,7 +74,7 @@ func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileR
 		if lp == rules.BotLocalpart {
 			continue
 		}
-		mxid := "@" + lp + ":" + rules.Domain
+		mxid := id.NewUserID(lp, rules.Domain)
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM matrix_user_profiles WHERE matrix_user_id = ?`, mxid).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -87,8 +89,9 @@ func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileR
 
 // ensureProfileTx creates the user's profile when it has none and the domain is known.
 // It returns the profile's Matrix user id ("" when it could not be made yet).
-func ensureProfileTx(ctx context.Context, tx *sql.Tx, userID int64, rules ProfileRules) (string, error) {
-	var mxid, username, uuid string
+func ensureProfileTx(ctx context.Context, tx *sql.Tx, userID int64, rules ProfileRules) (id.UserID, error) {
+	var mxid id.UserID
+	var username, uuid string
 	err := tx.QueryRowContext(ctx, `SELECT COALESCE(p.matrix_user_id, ''), u.username, u.uuid FROM users u
 		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id WHERE u.id = ?`, userID).Scan(&mxid, &username, &uuid)
 	if err != nil {
@@ -110,8 +113,8 @@ func ensureProfileTx(ctx context.Context, tx *sql.Tx, userID int64, rules Profil
 
 // EnsureProfile creates a user's profile (deriving its Matrix user id) unless it has one,
 // and returns the Matrix user id; "" when the domain is not known yet.
-func (s *Store) EnsureProfile(ctx context.Context, userID int64, rules ProfileRules) (string, error) {
-	var mxid string
+func (s *Store) EnsureProfile(ctx context.Context, userID int64, rules ProfileRules) (id.UserID, error) {
+	var mxid id.UserID
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		mxid, err = ensureProfileTx(ctx, tx, userID, rules)

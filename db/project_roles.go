@@ -8,25 +8,33 @@ import (
 	"time"
 )
 
-// Project roles. Admins and managers moderate the project's room (power level 50).
+// Project roles; rolePowerLevels says what each may do in the project's room.
 const (
 	RoleAdmin   = "admin"
 	RoleManager = "manager"
 	RoleMember  = "member"
 )
 
-// ValidRole reports whether role is one of the project roles.
-func ValidRole(role string) bool {
-	return role == RoleAdmin || role == RoleManager || role == RoleMember
+// The power levels of a project's room, the one place that says who may do what there
+// (the README's "Roles and power levels" shows the same table): the bot, which follows
+// the project, may do everything; project admins and managers moderate; members talk.
+// Sending messages needs 0; invite, kick, ban, redact and state events need the bot's.
+const BotPowerLevel = 100
+
+var rolePowerLevels = map[string]int{
+	RoleAdmin:   50,
+	RoleManager: 50,
+	RoleMember:  0,
 }
 
-// RolePowerLevel is the room power level a project role grants.
-func RolePowerLevel(role string) int {
-	if role == RoleAdmin || role == RoleManager {
-		return 50
-	}
-	return 0
+// ValidRole reports whether role is one of the project roles.
+func ValidRole(role string) bool {
+	_, ok := rolePowerLevels[role]
+	return ok
 }
+
+// RolePowerLevel is the room power level a project role grants (0 for no role).
+func RolePowerLevel(role string) int { return rolePowerLevels[role] }
 
 // ProjectRole is one user's role in a project.
 type ProjectRole struct {

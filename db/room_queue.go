@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // The provisioning queue is the tables themselves: rooms in creating or disabling, rooms
@@ -124,8 +126,8 @@ func (s *Store) DeferRoom(ctx context.Context, id int64, until time.Time) error 
 }
 
 // KnownRoomIDs returns which of the given homeserver room ids some managed room records.
-func (s *Store) KnownRoomIDs(ctx context.Context, roomIDs []string) (map[string]bool, error) {
-	out := map[string]bool{}
+func (s *Store) KnownRoomIDs(ctx context.Context, roomIDs []id.RoomID) (map[id.RoomID]bool, error) {
+	out := map[id.RoomID]bool{}
 	for len(roomIDs) > 0 {
 		chunk := roomIDs[:min(len(roomIDs), 500)]
 		roomIDs = roomIDs[len(chunk):]
@@ -138,7 +140,7 @@ func (s *Store) KnownRoomIDs(ctx context.Context, roomIDs []string) (map[string]
 			return nil, fmt.Errorf("db: known room ids: %w", err)
 		}
 		for rows.Next() {
-			var r string
+			var r id.RoomID
 			if err := rows.Scan(&r); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("db: known room ids: %w", err)
@@ -155,11 +157,11 @@ func (s *Store) KnownRoomIDs(ctx context.Context, roomIDs []string) (map[string]
 
 // SetRoomHomeserverID records the room's id (and alias) on the homeserver as soon as it
 // exists, before members are synced, so a crash after this point never creates it twice.
-func (s *Store) SetRoomHomeserverID(ctx context.Context, id int64, roomID, alias, notice string) error {
+func (s *Store) SetRoomHomeserverID(ctx context.Context, roomPK int64, roomID id.RoomID, alias id.RoomAlias, notice string) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET room_id = ?, room_alias = ?, notice = ?, create_started_at = 0, modified_at = ? WHERE id = ?`,
-		roomID, alias, notice, now(), id)
+		roomID, alias, notice, now(), roomPK)
 	if err != nil {
-		return fmt.Errorf("db: set room id of room %d: %w", id, err)
+		return fmt.Errorf("db: set room id of room %d: %w", roomPK, err)
 	}
 	return nil
 }
@@ -171,7 +173,7 @@ type DesiredMember struct {
 	Username     string
 	FullName     string
 	Role         string
-	MatrixUserID string // "" when the user has no profile yet
+	MatrixUserID id.UserID // "" when the user has no profile yet
 	Provisioned  bool
 }
 
@@ -199,8 +201,8 @@ func (s *Store) DesiredMembers(ctx context.Context, roomPK int64) ([]*DesiredMem
 
 // ManagedUsers returns, of the given Matrix user ids, those that belong to a profile
 // (accounts this appservice manages), mapped to their user's row id.
-func (s *Store) ManagedUsers(ctx context.Context, mxids []string) (map[string]int64, error) {
-	out := map[string]int64{}
+func (s *Store) ManagedUsers(ctx context.Context, mxids []id.UserID) (map[id.UserID]int64, error) {
+	out := map[id.UserID]int64{}
 	for len(mxids) > 0 {
 		chunk := mxids[:min(len(mxids), 500)]
 		mxids = mxids[len(chunk):]
@@ -214,13 +216,13 @@ func (s *Store) ManagedUsers(ctx context.Context, mxids []string) (map[string]in
 			return nil, fmt.Errorf("db: managed users: %w", err)
 		}
 		for rows.Next() {
-			var m string
-			var id int64
-			if err := rows.Scan(&m, &id); err != nil {
+			var m id.UserID
+			var userPK int64
+			if err := rows.Scan(&m, &userPK); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("db: managed users: %w", err)
 			}
-			out[m] = id
+			out[m] = userPK
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

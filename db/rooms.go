@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // Room is a project's managed Matrix room and its place in the provisioning queue.
@@ -16,8 +18,8 @@ type Room struct {
 	ProjectID     int64
 	ProjectUUID   string
 	ProjectName   string
-	RoomID        string // "" until created on the homeserver
-	RoomAlias     string // "" when the room has none (yet)
+	RoomID        id.RoomID    // "" until created on the homeserver
+	RoomAlias     id.RoomAlias // "" when the room has none (yet)
 	RoomName      string
 	State         RoomState
 	ErrorMessage  string // the last failure, kept while retrying and in state error
@@ -39,7 +41,7 @@ type RoomMember struct {
 	UserID       int64
 	UserUUID     string
 	Username     string
-	MatrixUserID string // "" when the user has no profile yet
+	MatrixUserID id.UserID // "" when the user has no profile yet
 	Role         string
 	PowerLevel   int
 	Membership   string // last known on the homeserver: join, invite, leave, ban; "" = not synced yet
@@ -209,12 +211,11 @@ func (s *Store) ListRooms(ctx context.Context, f RoomFilter) ([]*Room, int, erro
 	return out, total, rows.Err()
 }
 
-// RoomStateCounts counts rooms per state, keyed by the state's name (every state
-// present, zero when none).
-func (s *Store) RoomStateCounts(ctx context.Context) (map[string]int, error) {
-	out := map[string]int{}
+// RoomStateCounts counts rooms per state (every state present, zero when none).
+func (s *Store) RoomStateCounts(ctx context.Context) (map[RoomState]int, error) {
+	out := map[RoomState]int{}
 	for _, st := range RoomStates {
-		out[string(st)] = 0
+		out[st] = 0
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT state, n FROM room_state_counts`) // kept by triggers
 	if err != nil {
@@ -222,7 +223,7 @@ func (s *Store) RoomStateCounts(ctx context.Context) (map[string]int, error) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var st string
+		var st RoomState
 		var n int
 		if err := rows.Scan(&st, &n); err != nil {
 			return nil, fmt.Errorf("db: count rooms by state: %w", err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 )
 
 var testRules = ProfileRules{Domain: "example.org", BotLocalpart: "waldur-bot"}
@@ -57,7 +59,10 @@ func TestLocalpart(t *testing.T) {
 func TestMatrixIDCollisions(t *testing.T) {
 	ctx := context.Background()
 	s := openMigrated(t)
-	cases := []struct{ username, want string }{
+	cases := []struct {
+		username string
+		want     id.UserID
+	}{
 		{"alice", "@alice:example.org"},
 		{"Alice", "@alice_2:example.org"},
 		{"ALICE", "@alice_3:example.org"},
@@ -469,19 +474,19 @@ func TestReprovisionTransaction(t *testing.T) {
 	if err != nil || c.Rooms != 3 || c.Users != 4 {
 		t.Fatalf("reprovision: %+v, %v", c, err)
 	}
-	for i, id := range ids {
-		r, _ := s.RoomByID(ctx, id)
+	for i, pk := range ids {
+		r, _ := s.RoomByID(ctx, pk)
 		if states[i] == RoomActive {
 			if r.State != RoomCreating || r.RoomID != "" || r.RoomAlias != "" || !r.MembersDirty {
 				t.Errorf("room %d: %+v", i, r)
 			}
-			members, _ := s.RoomMembers(ctx, id)
+			members, _ := s.RoomMembers(ctx, pk)
 			if len(members) != 1 || members[0].Membership != "" {
 				t.Errorf("room %d members not reset: %+v", i, members[0])
 			}
 			continue
 		}
-		if r.State != states[i] || r.RoomID != fmt.Sprintf("!r%d:old", i) {
+		if r.State != states[i] || r.RoomID != id.RoomID(fmt.Sprintf("!r%d:old", i)) {
 			t.Errorf("room %d in %s was touched: %+v", i, states[i], r)
 		}
 	}

@@ -5,27 +5,15 @@ import (
 	"database/sql"
 	"fmt"
 	"sync/atomic"
+
+	"matrixas/settings"
+
+	"maunium.net/go/mautrix/id"
 )
 
-// Setting keys. The four homeserver ones may also be fixed by the environment.
-const (
-	SettingHomeserverURL       = "homeserver_url"
-	SettingHomeserverPublicURL = "homeserver_public_url"
-	SettingHomeserverDomain    = "homeserver_domain"
-	SettingRegistrationSecret  = "user_registration_secret"
-	SettingASToken             = "as_token"
-	SettingHSToken             = "hs_token"
-	SettingSenderLocalpart     = "sender_localpart"
-	SettingAppserviceURL       = "url"
-	SettingEnabled             = "enabled"
-	SettingBotProvisionStatus  = "bot_provision_status"
-	SettingSessionKey          = "session_key"
-)
-
-// DefaultSenderLocalpart is the bot's localpart until setup chooses another.
-const DefaultSenderLocalpart = "waldur-bot"
-
-// MatrixSettings is the resolved appservice configuration: environment first, then database.
+// MatrixSettings is the resolved view of the runtime settings (settings.RuntimeSettings):
+// each from the environment when it fixes it, else from the database, else its default.
+// The appservice's settings have fields; any runtime setting is read with Value.
 type MatrixSettings struct {
 	HomeserverURL       string
 	HomeserverPublicURL string
@@ -35,10 +23,48 @@ type MatrixSettings struct {
 	HSToken             string
 	SenderLocalpart     string
 	AppserviceURL       string
-	BotProvisionStatus  string
+	BotProvisionStatus  BotStatus
 	Enabled             bool
 	// Fixed names the keys whose value comes from the environment and cannot be changed here.
 	Fixed map[string]bool
+
+	values map[string]string // every runtime setting's resolved value, by key
+}
+
+// BotStatus is bot_provision_status: what became of the last attempt to register the
+// appservice's bot on the homeserver (the seed's values).
+type BotStatus string
+
+// The bot's statuses besides BotFailed's; "" means never tried.
+const (
+	BotPending BotStatus = "pending" // setup has just run; the attempt follows
+	BotOK      BotStatus = "ok"
+	BotSkipped BotStatus = "skipped" // no homeserver could be reached to try
+)
+
+// BotFailed is the status of an attempt the homeserver refused: "failed: <reason>".
+func BotFailed(reason string) BotStatus { return BotStatus("failed: " + reason) }
+
+// matrixFields are the string fields of MatrixSettings, by the setting each holds.
+var matrixFields = map[*settings.Setting]func(*MatrixSettings) *string{
+	settings.HomeserverURL:       func(m *MatrixSettings) *string { return &m.HomeserverURL },
+	settings.HomeserverPublicURL: func(m *MatrixSettings) *string { return &m.HomeserverPublicURL },
+	settings.HomeserverDomain:    func(m *MatrixSettings) *string { return &m.HomeserverDomain },
+	settings.RegistrationSecret:  func(m *MatrixSettings) *string { return &m.RegistrationSecret },
+	settings.ASToken:             func(m *MatrixSettings) *string { return &m.ASToken },
+	settings.HSToken:             func(m *MatrixSettings) *string { return &m.HSToken },
+	settings.SenderLocalpart:     func(m *MatrixSettings) *string { return &m.SenderLocalpart },
+	settings.AppserviceURL:       func(m *MatrixSettings) *string { return &m.AppserviceURL },
+}
+
+// Value is the resolved value of a runtime setting ("" for any other): its field's when
+// MatrixSettings has one (so a view built by hand in a test answers too), else the
+// value resolved with the others.
+func (m *MatrixSettings) Value(s *settings.Setting) string {
+	if f := matrixFields[s]; f != nil {
+		return *f(m)
+	}
+	return m.values[s.Key]
 }
 
 // PublicURL is the homeserver URL browsers use: the public one, or the internal one when unset.
@@ -50,11 +76,11 @@ func (m *MatrixSettings) PublicURL() string {
 }
 
 // BotUserID is "@<localpart>:<domain>", or "" when the domain is unknown.
-func (m *MatrixSettings) BotUserID() string {
+func (m *MatrixSettings) BotUserID() id.UserID {
 	if m.HomeserverDomain == "" || m.SenderLocalpart == "" {
 		return ""
 	}
-	return "@" + m.SenderLocalpart + ":" + m.HomeserverDomain
+	return id.NewUserID(m.SenderLocalpart, m.HomeserverDomain)
 }
 
 // Settings reads and writes runtime settings. It is the one place that resolves a value
@@ -95,27 +121,25 @@ func (s *Settings) Matrix(ctx context.Context) (*MatrixSettings, error) {
 	if err != nil {
 		return nil, err
 	}
-	get := func(k string) string {
-		if v, ok := s.fixed[k]; ok {
-			return v
+	values := map[string]string{}
+	for _, st := range settings.RuntimeSettings() {
+		v, fixed := s.fixed[st.Key]
+		if !fixed {
+			v = vals[st.Key]
 		}
-		return vals[k]
+		if v == "" {
+			v = st.Default
+		}
+		values[st.Key] = v
 	}
 	m := &MatrixSettings{
-		HomeserverURL:       get(SettingHomeserverURL),
-		HomeserverPublicURL: get(SettingHomeserverPublicURL),
-		HomeserverDomain:    get(SettingHomeserverDomain),
-		RegistrationSecret:  get(SettingRegistrationSecret),
-		ASToken:             get(SettingASToken),
-		HSToken:             get(SettingHSToken),
-		SenderLocalpart:     get(SettingSenderLocalpart),
-		AppserviceURL:       get(SettingAppserviceURL),
-		BotProvisionStatus:  get(SettingBotProvisionStatus),
-		Enabled:             get(SettingEnabled) == "true",
-		Fixed:               map[string]bool{},
+		BotProvisionStatus: BotStatus(values[settings.BotProvisionStatus.Key]),
+		Enabled:            values[settings.Enabled.Key] == "true",
+		Fixed:              map[string]bool{},
+		values:             values,
 	}
-	if m.SenderLocalpart == "" {
-		m.SenderLocalpart = DefaultSenderLocalpart
+	for st, field := range matrixFields {
+		*field(m) = values[st.Key]
 	}
 	for k := range s.fixed {
 		m.Fixed[k] = true

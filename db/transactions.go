@@ -14,10 +14,10 @@ import (
 
 // MemberEvent is the part of an m.room.member event the appservice keeps.
 type MemberEvent struct {
-	EventID    string
-	RoomID     string
-	StateKey   string
-	Sender     string
+	EventID    id.EventID
+	RoomID     id.RoomID
+	StateKey   id.UserID // the member the event is about
+	Sender     id.UserID
 	Membership string
 }
 
@@ -41,7 +41,7 @@ type TxnRecord struct {
 	// managed rooms, of type m.text and not sent by the bot are; with BotUserID unset none
 	// is (the bot must never answer itself).
 	Commands  []CommandEvent
-	BotUserID string // the bot's own membership never marks a room for re-sync
+	BotUserID id.UserID // the bot's own membership never marks a room for re-sync
 }
 
 // TxnResult says what recording did.
@@ -394,7 +394,7 @@ func queueCommandsTx(ctx context.Context, stmt func(string) (*sql.Stmt, error), 
 	}
 	windowStart := t - int64(ReplyRateWindow/time.Second)
 	for _, c := range rec.Commands {
-		if c.MsgType != "m.text" || string(c.Sender) == rec.BotUserID || c.EventID == "" || c.RoomID == "" {
+		if c.MsgType != "m.text" || c.Sender == rec.BotUserID || c.EventID == "" || c.RoomID == "" {
 			continue
 		}
 		var roomPK int64

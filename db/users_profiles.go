@@ -5,13 +5,15 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // UserWithProfile is a user and their Matrix profile, if they have one, for the
 // dashboard's users list.
 type UserWithProfile struct {
 	User
-	MatrixUserID string // "" when the user has no profile (yet)
+	MatrixUserID id.UserID // "" when the user has no profile (yet)
 	Provisioned  bool
 	ProfileError string // the last provisioning failure
 }
@@ -57,7 +59,7 @@ func (s *Store) ListUsersWithProfiles(ctx context.Context, f UserFilter) ([]*Use
 		}
 		u.PasswordHash = "" // never leaves the store for a list
 		row.User = *u
-		row.MatrixUserID, row.Provisioned, row.ProfileError = mxid.String, provisioned.Bool, lastErr.String
+		row.MatrixUserID, row.Provisioned, row.ProfileError = id.UserID(mxid.String), provisioned.Bool, lastErr.String
 		out = append(out, &row)
 	}
 	return out, total, rows.Err()

@@ -12,6 +12,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/matrix"
+	"matrixas/settings"
 )
 
 // checker turns the settings, the local state and the probes' results into checks.
@@ -64,10 +65,11 @@ const setupHint = "Run the appservice setup (POST /api/admin/matrix-appservice/s
 // restartHint is the fix whenever the homeserver does not know the current tokens.
 const restartHint = "The homeserver does not know this appservice: install the registration YAML (download it from setup) on the homeserver and restart the homeserver. It reads registrations only at start, and every setup rotates the tokens."
 
-// fixed names the environment variable that fixes key, for hints: "" when it is a database setting.
-func (c *checker) fixedBy(key, env string) string {
-	if c.ms.Fixed[key] {
-		return " (fixed by " + env + ")"
+// fixedBy names the environment variable that fixes the setting, for details and hints:
+// "" when its value comes from the database.
+func (c *checker) fixedBy(s *settings.Setting) string {
+	if c.ms.Fixed[s.Key] {
+		return " (fixed by " + s.Env + ")"
 	}
 	return ""
 }
@@ -78,24 +80,24 @@ func (c *checker) homeserverConfigured() Check {
 	const name, label = CheckHomeserverConfigured, "Homeserver URL configured"
 	switch {
 	case c.ms.HomeserverURL == "":
-		return fail(name, label, "Not set", "Set the homeserver URL in setup or with MATRIX_HOMESERVER_URL.")
-	case matrix.ValidHTTPURL(c.ms.HomeserverURL) != nil:
-		return fail(name, label, fmt.Sprintf("%s — %v", c.ms.HomeserverURL, matrix.ValidHTTPURL(c.ms.HomeserverURL)),
-			"Set an absolute http(s) URL such as https://matrix.example.org"+c.fixedBy(db.SettingHomeserverURL, "MATRIX_HOMESERVER_URL")+".")
+		return fail(name, label, "Not set", "Set the homeserver URL in setup or with "+settings.HomeserverURL.Env+".")
+	case settings.HomeserverURL.Validate(c.ms.HomeserverURL) != nil:
+		return fail(name, label, fmt.Sprintf("%s — %v", c.ms.HomeserverURL, settings.HomeserverURL.Validate(c.ms.HomeserverURL)),
+			"Set an absolute http(s) URL such as https://matrix.example.org"+c.fixedBy(settings.HomeserverURL)+".")
 	}
-	return pass(name, label, c.ms.HomeserverURL+c.fixedBy(db.SettingHomeserverURL, "MATRIX_HOMESERVER_URL"))
+	return pass(name, label, c.ms.HomeserverURL+c.fixedBy(settings.HomeserverURL))
 }
 
 func (c *checker) domainConfigured() Check {
 	const name, label = CheckHomeserverDomainConfigured, "Homeserver domain configured"
 	switch {
 	case c.ms.HomeserverDomain == "":
-		return fail(name, label, "Not set", "Set the homeserver domain (its server_name, the part after ':' in user IDs) in setup or with MATRIX_HOMESERVER_DOMAIN.")
-	case !matrix.ValidDomain(c.ms.HomeserverDomain):
+		return fail(name, label, "Not set", "Set the homeserver domain (its server_name, the part after ':' in user IDs) in setup or with "+settings.HomeserverDomain.Env+".")
+	case settings.HomeserverDomain.Validate(c.ms.HomeserverDomain) != nil:
 		return fail(name, label, c.ms.HomeserverDomain+" — not a host name with an optional :port",
 			"Set the homeserver's server_name, for example example.org.")
 	}
-	return pass(name, label, c.ms.HomeserverDomain+c.fixedBy(db.SettingHomeserverDomain, "MATRIX_HOMESERVER_DOMAIN"))
+	return pass(name, label, c.ms.HomeserverDomain+c.fixedBy(settings.HomeserverDomain))
 }
 
 // hsUp reports whether the homeserver answered /versions like a Matrix homeserver; when
@@ -195,7 +197,7 @@ func (c *checker) serverName() Check {
 			fmt.Sprintf("Set the homeserver domain to %s%s, run setup again, install the new registration YAML and restart the homeserver. "+
 				"A domain that is not the server_name is the classic cause of \"user not in namespace\" (M_EXCLUSIVE) errors: "+
 				"the registration's namespaces and every Matrix ID this server builds use the configured domain.",
-				real, c.fixedBy(db.SettingHomeserverDomain, "MATRIX_HOMESERVER_DOMAIN")))
+				real, c.fixedBy(settings.HomeserverDomain)))
 	}
 	return pass(name, label, fmt.Sprintf("OK — the homeserver's server_name is %s (from %s)", real, source))
 }
@@ -238,11 +240,11 @@ func (c *checker) publicConfigured() Check {
 	switch {
 	case pub == "":
 		return pass(name, label, "Not set — browsers use the homeserver URL")
-	case matrix.ValidHTTPURL(pub) != nil:
-		return fail(name, label, fmt.Sprintf("%s — %v", pub, matrix.ValidHTTPURL(pub)),
+	case settings.HomeserverPublicURL.Validate(pub) != nil:
+		return fail(name, label, fmt.Sprintf("%s — %v", pub, settings.HomeserverPublicURL.Validate(pub)),
 			"Set an absolute http(s) URL, or leave it empty when browsers can use the homeserver URL.")
 	}
-	return pass(name, label, pub+c.fixedBy(db.SettingHomeserverPublicURL, "MATRIX_HOMESERVER_PUBLIC_URL"))
+	return pass(name, label, pub+c.fixedBy(settings.HomeserverPublicURL))
 }
 
 func (c *checker) publicReachable() Check {
@@ -250,7 +252,7 @@ func (c *checker) publicReachable() Check {
 	pub := publicURL(c.ms)
 	r := c.p.public
 	if pub == "" || r == nil {
-		if c.ms.HomeserverPublicURL != "" && matrix.ValidHTTPURL(c.ms.HomeserverPublicURL) != nil {
+		if c.ms.HomeserverPublicURL != "" && settings.HomeserverPublicURL.Validate(c.ms.HomeserverPublicURL) != nil {
 			return skip(name, label, "the public URL is not valid", "Fix public_homeserver_configured first.")
 		}
 		return pass(name, label, "Same as internal — no separate check")
@@ -289,9 +291,9 @@ func (c *checker) secretConfigured() Check {
 	const name, label = CheckSecretConfigured, "User registration secret configured"
 	if c.ms.RegistrationSecret == "" {
 		return fail(name, label, "Not set",
-			"Set the homeserver's shared registration secret in setup or with MATRIX_USER_REGISTRATION_SECRET(_FILE).")
+			"Set the homeserver's shared registration secret in setup or with "+settings.RegistrationSecret.Env+" (or "+settings.RegistrationSecret.FileEnv()+").")
 	}
-	return pass(name, label, "Set"+c.fixedBy(db.SettingRegistrationSecret, "MATRIX_USER_REGISTRATION_SECRET"))
+	return pass(name, label, "Set"+c.fixedBy(settings.RegistrationSecret))
 }
 
 func (c *checker) secretEnabled() Check {
@@ -478,7 +480,7 @@ func (c *checker) transactionEvidence() string {
 
 func (c *checker) transactions() Check {
 	const name, label = CheckTransactions, "Transactions received from the homeserver"
-	active := c.loc.Rooms["active"]
+	active := c.loc.Rooms[db.RoomActive]
 	staleHint := fmt.Sprintf("The homeserver pushes events to %s. Check appservice_ping, that the url in the installed registration leads to this server, "+
 		"and the homeserver's log for appservice delivery errors (it backs off after failures). Quiet rooms send nothing either; "+
 		"the limit is TRANSACTIONS_STALE_AFTER (%s).", matrix.WebhookURL(orDefault(c.ms.AppserviceURL, "<url>")), human(c.opts.StaleAfter))
@@ -504,8 +506,8 @@ func (c *checker) roomStats() Check {
 	for _, n := range r {
 		total += n
 	}
-	detail := fmt.Sprintf("%d active, %d creating, %d errored, %d total", r["active"], r["creating"], r["error"], total)
-	if r["error"] > 0 {
+	detail := fmt.Sprintf("%d active, %d creating, %d errored, %d total", r[db.RoomActive], r[db.RoomCreating], r[db.RoomError], total)
+	if r[db.RoomError] > 0 {
 		return fail(name, label, detail, "Open the rooms page: each errored room shows its error. Fix the cause (often homeserver_server_name or bot_whoami), then retry the rooms.")
 	}
 	return pass(name, label, detail)

@@ -12,10 +12,10 @@ import (
 	"maunium.net/go/mautrix"
 
 	"matrixas/auth"
-	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/internal/dendritetest"
 	"matrixas/matrix"
+	"matrixas/settings"
 )
 
 // TestAgainstDendrite runs the diagnostics against a real Dendrite: all green when set
@@ -33,13 +33,13 @@ func TestAgainstDendrite(t *testing.T) {
 
 	const sharedSecret = "diagnostics-shared-secret"
 	e := newEnv(t, map[string]string{
-		db.SettingHomeserverDomain:   dendritetest.DefaultServerName,
-		db.SettingRegistrationSecret: sharedSecret,
-		db.SettingASToken:            auth.RandomHex(32),
-		db.SettingHSToken:            auth.RandomHex(32),
-		db.SettingSenderLocalpart:    "waldur-bot",
-		db.SettingAppserviceURL:      as.URL,
-		db.SettingEnabled:            "true",
+		settings.HomeserverDomain.Key:   dendritetest.DefaultServerName,
+		settings.RegistrationSecret.Key: sharedSecret,
+		settings.ASToken.Key:            auth.RandomHex(32),
+		settings.HSToken.Key:            auth.RandomHex(32),
+		settings.SenderLocalpart.Key:    "waldur-bot",
+		settings.AppserviceURL.Key:      as.URL,
+		settings.Enabled.Key:            "true",
 	})
 	ms, err := e.settings.Matrix(ctx)
 	if err != nil {
@@ -70,7 +70,7 @@ func TestAgainstDendrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	set(map[string]string{db.SettingHomeserverURL: hs.URL, db.SettingHomeserverPublicURL: public})
+	set(map[string]string{settings.HomeserverURL.Key: hs.URL, settings.HomeserverPublicURL.Key: public})
 
 	t.Run("set up: all green", func(t *testing.T) {
 		rep := e.run(t)
@@ -113,8 +113,8 @@ func TestAgainstDendrite(t *testing.T) {
 	})
 
 	t.Run("wrong domain", func(t *testing.T) {
-		set(map[string]string{db.SettingHomeserverDomain: "matrix.example.org"})
-		defer set(map[string]string{db.SettingHomeserverDomain: dendritetest.DefaultServerName})
+		set(map[string]string{settings.HomeserverDomain.Key: "matrix.example.org"})
+		defer set(map[string]string{settings.HomeserverDomain.Key: dendritetest.DefaultServerName})
 		rep := e.run(t)
 		assertCheck(t, rep, diagnostics.CheckHomeserverServerName,
 			expect{false, "server_name is localhost (from the bot's user ID @waldur-bot:localhost), but the configured domain is matrix.example.org", "Set the homeserver domain to localhost"})
@@ -125,7 +125,7 @@ func TestAgainstDendrite(t *testing.T) {
 	})
 
 	t.Run("stale registration: tokens rotated, homeserver not restarted", func(t *testing.T) {
-		set(map[string]string{db.SettingASToken: auth.RandomHex(32), db.SettingHSToken: auth.RandomHex(32)})
+		set(map[string]string{settings.ASToken.Key: auth.RandomHex(32), settings.HSToken.Key: auth.RandomHex(32)})
 		rep := e.run(t)
 		assertCheck(t, rep, diagnostics.CheckBotWhoami, expect{false, "refused the as_token (HTTP 401 M_UNKNOWN_TOKEN", "restart the homeserver"})
 		assertCheck(t, rep, diagnostics.CheckUserNamespace, expect{false, "Skipped — the as_token is not accepted", "bot_whoami"})

@@ -17,6 +17,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/diagnostics"
+	"matrixas/settings"
 )
 
 const (
@@ -138,13 +139,13 @@ func newEnv(t *testing.T, values map[string]string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	settings := db.NewSettings(store, nil)
+	st := db.NewSettings(store, nil)
 	if len(values) > 0 {
-		if err := settings.Set(context.Background(), values); err != nil {
+		if err := st.Set(context.Background(), values); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e := &env{store: store, settings: settings, now: time.Now()}
+	e := &env{store: store, settings: st, now: time.Now()}
 	e.opts = diagnostics.Options{Now: func() time.Time { return e.now }}
 	return e
 }
@@ -152,14 +153,14 @@ func newEnv(t *testing.T, values map[string]string) *env {
 // setUp are the settings of a fully set-up appservice on homeserverURL.
 func setUp(homeserverURL string) map[string]string {
 	return map[string]string{
-		db.SettingHomeserverURL:      homeserverURL,
-		db.SettingHomeserverDomain:   domain,
-		db.SettingRegistrationSecret: secret,
-		db.SettingASToken:            asToken,
-		db.SettingHSToken:            hsToken,
-		db.SettingSenderLocalpart:    "waldur-bot",
-		db.SettingAppserviceURL:      "http://appservice.test:8080",
-		db.SettingEnabled:            "true",
+		settings.HomeserverURL.Key:      homeserverURL,
+		settings.HomeserverDomain.Key:   domain,
+		settings.RegistrationSecret.Key: secret,
+		settings.ASToken.Key:            asToken,
+		settings.HSToken.Key:            hsToken,
+		settings.SenderLocalpart.Key:    "waldur-bot",
+		settings.AppserviceURL.Key:      "http://appservice.test:8080",
+		settings.Enabled.Key:            "true",
 	}
 }
 
@@ -428,7 +429,7 @@ func TestBlackHoleIsBounded(t *testing.T) {
 	})
 	values := setUp("http://" + ln.Addr().String())
 	// A public URL on the same black hole: a second, independent probe that also hangs.
-	values[db.SettingHomeserverPublicURL] = "http://localhost:" + strings.Split(ln.Addr().String(), ":")[1]
+	values[settings.HomeserverPublicURL.Key] = "http://localhost:" + strings.Split(ln.Addr().String(), ":")[1]
 	e := newEnv(t, values)
 	e.opts.ConnectTimeout = 3 * time.Second
 	e.opts.RequestTimeout = 2 * time.Second
@@ -466,7 +467,7 @@ func TestTokenAndDomainProblems(t *testing.T) {
 		{
 			name:   "wrong domain configured",
 			hs:     &fakeHS{},
-			values: map[string]string{db.SettingHomeserverDomain: "wrong.example"},
+			values: map[string]string{settings.HomeserverDomain.Key: "wrong.example"},
 			checks: map[string]expect{
 				diagnostics.CheckHomeserverServerName: {false, "server_name is example.org (from the bot's user ID @waldur-bot:example.org), but the configured domain is wrong.example", "M_EXCLUSIVE"},
 				diagnostics.CheckBotWhoami:            {false, "authenticates as @waldur-bot:example.org, not @waldur-bot:wrong.example", "Set the homeserver domain to example.org"},
@@ -476,7 +477,7 @@ func TestTokenAndDomainProblems(t *testing.T) {
 		{
 			name:   "other sender_localpart installed",
 			hs:     &fakeHS{},
-			values: map[string]string{db.SettingSenderLocalpart: "new-bot"},
+			values: map[string]string{settings.SenderLocalpart.Key: "new-bot"},
 			checks: map[string]expect{
 				diagnostics.CheckBotWhoami:            {false, "authenticates as @waldur-bot:example.org, not @new-bot:example.org", "sender_localpart waldur-bot"},
 				diagnostics.CheckHomeserverServerName: {true, "example.org", ""},
@@ -553,9 +554,9 @@ func TestPublicHomeserver(t *testing.T) {
 			plain := httptest.NewServer(plainHS)
 			defer plain.Close()
 			values := setUp(internal.URL)
-			values[db.SettingHomeserverPublicURL] = tt.public(internal.URL, cors, plain)
+			values[settings.HomeserverPublicURL.Key] = tt.public(internal.URL, cors, plain)
 			rep := newEnv(t, values).run(t)
-			assertCheck(t, rep, diagnostics.CheckPublicConfigured, expect{true, values[db.SettingHomeserverPublicURL], ""})
+			assertCheck(t, rep, diagnostics.CheckPublicConfigured, expect{true, values[settings.HomeserverPublicURL.Key], ""})
 			assertCheck(t, rep, diagnostics.CheckPublicReachable, tt.want)
 		})
 	}
@@ -744,7 +745,7 @@ func TestNoRequestsWithoutHomeserver(t *testing.T) {
 	srv := httptest.NewServer(hs)
 	defer srv.Close()
 	values := setUp(srv.URL)
-	delete(values, db.SettingHomeserverURL)
+	delete(values, settings.HomeserverURL.Key)
 	newEnv(t, values).run(t)
 	if hs.sawPath("") {
 		t.Errorf("requests were sent without a homeserver URL: %v", hs.requests)

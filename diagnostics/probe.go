@@ -27,6 +27,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/matrix"
+	"matrixas/settings"
 )
 
 // maxBody caps what a probe reads of an answer: diagnostics only need small JSON bodies.
@@ -186,7 +187,7 @@ type probes struct {
 func (d *Diagnostics) probe(ctx context.Context, ms *db.MatrixSettings, provisioned id.UserID) *probes {
 	p := &probes{}
 	hs := strings.TrimRight(ms.HomeserverURL, "/")
-	haveHS := hs != "" && matrix.ValidHTTPURL(hs) == nil
+	haveHS := hs != "" && settings.HomeserverURL.Validate(hs) == nil
 	depCtx, cancelDeps := context.WithCancel(ctx)
 	defer cancelDeps()
 	var wg sync.WaitGroup
@@ -239,7 +240,7 @@ func (d *Diagnostics) probe(ctx context.Context, ms *db.MatrixSettings, provisio
 // one (so it needs its own probe), else "".
 func publicURL(ms *db.MatrixSettings) string {
 	pub := strings.TrimRight(ms.HomeserverPublicURL, "/")
-	if pub == "" || pub == strings.TrimRight(ms.HomeserverURL, "/") || matrix.ValidHTTPURL(pub) != nil {
+	if pub == "" || pub == strings.TrimRight(ms.HomeserverURL, "/") || settings.HomeserverPublicURL.Validate(pub) != nil {
 		return ""
 	}
 	return pub

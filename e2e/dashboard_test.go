@@ -15,6 +15,7 @@ import (
 	"matrixas/internal/browsertest"
 	"matrixas/internal/dendritetest"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // TestDashboardEndToEnd walks the whole dashboard in headless Chromium against a real
@@ -309,7 +310,7 @@ func TestDashboardWithoutJavaScript(t *testing.T) {
 
 	// A project whose room is active, as the worker would have left it; the domain is
 	// configured already, so setup shows it locked.
-	if err := srv.Web.Settings().Set(ctx, map[string]string{db.SettingHomeserverDomain: "example.org"}); err != nil {
+	if err := srv.Web.Settings().Set(ctx, map[string]string{settings.HomeserverDomain.Key: "example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	_, roomUUID := createProject(t, srv, "Apollo", map[string]string{"ann": "admin"})

@@ -102,7 +102,7 @@ func startHomeserver(t *testing.T) *homeserver {
 	hs := dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{regFile}, DataDir: dataDir})
 	ms.HomeserverURL = hs.URL
 	hc := matrix.HTTPClient(3*time.Second, 30*time.Second)
-	if got := matrix.ProvisionBot(ctx, ms, hc); got != matrix.BotOK {
+	if got := matrix.ProvisionBot(ctx, ms, hc); got != db.BotOK {
 		t.Fatalf("provision bot: %s", got)
 	}
 	target, _ := url.Parse(hs.URL)

@@ -15,20 +15,14 @@ import (
 // BotDisplayName is the display name given to the appservice's bot user.
 const BotDisplayName = "Waldur bot"
 
-// Bot provisioning outcomes, as the setup response reports them.
-const (
-	BotSkipped = "skipped"
-	BotOK      = "ok"
-)
-
 // ProvisionBot registers the bot through m.login.application_service (M_USER_IN_USE
 // counts as done) and sets its display name. It returns the seed's bot_provision_status:
-// "ok", "skipped" when no homeserver could be reached to try, or "failed: <errcode or
-// reason>". The reason never carries a token.
-func ProvisionBot(ctx context.Context, ms *db.MatrixSettings, hc *http.Client) string {
+// db.BotOK, db.BotSkipped when no homeserver could be reached to try, or
+// db.BotFailed(errcode or reason). The reason never carries a token.
+func ProvisionBot(ctx context.Context, ms *db.MatrixSettings, hc *http.Client) db.BotStatus {
 	cli, err := Client(ms, hc, "")
 	if err != nil {
-		return BotSkipped
+		return db.BotSkipped
 	}
 	// The answer is decoded, so a 200 that is not a Matrix answer is not taken for success.
 	var resp mautrix.RespRegister
@@ -43,15 +37,15 @@ func ProvisionBot(ctx context.Context, ms *db.MatrixSettings, hc *http.Client) s
 	if err := cli.SetDisplayName(ctx, BotDisplayName); err != nil {
 		return outcome(err)
 	}
-	return BotOK
+	return db.BotOK
 }
 
-// outcome turns a homeserver call's error into "skipped" (unreachable) or "failed: ...".
-func outcome(err error) string {
+// outcome turns a homeserver call's error into skipped (unreachable) or failed.
+func outcome(err error) db.BotStatus {
 	if Unreachable(err) {
-		return BotSkipped
+		return db.BotSkipped
 	}
-	return "failed: " + Reason(err)
+	return db.BotFailed(Reason(err))
 }
 
 // Unreachable reports whether err means the homeserver could not be reached at all

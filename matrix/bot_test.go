@@ -16,7 +16,7 @@ func TestProvisionBotOutcomes(t *testing.T) {
 	tests := []struct {
 		name     string
 		register func(w http.ResponseWriter)
-		want     string
+		want     db.BotStatus
 	}{
 		{"registered", func(w http.ResponseWriter) { w.Write([]byte(`{"user_id":"@bot:example.org"}`)) }, "ok"},
 		{"already there", func(w http.ResponseWriter) {
@@ -48,7 +48,7 @@ func TestProvisionBotOutcomes(t *testing.T) {
 	}
 	// Nothing listening: skipped, not failed.
 	ms := &db.MatrixSettings{HomeserverURL: "http://127.0.0.1:9", HomeserverDomain: "example.org", ASToken: "as", SenderLocalpart: "bot"}
-	if got := ProvisionBot(context.Background(), ms, HTTPClient(time.Second, 2*time.Second)); got != BotSkipped {
+	if got := ProvisionBot(context.Background(), ms, HTTPClient(time.Second, 2*time.Second)); got != db.BotSkipped {
 		t.Errorf("unreachable: %q, want skipped", got)
 	}
 }

@@ -1,3 +1,6 @@
+// Package matrix is this server's side of the Matrix appservice API: the registration
+// file, the client calls to the homeserver (as the bot or as a managed user), the bot's
+// provisioning, and the redaction of secrets from what the homeserver says.
 package matrix
 
 import (

@@ -7,6 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"matrixas/db"
+	"matrixas/settings"
 )
 
 func token(s string) bool {
@@ -28,7 +29,8 @@ func FuzzRegistrationYAML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, domain, localpart, url, as, hs string) {
 		// Inputs the product can produce: setup validates domain, localpart and url, and
 		// tokens are generated (64 hex digits; any visible ASCII is tried here).
-		if !ValidDomain(domain) || !ValidLocalpart(localpart) || ValidHTTPURL(url) != nil || !token(as) || !token(hs) {
+		if settings.HomeserverDomain.Validate(domain) != nil || settings.SenderLocalpart.Validate(localpart) != nil ||
+			settings.AppserviceURL.Validate(url) != nil || !token(as) || !token(hs) {
 			return
 		}
 		ms := &db.MatrixSettings{HomeserverDomain: domain, SenderLocalpart: localpart, AppserviceURL: url, ASToken: as, HSToken: hs}

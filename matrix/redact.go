@@ -4,18 +4,19 @@ import (
 	"strings"
 
 	"matrixas/db"
+	"matrixas/settings"
 )
 
 // Redacted replaces a secret in text shown to people or logs.
 const Redacted = "[redacted]"
 
-// Secrets returns the values that must never be shown: both tokens and the
-// registration secret (empty ones left out).
+// Secrets returns the values that must never be shown: those of the secret runtime
+// settings (both tokens, the registration secret; empty ones left out).
 func Secrets(ms *db.MatrixSettings) []string {
 	var out []string
-	for _, s := range []string{ms.ASToken, ms.HSToken, ms.RegistrationSecret} {
-		if len(s) >= 4 { // a shorter value would redact ordinary words
-			out = append(out, s)
+	for _, s := range settings.RuntimeSettings() {
+		if v := ms.Value(s); s.Secret && len(v) >= 4 { // a shorter value would redact ordinary words
+			out = append(out, v)
 		}
 	}
 	return out

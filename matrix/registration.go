@@ -19,13 +19,6 @@ const AliasPrefix = "waldur-"
 // WebhookPath is where the homeserver pushes transactions, relative to the appservice URL.
 const WebhookPath = "/_matrix/app/v1/transactions/{txnId}"
 
-// localpartRe is what setup accepts for sender_localpart: the Matrix user-id grammar,
-// which keeps a regex such as ".*" from claiming the whole namespace.
-var localpartRe = regexp.MustCompile(`^[a-z0-9._=\-/]+$`)
-
-// ValidLocalpart reports whether s may be the bot's localpart.
-func ValidLocalpart(s string) bool { return len(s) <= 255 && localpartRe.MatchString(s) }
-
 // Namespace is one namespace entry of a registration.
 type Namespace struct {
 	Exclusive bool   `yaml:"exclusive" json:"exclusive"`

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"matrixas/handlers"
 	"matrixas/provision"
 )
 
@@ -34,9 +33,9 @@ type Metrics struct {
 	log *slog.Logger
 
 	// Resolved once, so the transaction hot path does no label lookups.
-	txns       [handlers.NumTxnOutcomes]prometheus.Counter
+	txns       [NumTxnOutcomes]prometheus.Counter
 	events     prometheus.Counter
-	authFailed [handlers.NumAuthFailures]prometheus.Counter
+	authFailed [NumAuthFailures]prometheus.Counter
 
 	provAttempts *prometheus.CounterVec
 	provFailures *prometheus.CounterVec
@@ -49,10 +48,7 @@ type Metrics struct {
 	httpSeries   map[httpKey]*httpSeries
 }
 
-var (
-	_ handlers.WebhookObserver = (*Metrics)(nil)
-	_ provision.Observer       = (*Metrics)(nil)
-)
+var _ provision.Observer = (*Metrics)(nil)
 
 // New returns the metrics in a fresh private registry, with the Go runtime and process
 // collectors and a build-info gauge for version. log receives scrape errors.
@@ -72,8 +68,8 @@ func New(version string, log *slog.Logger) *Metrics {
 		Namespace: namespace, Subsystem: "webhook", Name: "transactions_total",
 		Help: "Transactions the homeserver pushed, by result: new (recorded), duplicate (txnId seen before), discarded (appservice disabled), rejected (bad request), failed (not recorded, the homeserver retries).",
 	}, []string{"result"})
-	for o := range handlers.NumTxnOutcomes {
-		m.txns[o] = txns.WithLabelValues(handlers.TxnOutcome(o).String())
+	for o := range NumTxnOutcomes {
+		m.txns[o] = txns.WithLabelValues(TxnOutcome(o).String())
 	}
 	m.events = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "webhook", Name: "events_total",
@@ -83,8 +79,8 @@ func New(version string, log *slog.Logger) *Metrics {
 		Namespace: namespace, Subsystem: "webhook", Name: "auth_failures_total",
 		Help: "Homeserver requests refused, by reason: missing_token, invalid_token, not_configured (no hs_token set up yet).",
 	}, []string{"reason"})
-	for a := range handlers.NumAuthFailures {
-		m.authFailed[a] = auth.WithLabelValues(handlers.AuthFailure(a).String())
+	for a := range NumAuthFailures {
+		m.authFailed[a] = auth.WithLabelValues(AuthFailure(a).String())
 	}
 
 	m.provAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -143,19 +139,19 @@ func (l slogErrorLog) Println(v ...any) {
 }
 
 // TransactionDone counts a transaction by outcome, and the events of a new one.
-func (m *Metrics) TransactionDone(o handlers.TxnOutcome, events int) {
-	if int(o) >= handlers.NumTxnOutcomes {
+func (m *Metrics) TransactionDone(o TxnOutcome, events int) {
+	if int(o) >= NumTxnOutcomes {
 		return
 	}
 	m.txns[o].Inc()
-	if o == handlers.TxnNew && events > 0 {
+	if o == TxnNew && events > 0 {
 		m.events.Add(float64(events))
 	}
 }
 
 // WebhookAuthFailed counts a refused homeserver request by reason.
-func (m *Metrics) WebhookAuthFailed(reason handlers.AuthFailure) {
-	if int(reason) < handlers.NumAuthFailures {
+func (m *Metrics) WebhookAuthFailed(reason AuthFailure) {
+	if int(reason) < NumAuthFailures {
 		m.authFailed[reason].Inc()
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"matrixas/db"
-	"matrixas/handlers"
 	"matrixas/internal/metricstest"
 	"matrixas/metrics"
 	"matrixas/provision"
@@ -183,14 +182,14 @@ func TestHTTPMiddleware(t *testing.T) {
 
 func TestWebhookAndProvisionCounters(t *testing.T) {
 	m := metrics.New("v1.2.3", nil)
-	m.TransactionDone(handlers.TxnNew, 10)
-	m.TransactionDone(handlers.TxnNew, 3)
-	m.TransactionDone(handlers.TxnDuplicate, 10) // not processed: its events do not count
-	m.TransactionDone(handlers.TxnRejected, 0)
-	m.TransactionDone(handlers.TxnOutcome(200), 5) // unknown: ignored, no panic
-	m.WebhookAuthFailed(handlers.AuthInvalidToken)
-	m.WebhookAuthFailed(handlers.AuthInvalidToken)
-	m.WebhookAuthFailed(handlers.AuthMissingToken)
+	m.TransactionDone(metrics.TxnNew, 10)
+	m.TransactionDone(metrics.TxnNew, 3)
+	m.TransactionDone(metrics.TxnDuplicate, 10) // not processed: its events do not count
+	m.TransactionDone(metrics.TxnRejected, 0)
+	m.TransactionDone(metrics.TxnOutcome(200), 5) // unknown: ignored, no panic
+	m.WebhookAuthFailed(metrics.AuthInvalidToken)
+	m.WebhookAuthFailed(metrics.AuthInvalidToken)
+	m.WebhookAuthFailed(metrics.AuthMissingToken)
 	m.ProvisionDone(provision.KindRoomCreate, nil)
 	m.ProvisionDone(provision.KindRoomCreate, errors.New("M_FORBIDDEN"))
 	m.ProvisionDone(provision.KindUser, nil)
@@ -251,7 +250,7 @@ func TestStoreCollector(t *testing.T) {
 		wants map[string]float64 // "name{label=value}" -> value; absent = must be missing
 	}{
 		{"numbers", &fakeStats{
-			stats: &db.DiagnosticStats{Rooms: map[string]int{"active": 3, "error": 1}, ProfilesTotal: 5, ProfilesProvisioned: 4,
+			stats: &db.DiagnosticStats{Rooms: map[db.RoomState]int{db.RoomActive: 3, db.RoomError: 1}, ProfilesTotal: 5, ProfilesProvisioned: 4,
 				PendingRooms: 2, PendingUsers: 1, TransactionsTotal: 42, LastTransactionAt: last},
 			repro: &db.ReprovisionProgress{RoomsRemaining: 2, UsersRemaining: 0, RoomsErrored: 1},
 		}, map[string]float64{
@@ -261,7 +260,7 @@ func TestStoreCollector(t *testing.T) {
 			"matrixas_transactions_recorded_total": 42, "matrixas_last_transaction_timestamp_seconds": 1_700_000_000,
 			"matrixas_reprovision_in_progress": 1, "matrixas_reprovision_remaining{kind=rooms}": 2, "matrixas_reprovision_rooms_errored": 1,
 		}},
-		{"never reprovisioned", &fakeStats{stats: &db.DiagnosticStats{Rooms: map[string]int{}}}, map[string]float64{
+		{"never reprovisioned", &fakeStats{stats: &db.DiagnosticStats{Rooms: map[db.RoomState]int{}}}, map[string]float64{
 			"matrixas_database_up": 1, "matrixas_reprovision_in_progress": 0, "matrixas_last_transaction_timestamp_seconds": 0,
 		}},
 		{"database down", &fakeStats{err: errors.New("database is closed")}, map[string]float64{
@@ -314,7 +313,7 @@ func BenchmarkHTTPMiddleware(b *testing.B) {
 			}
 			r.Route("/_matrix/app", func(r chi.Router) {
 				r.Put("/v1/transactions/{txnId}", func(w http.ResponseWriter, r *http.Request) {
-					m.TransactionDone(handlers.TxnNew, 10)
+					m.TransactionDone(metrics.TxnNew, 10)
 					w.WriteHeader(http.StatusOK)
 				})
 			})

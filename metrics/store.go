@@ -93,7 +93,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.up, 1)
 	for _, s := range db.RoomStates {
-		gauge(c.rooms, float64(st.Rooms[string(s)]), string(s))
+		gauge(c.rooms, float64(st.Rooms[s]), string(s))
 	}
 	gauge(c.profiles, float64(st.ProfilesTotal))
 	gauge(c.provisioned, float64(st.ProfilesProvisioned))

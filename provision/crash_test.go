@@ -21,6 +21,7 @@ import (
 	"matrixas/db"
 	"matrixas/internal/dendritetest"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // buildServer builds the matrixas binary into a temp folder.
@@ -114,16 +115,16 @@ func TestCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	settings := db.NewSettings(store, nil)
-	if err := settings.Set(ctx, appserviceSettings(url)); err != nil {
+	st := db.NewSettings(store, nil)
+	if err := st.Set(ctx, appserviceSettings(url)); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := settings.Matrix(ctx)
+	ms, err := st.Matrix(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{writeRegistration(t, ms, dir)}, DataDir: memDir(t)})
-	if err := settings.Set(ctx, map[string]string{db.SettingHomeserverURL: hs.URL, db.SettingEnabled: "true"}); err != nil {
+	if err := st.Set(ctx, map[string]string{settings.HomeserverURL.Key: hs.URL, settings.Enabled.Key: "true"}); err != nil {
 		t.Fatal(err)
 	}
 	staff := &db.User{Username: "staff", IsStaff: true, IsActive: true}

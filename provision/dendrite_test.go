@@ -67,7 +67,7 @@ func TestRoomsOnDendrite(t *testing.T) {
 		projects[i] = pr
 	}
 	bot := a.bot(t, a.hs)
-	botID := a.ms.BotUserID()
+	botID := a.ms.BotUserID().String()
 
 	// checkRoom verifies a room on the homeserver against the project's roles.
 	checkRoom := func(t *testing.T, c interface{}, p *project) (bool, string) {

@@ -23,6 +23,7 @@ import (
 	"matrixas/internal/testserver"
 	"matrixas/matrix"
 	"matrixas/provision"
+	"matrixas/settings"
 )
 
 // faultMode is how the fake homeserver misbehaves.
@@ -297,7 +298,7 @@ func homeserverFault(t *testing.T, mode faultMode) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	settings := db.NewSettings(store, nil)
+	st := db.NewSettings(store, nil)
 	asToken := strings.Repeat("a1", 32)
 	hs := newFaultyHomeserver(t, "@waldur-bot:localhost")
 	hsURL := hs.srv.URL
@@ -306,9 +307,9 @@ func homeserverFault(t *testing.T, mode faultMode) {
 	} else {
 		hs.setMode(mode)
 	}
-	if err := settings.Set(ctx, map[string]string{
-		db.SettingHomeserverURL: hsURL, db.SettingHomeserverDomain: "localhost", db.SettingSenderLocalpart: "waldur-bot",
-		db.SettingASToken: asToken, db.SettingHSToken: strings.Repeat("b2", 32), db.SettingEnabled: "true",
+	if err := st.Set(ctx, map[string]string{
+		settings.HomeserverURL.Key: hsURL, settings.HomeserverDomain.Key: "localhost", settings.SenderLocalpart.Key: "waldur-bot",
+		settings.ASToken.Key: asToken, settings.HSToken.Key: strings.Repeat("b2", 32), settings.Enabled.Key: "true",
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func homeserverFault(t *testing.T, mode faultMode) {
 	logs := &testserver.SyncBuffer{}
 	hc := matrix.HTTPClient(200*time.Millisecond, 300*time.Millisecond)
 	obs := &outcomes{}
-	w := provision.New(store, settings, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), provision.Options{
+	w := provision.New(store, st, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), provision.Options{
 		Concurrency: 2, MaxAttempts: maxAttempts, BaseBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
 		Interval: 50 * time.Millisecond, JobTimeout: 5 * time.Second, HTTPClient: hc, Observer: obs,
 	})
@@ -372,7 +373,7 @@ func homeserverFault(t *testing.T, mode faultMode) {
 	// The homeserver heals. The worker creates a new room (so it is running and
 	// talking to the homeserver) but leaves the parked one alone.
 	hs.setMode(hsHealthy)
-	if err := settings.Set(ctx, map[string]string{db.SettingHomeserverURL: hs.srv.URL}); err != nil {
+	if err := st.Set(ctx, map[string]string{settings.HomeserverURL.Key: hs.srv.URL}); err != nil {
 		t.Fatal(err)
 	}
 	before := hs.seen(parked.ProjectUUID)

@@ -20,6 +20,7 @@ import (
 	"matrixas/internal/dendritetest"
 	"matrixas/internal/testserver"
 	"matrixas/matrix"
+	"matrixas/settings"
 )
 
 // appservice is a test server set up as the appservice of a real Dendrite.
@@ -41,11 +42,11 @@ var fastEnv = map[string]string{
 // is filled in once Dendrite runs).
 func appserviceSettings(url string) map[string]string {
 	return map[string]string{
-		db.SettingHomeserverDomain: "localhost",
-		db.SettingASToken:          auth.RandomHex(32),
-		db.SettingHSToken:          auth.RandomHex(32),
-		db.SettingSenderLocalpart:  "waldur-bot",
-		db.SettingAppserviceURL:    url,
+		settings.HomeserverDomain.Key: "localhost",
+		settings.ASToken.Key:          auth.RandomHex(32),
+		settings.HSToken.Key:          auth.RandomHex(32),
+		settings.SenderLocalpart.Key:  "waldur-bot",
+		settings.AppserviceURL.Key:    url,
 	}
 }
 
@@ -105,7 +106,7 @@ func (a *appservice) switchTo(t *testing.T, hs *dendritetest.Server) {
 	t.Helper()
 	ctx := context.Background()
 	st := a.ts.Web.Settings()
-	if err := st.Set(ctx, map[string]string{db.SettingHomeserverURL: hs.URL, db.SettingEnabled: "true"}); err != nil {
+	if err := st.Set(ctx, map[string]string{settings.HomeserverURL.Key: hs.URL, settings.Enabled.Key: "true"}); err != nil {
 		t.Fatal(err)
 	}
 	ms, err := st.Matrix(ctx)

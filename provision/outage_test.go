@@ -90,7 +90,7 @@ func TestHomeserverOutage(t *testing.T) {
 	}
 	waitFor(t, "room B active after retry", 30*time.Second, a.inState(t, rb.UUID, "active"))
 	r = a.room(t, rb.UUID)
-	if got := joined(t, a.bot(t, a.hs), r.RoomID); !sameStrings(got, []string{mxid("outage"), a.ms.BotUserID()}) {
+	if got := joined(t, a.bot(t, a.hs), r.RoomID); !sameStrings(got, []string{mxid("outage"), a.ms.BotUserID().String()}) {
 		t.Errorf("room B members %v", got)
 	}
 }
@@ -135,7 +135,7 @@ func TestDisableAndReactivate(t *testing.T) {
 
 	a.call(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/reactivate/", nil, &r, http.StatusOK)
 	a.call(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/reactivate/", nil, nil, http.StatusConflict)
-	want := []string{a.ms.BotUserID(), mxid("dis1"), mxid("dis2")}
+	want := []string{a.ms.BotUserID().String(), mxid("dis1"), mxid("dis2")}
 	slices.Sort(want)
 	waitFor(t, "members back in a working room", 30*time.Second, func() (bool, string) {
 		r = a.room(t, r.UUID)

@@ -256,7 +256,7 @@ func (w *Worker) ensureBot(ctx context.Context, ms *db.MatrixSettings) {
 		return
 	}
 	status := matrix.ProvisionBot(ctx, ms, w.opts.HTTPClient)
-	if status != matrix.BotOK {
+	if status != db.BotOK {
 		if ctx.Err() == nil {
 			// Back off like a room would: a homeserver that does not know the tokens yet
 			// (not restarted) is asked again later, not on every cycle.

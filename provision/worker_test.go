@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
 
 	"matrixas/db"
+	"matrixas/settings"
 )
 
 // fakeHS imitates the few homeserver endpoints a room creation touches, answering
@@ -95,14 +97,14 @@ func newTestWorker(t *testing.T, hs http.Handler, opts Options) (*Worker, *db.St
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	settings := db.NewSettings(store, nil)
-	if err := settings.Set(ctx, map[string]string{
-		db.SettingHomeserverURL: srv.URL, db.SettingHomeserverDomain: "hs.test", db.SettingASToken: "as-secret-token",
-		db.SettingHSToken: "hs", db.SettingSenderLocalpart: "bot", db.SettingEnabled: "true",
+	st := db.NewSettings(store, nil)
+	if err := st.Set(ctx, map[string]string{
+		settings.HomeserverURL.Key: srv.URL, settings.HomeserverDomain.Key: "hs.test", settings.ASToken.Key: "as-secret-token",
+		settings.HSToken.Key: "hs", settings.SenderLocalpart.Key: "bot", settings.Enabled.Key: "true",
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := settings.Matrix(ctx)
+	ms, err := st.Matrix(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func newTestWorker(t *testing.T, hs http.Handler, opts Options) (*Worker, *db.St
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := New(store, settings, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	w := New(store, st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	return w, store, ms, room
 }
 
@@ -255,7 +257,7 @@ func TestInterruptedCreationIsAdoptedNotRepeated(t *testing.T) {
 	w.opts.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	w.roomJob(ctx, ms, room.ID)
 	got, _ = store.RoomByID(ctx, room.ID)
-	if got.State != db.RoomActive || got.RoomID != "!orphan:hs.test" || got.RoomAlias != "#waldur-"+room.ProjectUUID+":hs.test" || !got.CreateStartedAt.IsZero() {
+	if got.State != db.RoomActive || got.RoomID != "!orphan:hs.test" || got.RoomAlias != id.RoomAlias("#waldur-"+room.ProjectUUID+":hs.test") || !got.CreateStartedAt.IsZero() {
 		t.Fatalf("after settling: %+v", got)
 	}
 	if len(hs.creates) != 1 || len(hs.aliased) != 1 {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as README and CI run it: installs what the integration tests need
 # (Chromium from Debian's packages, Dendrite v0.13.8 with go install; both skipped when
-# already there), checks formatting, vet, staticcheck and templ drift, then runs every test
-# with the race detector and integration tests switched on.
+# already there), checks go.mod tidiness, formatting, vet, staticcheck and templ drift, then
+# runs every test with the race detector and integration tests switched on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,11 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "tools"
 scripts/install-tools.sh
+
+step "go mod tidy (drift check)"
+# go.mod lists what the code imports, direct requirements apart from indirect ones;
+# -diff changes nothing and fails when tidying would.
+go mod tidy -diff
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go'))

@@ -15,9 +15,19 @@ type Page struct {
 
 // Flash is a one-time message shown after an action.
 type Flash struct {
-	Kind    string // success, error or info
+	Kind    FlashKind
 	Message string
 }
+
+// FlashKind says how a flash is shown: its colour and its ARIA role.
+type FlashKind string
+
+// The kinds of flash.
+const (
+	FlashSuccess FlashKind = "success"
+	FlashError   FlashKind = "error" // an alert
+	FlashInfo    FlashKind = "info"
+)
 
 // NavItem is one entry of the top navigation.
 type NavItem struct {

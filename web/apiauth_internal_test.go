@@ -46,21 +46,20 @@ func newGuardFixture(t *testing.T) *guardFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := s.handler
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"user": auth.UserFrom(r.Context()).Username})
 	})
 	r := chi.NewRouter()
 	r.Group(func(r chi.Router) {
-		r.Use(crossOrigin(h), limitBody(h, cfg.MaxBodyBytes), authenticate(store, h.Sessions))
-		r.With(requireUser(h)).Get("/api/user", ok)
-		r.With(requireStaff(h)).Get("/api/staff", ok)
-		r.With(requireStaff(h)).Post("/api/staff", ok)
-		r.With(staffWrites(h)).Get("/api/staff-writes", ok)
-		r.With(staffWrites(h)).Post("/api/staff-writes", ok)
-		r.With(staffWrites(h)).Delete("/api/staff-writes", ok)
-		r.With(requireStaffPage(h)).Get("/page", ok)
+		r.Use(crossOrigin(cfg.PublicURL), limitBody(cfg.MaxBodyBytes), authenticate(store, s.sessions))
+		r.With(requireUser).Get("/api/user", ok)
+		r.With(requireStaff).Get("/api/staff", ok)
+		r.With(requireStaff).Post("/api/staff", ok)
+		r.With(staffWrites).Get("/api/staff-writes", ok)
+		r.With(staffWrites).Post("/api/staff-writes", ok)
+		r.With(staffWrites).Delete("/api/staff-writes", ok)
+		r.With(requireStaffPage).Get("/page", ok)
 	})
 	f := &guardFixture{srv: httptest.NewServer(r)}
 	t.Cleanup(f.srv.Close)
@@ -78,13 +77,13 @@ func newGuardFixture(t *testing.T) *guardFixture {
 		}
 		// A session the way Login makes one.
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
-		sess := sessions.NewSession(h.Sessions, auth.SessionCookie)
+		sess := sessions.NewSession(s.sessions, auth.SessionCookie)
 		sess.Options = &sessions.Options{Path: "/", MaxAge: 3600, HttpOnly: true}
-		if err := h.Sessions.Login(ctx, sess, u); err != nil {
+		if err := s.sessions.Login(ctx, sess, u); err != nil {
 			t.Fatal(err)
 		}
 		rec := httptest.NewRecorder()
-		if err := h.Sessions.Save(req, rec, sess); err != nil {
+		if err := s.sessions.Save(req, rec, sess); err != nil {
 			t.Fatal(err)
 		}
 		return u, tok, rec.Result().Cookies()[0]

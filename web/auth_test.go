@@ -17,7 +17,8 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
-	"matrixas/handlers"
+	"matrixas/handlers/respond"
+	"matrixas/handlers/ui"
 	"matrixas/internal/testserver"
 )
 
@@ -314,7 +315,7 @@ func TestLoginRedirect(t *testing.T) {
 				req.Header.Set("HX-Request", "true")
 			}
 			rec := httptest.NewRecorder()
-			handlers.LoginRedirect(rec, req)
+			ui.LoginRedirect(rec, req)
 			got := rec.Header().Get("Location")
 			if tt.htmx {
 				got = rec.Header().Get("HX-Redirect")
@@ -440,7 +441,7 @@ func TestDeactivationRevokesSessionsAndTokens(t *testing.T) {
 		t.Errorf("the session row survived deactivation")
 	}
 	for _, tok := range []string{ts.StaffToken, token2} {
-		var body handlers.Detail
+		var body respond.Detail
 		if status := ts.JSON(t, http.MethodGet, probe, tok, nil, &body); status != http.StatusUnauthorized || body.Detail == "" {
 			t.Errorf("token after deactivation: %d %+v, want 401 with a detail", status, body)
 		}

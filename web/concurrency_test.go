@@ -14,6 +14,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // TestConcurrentWebhookReprovisionAndReads runs at once: homeserver transactions (some
@@ -28,8 +29,8 @@ func TestConcurrentWebhookReprovisionAndReads(t *testing.T) {
 	// Enabled, with an hs_token, but no homeserver URL: the provisioning worker stays
 	// idle, so only this test's requests move rooms between states.
 	if err := ts.Web.Settings().Set(ctx, map[string]string{
-		db.SettingHomeserverDomain: "localhost", db.SettingSenderLocalpart: "waldur-bot",
-		db.SettingHSToken: hsTestToken, db.SettingEnabled: "true",
+		settings.HomeserverDomain.Key: "localhost", settings.SenderLocalpart.Key: "waldur-bot",
+		settings.HSToken.Key: hsTestToken, settings.Enabled.Key: "true",
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestConcurrentWebhookReprovisionAndReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts[string(db.RoomCreating)] != rooms || counts[string(db.RoomActive)] != 0 {
+	if counts[db.RoomCreating] != rooms || counts[db.RoomActive] != 0 {
 		t.Errorf("room states after reprovision: %v, want all %d creating", counts, rooms)
 	}
 	resp, _ := ts.Request(t, http.MethodGet, "/api/projects/?page_size=1", ts.StaffToken, nil)

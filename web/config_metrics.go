@@ -2,8 +2,8 @@ package web
 
 import (
 	"errors"
-	"fmt"
-	"net"
+
+	"matrixas/settings"
 )
 
 // MetricsConfig says where Prometheus metrics are served. Both empty (the default) means
@@ -19,26 +19,12 @@ type MetricsConfig struct {
 	Token string
 }
 
-// Enabled reports whether /metrics is served anywhere.
-func (c MetricsConfig) Enabled() bool { return c.Addr != "" || c.Token != "" }
-
-// minMetricsToken is the shortest METRICS_TOKEN accepted: it guards a network endpoint.
-const minMetricsToken = 16
-
-// loadMetricsConfig reads METRICS_ADDR and METRICS_TOKEN (or METRICS_TOKEN_FILE) with
-// LoadConfig's get and secret readers; listenAddr is LISTEN_ADDR, which Addr must differ from.
-func loadMetricsConfig(get, secret func(string) string, listenAddr string) (MetricsConfig, []error) {
-	var errs []error
-	c := MetricsConfig{Addr: get("METRICS_ADDR"), Token: secret("METRICS_TOKEN")}
-	if c.Addr != "" {
-		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-			errs = append(errs, fmt.Errorf("METRICS_ADDR: %q is not host:port", c.Addr))
-		} else if c.Addr == listenAddr {
-			errs = append(errs, errors.New("METRICS_ADDR: must differ from LISTEN_ADDR (to serve metrics on the main listener, set METRICS_TOKEN instead)"))
-		}
+// loadMetricsConfig takes METRICS_ADDR and METRICS_TOKEN from e (already checked) and
+// adds the rule that the metrics listener is not LISTEN_ADDR (listenAddr) to e's errors.
+func loadMetricsConfig(e *env, listenAddr string) MetricsConfig {
+	c := MetricsConfig{Addr: e.value(settings.MetricsAddr), Token: e.value(settings.MetricsToken)}
+	if c.Addr != "" && c.Addr == listenAddr {
+		e.errs = append(e.errs, errors.New("METRICS_ADDR: must differ from LISTEN_ADDR (to serve metrics on the main listener, set METRICS_TOKEN instead)"))
 	}
-	if c.Token != "" && len(c.Token) < minMetricsToken {
-		errs = append(errs, fmt.Errorf("METRICS_TOKEN: must be at least %d characters", minMetricsToken))
-	}
-	return c, errs
+	return c
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"matrixas/settings"
 	"matrixas/web"
 )
 
@@ -98,8 +99,8 @@ func TestLoadConfigValues(t *testing.T) {
 			}
 		}},
 		{"registration secret from a file", map[string]string{"MATRIX_USER_REGISTRATION_SECRET_FILE": secretFile}, func(t *testing.T, c *web.Config) {
-			if c.RegistrationSecret != "s3cret with spaces " {
-				t.Errorf("RegistrationSecret %q", c.RegistrationSecret)
+			if got := c.FixedSettings()["user_registration_secret"]; got != "s3cret with spaces " {
+				t.Errorf("registration secret %q", got)
 			}
 		}},
 		{"session key directly", map[string]string{"SESSION_KEY": key}, func(t *testing.T, c *web.Config) {
@@ -207,7 +208,8 @@ func TestLoadConfigSecretAndFileBothSet(t *testing.T) {
 	}
 }
 
-// TestEnvVarsListsWhatLoadConfigReads keeps the documented list (README, --help) and the
+// TestEnvVarsListsWhatLoadConfigReads keeps the documented list (the settings table that
+// README and --help show) and the
 // variables actually read in step.
 func TestEnvVarsListsWhatLoadConfigReads(t *testing.T) {
 	read := map[string]bool{}
@@ -215,23 +217,23 @@ func TestEnvVarsListsWhatLoadConfigReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	documented := map[string]bool{}
-	for _, e := range web.EnvVars {
-		documented[e.Name] = true
-		if e.Secret {
-			documented[e.Name+"_FILE"] = true
+	for _, s := range settings.FromEnvironment() {
+		documented[s.Env] = true
+		if s.Secret {
+			documented[s.FileEnv()] = true
 		}
-		if e.Help == "" {
-			t.Errorf("%s has no help text", e.Name)
+		if s.Hint == "" {
+			t.Errorf("%s has no help text", s.Env)
 		}
 	}
 	for k := range read {
 		if !documented[k] {
-			t.Errorf("LoadConfig reads %s, which EnvVars does not document", k)
+			t.Errorf("LoadConfig reads %s, which the settings table does not document", k)
 		}
 	}
 	for k := range documented {
 		if !read[k] {
-			t.Errorf("EnvVars documents %s, which LoadConfig never reads", k)
+			t.Errorf("the settings table documents %s, which LoadConfig never reads", k)
 		}
 	}
 }

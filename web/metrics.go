@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"matrixas/handlers"
+	"matrixas/handlers/respond"
 )
 
 // metricsAuth serves next only to requests carrying "Authorization: Bearer <token>".
@@ -37,9 +37,9 @@ func metricsAuth(token string, next http.Handler) http.Handler {
 // metricsRoute is GET /metrics on the main listener: the metrics behind METRICS_TOKEN,
 // or 404 when no token is configured (metrics are then off here; METRICS_ADDR may still
 // serve them on their own listener). Sessions and API tokens grant nothing here.
-func (s *Server) metricsRoute(h *handlers.Handler) http.HandlerFunc {
+func (s *Server) metricsRoute() http.HandlerFunc {
 	if s.cfg.Metrics.Token == "" {
-		return h.NotFound
+		return respond.NotFound
 	}
 	return metricsAuth(s.cfg.Metrics.Token, s.metrics.Handler()).ServeHTTP
 }

@@ -19,7 +19,8 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
-	"matrixas/handlers"
+	"matrixas/handlers/respond"
+	"matrixas/handlers/ui"
 )
 
 // statusWriter remembers the status code for the access log.
@@ -76,7 +77,7 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 			start := time.Now()
 			id := requestIDs.n.Add(1)
 			sw := &statusWriter{ResponseWriter: w}
-			r = r.WithContext(handlers.WithErrorSlot(r.Context()))
+			r = r.WithContext(respond.WithErrorSlot(r.Context()))
 			defer func() {
 				if p := recover(); p != nil {
 					if p == http.ErrAbortHandler {
@@ -90,11 +91,11 @@ func logRequests(log *slog.Logger, onPanic http.HandlerFunc) func(http.Handler) 
 					return
 				}
 				level := slog.LevelInfo
-				reqErr := handlers.RequestError(r.Context())
+				reqErr := respond.RequestError(r.Context())
 				switch {
 				case reqErr != nil || sw.status >= 500:
 					level = slog.LevelError
-				case sw.status < 400 && handlers.RequestQuiet(r.Context()):
+				case sw.status < 400 && respond.RequestQuiet(r.Context()):
 					level = slog.LevelDebug
 				}
 				if !log.Enabled(r.Context(), level) {
@@ -148,7 +149,7 @@ var securityHeaderValues = []struct {
 // limitBody caps request bodies; handlers turn the resulting error into a 413.
 // A declared length over the limit is refused before reading, in the request's shape:
 // Matrix error, API detail, or the dashboard's error page.
-func limitBody(h *handlers.Handler, n int64) func(http.Handler) http.Handler {
+func limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
@@ -159,7 +160,7 @@ func limitBody(h *handlers.Handler, n int64) func(http.Handler) http.Handler {
 					w.Write([]byte(`{"errcode":"M_TOO_LARGE","error":"Request body too large"}` + "\n"))
 					return
 				}
-				h.TooLarge(w, r)
+				respond.TooLarge(w, r)
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)
@@ -239,7 +240,7 @@ func apiToken(r *http.Request) (key string, isToken bool, problem string) {
 
 // tokenRefused answers 401 for a token header that does not authenticate.
 func tokenRefused(w http.ResponseWriter, detail string) {
-	b, _ := json.Marshal(handlers.Detail{Detail: detail})
+	b, _ := json.Marshal(respond.Detail{Detail: detail})
 	w.Header().Set("WWW-Authenticate", `Token realm="api"`)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnauthorized)
@@ -248,9 +249,7 @@ func tokenRefused(w http.ResponseWriter, detail string) {
 
 // requireStaffPage lets active staff through; anonymous visitors go to the login page and
 // authenticated non-staff get 403.
-func requireStaffPage(h *handlers.Handler) func(http.Handler) http.Handler {
-	return staffOnly(handlers.LoginRedirect, h.Forbidden)
-}
+var requireStaffPage = staffOnly(ui.LoginRedirect, respond.Forbidden)
 
 // staffOnly lets active staff through and answers the others with anonymous or forbidden.
 func staffOnly(anonymous, forbidden http.HandlerFunc) func(http.Handler) http.Handler {
@@ -269,37 +268,29 @@ func staffOnly(anonymous, forbidden http.HandlerFunc) func(http.Handler) http.Ha
 }
 
 // requireUser lets any authenticated API caller through; anonymous gets 401.
-func requireUser(h *handlers.Handler) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if auth.UserFrom(r.Context()) == nil {
-				h.Unauthorized(w, r)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
+func requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if auth.UserFrom(r.Context()) == nil {
+			respond.Unauthorized(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireStaff lets active staff through; anonymous gets 401 and others 403.
-func requireStaff(h *handlers.Handler) func(http.Handler) http.Handler {
-	return staffOnly(h.Unauthorized, h.Forbidden)
-}
+var requireStaff = staffOnly(respond.Unauthorized, respond.Forbidden)
 
-// staffWrites lets any authenticated caller read, and only staff change anything.
-func staffWrites(h *handlers.Handler) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case auth.UserFrom(r.Context()) == nil:
-				h.Unauthorized(w, r)
-			case r.Method == http.MethodGet || r.Method == http.MethodHead || auth.StaffFrom(r.Context()) != nil:
-				next.ServeHTTP(w, r)
-			default:
-				h.Forbidden(w, r)
-			}
-		})
-	}
+// staffWrites lets any authenticated caller read (requireUser), and only staff change
+// anything.
+func staffWrites(next http.Handler) http.Handler {
+	return requireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || auth.StaffFrom(r.Context()) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		respond.Forbidden(w, r)
+	}))
 }
 
 // crossOrigin refuses cross-site unsafe requests (CSRF) on cookie-authenticated routes,
@@ -309,13 +300,11 @@ func staffWrites(h *handlers.Handler) func(http.Handler) http.Handler {
 // Requests that carry an API token and no session cookie are not checked: a browser
 // cannot add an Authorization header to a cross-site form, so such a request is an
 // automation tool's, whatever Origin it sends.
-func crossOrigin(h *handlers.Handler) func(http.Handler) http.Handler {
+func crossOrigin(publicURL string) func(http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
-	deny := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.CrossOriginDenied(w, r)
-	})
+	deny := http.HandlerFunc(respond.CrossOriginDenied)
 	cop.SetDenyHandler(deny)
-	publicOrigin := originOf(h.PublicURL)
+	publicOrigin := originOf(publicURL)
 	return func(next http.Handler) http.Handler {
 		checked := cop.Handler(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

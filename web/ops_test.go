@@ -22,6 +22,7 @@ import (
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 	"matrixas/web"
 )
 
@@ -143,7 +144,7 @@ func TestEveryRequestLoggedOnce(t *testing.T) {
 func TestTransactionAccessLogLevel(t *testing.T) {
 	ts := testserver.New(t) // the test logger keeps every level
 	if err := ts.Web.Settings().Set(context.Background(), map[string]string{
-		db.SettingHSToken: "hs-token-for-log-test", db.SettingEnabled: "true",
+		settings.HSToken.Key: "hs-token-for-log-test", settings.Enabled.Key: "true",
 	}); err != nil {
 		t.Fatal(err)
 	}

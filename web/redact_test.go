@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"matrixas/db"
+	"matrixas/settings"
 )
 
 func TestRedactingLogger(t *testing.T) {
@@ -20,12 +21,12 @@ func TestRedactingLogger(t *testing.T) {
 	}
 	defer store.Close()
 	as, hs, secret := strings.Repeat("a1", 32), strings.Repeat("b2", 32), "registration-secret-x"
-	settings := db.NewSettings(store, map[string]string{db.SettingRegistrationSecret: secret})
-	if err := settings.Set(ctx, map[string]string{db.SettingASToken: as, db.SettingHSToken: hs}); err != nil {
+	st := db.NewSettings(store, map[string]string{settings.RegistrationSecret.Key: secret})
+	if err := st.Set(ctx, map[string]string{settings.ASToken.Key: as, settings.HSToken.Key: hs}); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	log := newRedactingLogger(slog.New(slog.NewJSONHandler(&buf, nil)), settings)
+	log := newRedactingLogger(slog.New(slog.NewJSONHandler(&buf, nil)), st)
 	log = log.With("fixed", "token "+hs)
 	log.Error("homeserver said Unknown token "+as,
 		"error", errors.New("M_UNKNOWN_TOKEN: Unknown token "+as),

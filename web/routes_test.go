@@ -16,6 +16,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // access says who may call a route. Every route of the real router needs one row in
@@ -325,7 +326,7 @@ func TestRouteAuthorization(t *testing.T) {
 	ctx := context.Background()
 	// A configured, enabled appservice, so that the homeserver's routes check a real token.
 	if err := ts.Web.Settings().Set(ctx, map[string]string{
-		db.SettingASToken: strings.Repeat("a", 64), db.SettingHSToken: strings.Repeat("b", 64), db.SettingEnabled: "true",
+		settings.ASToken.Key: strings.Repeat("a", 64), settings.HSToken.Key: strings.Repeat("b", 64), settings.Enabled.Key: "true",
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func secretHS(t *testing.T, ts *testserver.Server) *httptest.Server {
 		case strings.HasSuffix(p, "/account/whoami"):
 			uid := r.URL.Query().Get("user_id")
 			if uid == "" {
-				uid = ms.BotUserID()
+				uid = ms.BotUserID().String()
 			}
 			json.NewEncoder(w).Encode(map[string]string{"user_id": uid})
 		case strings.HasSuffix(p, "/register"):

@@ -19,10 +19,16 @@ import (
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/diagnostics"
-	"matrixas/handlers"
+	"matrixas/handlers/api"
+	"matrixas/handlers/appservice"
+	"matrixas/handlers/health"
+	"matrixas/handlers/respond"
+	"matrixas/handlers/ui"
 	"matrixas/matrix"
 	"matrixas/metrics"
 	"matrixas/provision"
+	"matrixas/settings"
+	"matrixas/setup"
 	"matrixas/static"
 )
 
@@ -32,13 +38,22 @@ type Server struct {
 	log      *slog.Logger
 	store    *db.Store
 	settings *db.Settings
-	handler  *handlers.Handler
+	sessions *auth.SessionStore
 	router   http.Handler
 	jobs     []func(ctx context.Context) // background loops, started by Start
 	metrics  *metrics.Metrics
 	wg       sync.WaitGroup
 	limits   httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
+
+	// The handlers, one per audience; Routes maps paths to their methods.
+	appservice *appservice.Handler
+	api        *api.Handler
+	ui         *ui.Handler
+	health     *health.Handler
 }
+
+// The server's metrics count what the webhook sees.
+var _ appservice.Observer = (*metrics.Metrics)(nil)
 
 // New wires the server by hand from its configuration and an open store.
 func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, version string) (*Server, error) {
@@ -68,34 +83,48 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
 		Observer:        m,
 	})
-	h := handlers.New(handlers.Deps{
-		MatrixHTTP:     m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
-		Recorder:       recorder,
-		Diag:           diag,
-		Store:          store,
-		Settings:       settings,
-		Sessions:       auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://")),
-		Throttle:       auth.NewThrottle(5, 15*time.Minute),
-		Logins:         auth.NewLoginThrottle(5, 15*time.Minute),
-		Passwords:      auth.NewPasswords(cfg.PasswordCost),
-		Log:            log,
-		PublicURL:      cfg.PublicURL,
-		TrustedProxies: cfg.TrustedProxies,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		Version:        version,
-		StartedAt:      time.Now(),
-
-		// The provisioning worker, woken by every write it should act on.
+	appserviceSetup := &setup.Service{
+		Settings:  settings,
+		HTTP:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
+		PublicURL: cfg.PublicURL,
+	}
+	sessions := auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://"))
+	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m}
+	s.appservice = &appservice.Handler{
+		Settings: settings,
+		Recorder: recorder,
+		Wake:     worker.Wake, // members changed in a managed room: re-sync it
+		Observer: m,
+	}
+	s.api = &api.Handler{
+		Store:           store,
+		Settings:        settings,
+		AppserviceSetup: appserviceSetup,
+		Diag:            diag,
+		Log:             log,
 		Wake:            worker.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
-
-		// Counts transactions and refused homeserver requests for /metrics.
-		WebhookMetrics: m,
-	})
-	s := &Server{cfg: cfg, log: log, store: store, settings: settings, handler: h, metrics: m}
+		PublicURL:       cfg.PublicURL,
+	}
+	s.ui = &ui.Handler{
+		Store:           store,
+		Settings:        settings,
+		Sessions:        sessions,
+		Throttle:        auth.NewThrottle(5, 15*time.Minute),
+		Logins:          auth.NewLoginThrottle(5, 15*time.Minute),
+		Passwords:       auth.NewPasswords(cfg.PasswordCost),
+		AppserviceSetup: appserviceSetup,
+		Diag:            diag,
+		Log:             log,
+		Wake:            worker.Wake,
+		PublicURL:       cfg.PublicURL,
+		TrustedProxies:  cfg.TrustedProxies,
+		Version:         version,
+	}
+	s.health = &health.Handler{Store: store}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
-	s.router = Routes(h, s)
+	s.router = s.Routes()
 	return s, nil
 }
 
@@ -120,139 +149,141 @@ func (s *Server) Handler() http.Handler { return s.router }
 func (s *Server) Settings() *db.Settings { return s.settings }
 
 // sessionKey returns SESSION_KEY, or the key generated on first run and kept in the database.
-func sessionKey(ctx context.Context, cfg *Config, settings *db.Settings) ([]byte, error) {
+func sessionKey(ctx context.Context, cfg *Config, st *db.Settings) ([]byte, error) {
 	if cfg.SessionKey != nil {
 		return cfg.SessionKey, nil
 	}
-	k, err := settings.Get(ctx, db.SettingSessionKey)
+	k, err := st.Get(ctx, settings.SessionKey.Key)
 	if err != nil {
 		return nil, err
 	}
 	if k == "" {
 		k = auth.RandomHex(32)
-		if err := settings.Set(ctx, map[string]string{db.SettingSessionKey: k}); err != nil {
+		if err := st.Set(ctx, map[string]string{settings.SessionKey.Key: k}); err != nil {
 			return nil, err
 		}
 	}
 	return []byte(k), nil
 }
 
-// Routes lists every route of the server in one place.
-func Routes(h *handlers.Handler, s *Server) http.Handler {
+// Routes lists every route of the server in one place: the path, the method, who may
+// call it (the middleware of its group) and the handler that answers.
+func (s *Server) Routes() http.Handler {
+	hs, a, u := s.appservice, s.api, s.ui
 	r := chi.NewRouter()
 	r.Use(s.metrics.HTTPMiddleware) // outside logRequests, so a recovered panic counts as its 500
-	r.Use(logRequests(s.log, h.Panic))
+	r.Use(logRequests(s.log, respond.Panic))
 	r.Use(securityHeaders)
 	// The 404 page knows who is signed in, so it keeps the navigation.
-	r.NotFound(authenticate(s.store, h.Sessions)(http.HandlerFunc(h.NotFound)).ServeHTTP)
-	r.MethodNotAllowed(h.MethodNotAllowed)
+	r.NotFound(authenticate(s.store, s.sessions)(http.HandlerFunc(respond.NotFound)).ServeHTTP)
+	r.MethodNotAllowed(respond.MethodNotAllowed)
 
 	// Unauthenticated basics.
-	r.Get("/healthz", h.Healthz)
-	r.Get("/readyz", h.Readyz)
-	r.Get("/metrics", s.metricsRoute(h)) // Bearer METRICS_TOKEN; 404 without one
+	r.Get("/healthz", health.Healthz)
+	r.Get("/readyz", s.health.Readyz)
+	r.Get("/metrics", s.metricsRoute()) // Bearer METRICS_TOKEN; 404 without one
 	r.Handle("/static/*", http.StripPrefix("/static", static.Handler()))
 
 	// The homeserver's side: authenticated by hs_token inside the handlers, never by session.
 	r.Route("/_matrix/app", func(r chi.Router) {
-		r.Use(limitBody(h, s.cfg.WebhookBodyMB<<20))
-		r.NotFound(h.NotFound)
-		r.MethodNotAllowed(h.MethodNotAllowed)
-		r.Put("/v1/transactions/{txnId}", h.Transaction)
-		r.Post("/v1/ping", h.Ping)
-		r.Get("/v1/users/{userId}", h.QueryNotFound)
-		r.Get("/v1/rooms/{roomAlias}", h.QueryNotFound)
+		r.Use(limitBody(s.cfg.WebhookBodyMB << 20))
+		r.NotFound(respond.NotFound)
+		r.MethodNotAllowed(respond.MethodNotAllowed)
+		r.Put("/v1/transactions/{txnId}", hs.Transaction)
+		r.Post("/v1/ping", hs.Ping)
+		r.Get("/v1/users/{userId}", hs.QueryNotFound)
+		r.Get("/v1/rooms/{roomAlias}", hs.QueryNotFound)
 	})
 	// Legacy (pre-v1) transaction path, still sent by old homeservers: the same handler.
-	r.With(limitBody(h, s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", h.Transaction)
+	r.With(limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
 
 	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
 	r.Group(func(r chi.Router) {
-		r.Use(crossOrigin(h))
-		r.Use(limitBody(h, s.cfg.MaxBodyBytes))
-		r.Use(authenticate(s.store, h.Sessions))
+		r.Use(crossOrigin(s.cfg.PublicURL))
+		r.Use(limitBody(s.cfg.MaxBodyBytes))
+		r.Use(authenticate(s.store, s.sessions))
 
-		r.Get("/login", h.LoginForm)
-		r.Post("/login", h.Login)
-		r.Post("/logout", h.Logout)
+		r.Get("/login", u.LoginForm)
+		r.Post("/login", u.Login)
+		r.Post("/logout", u.Logout)
 
 		// Dashboard pages: staff only.
 		r.Group(func(r chi.Router) {
-			r.Use(requireStaffPage(h))
-			r.Get("/", h.Overview)
-			r.Get("/account", h.Account)
-			r.Post("/account/password", h.ChangePassword)
-			r.Post("/account/tokens", h.CreateToken)
-			r.Post("/account/tokens/{id}/revoke", h.RevokeToken)
-			r.Post("/account/staff", h.CreateStaff)
-			r.Post("/account/staff/{id}/deactivate", h.DeactivateStaff)
-			r.Post("/account/staff/{id}/activate", h.ActivateStaff)
-			r.Get("/transactions", h.Transactions)
-			r.Get("/setup", h.SetupPage)
-			r.Post("/setup", h.SetupSubmit)
-			r.Post("/setup/provision-bot", h.SetupProvisionBot)
-			r.Get("/settings", h.SettingsPage)
-			r.Post("/settings", h.SettingsSubmit)
-			r.Get("/diagnostics", h.DiagnosticsPage)
-			r.Get("/diagnostics/results", h.DiagnosticsResults)
-			r.Get("/diagnostics/summary", h.DiagnosticsSummary)
-			r.Get("/rooms", h.RoomsPage)
-			r.Get("/rooms/{uuid}", h.RoomDetail)
-			r.Post("/rooms/{uuid}/retry", h.RoomRetry)
-			r.Post("/rooms/{uuid}/disable", h.RoomDisable)
-			r.Post("/rooms/{uuid}/reactivate", h.RoomReactivate)
-			r.Get("/projects", h.ProjectsPage)
-			r.Get("/projects/{uuid}", h.ProjectDetail)
-			r.Post("/projects/{uuid}/room", h.ProjectCreateRoom)
-			r.Get("/users", h.UsersPage)
-			r.Get("/users/{uuid}", h.UserDetail)
-			r.Get("/reprovision", h.ReprovisionPage)
-			r.Post("/reprovision", h.ReprovisionSubmit)
-			r.Get("/reprovision/progress", h.ReprovisionProgressFragment)
+			r.Use(requireStaffPage)
+			r.Get("/", u.Overview)
+			r.Get("/account", u.Account)
+			r.Post("/account/password", u.ChangePassword)
+			r.Post("/account/tokens", u.CreateToken)
+			r.Post("/account/tokens/{id}/revoke", u.RevokeToken)
+			r.Post("/account/staff", u.CreateStaff)
+			r.Post("/account/staff/{id}/deactivate", u.DeactivateStaff)
+			r.Post("/account/staff/{id}/activate", u.ActivateStaff)
+			r.Get("/transactions", u.Transactions)
+			r.Get("/setup", u.SetupPage)
+			r.Post("/setup", u.SetupSubmit)
+			r.Post("/setup/provision-bot", u.SetupProvisionBot)
+			r.Get("/settings", u.SettingsPage)
+			r.Post("/settings", u.SettingsSubmit)
+			r.Get("/diagnostics", u.DiagnosticsPage)
+			r.Get("/diagnostics/results", u.DiagnosticsResults)
+			r.Get("/diagnostics/summary", u.DiagnosticsSummary)
+			r.Get("/rooms", u.RoomsPage)
+			r.Get("/rooms/{uuid}", u.RoomDetail)
+			r.Post("/rooms/{uuid}/retry", u.RoomRetry)
+			r.Post("/rooms/{uuid}/disable", u.RoomDisable)
+			r.Post("/rooms/{uuid}/reactivate", u.RoomReactivate)
+			r.Get("/projects", u.ProjectsPage)
+			r.Get("/projects/{uuid}", u.ProjectDetail)
+			r.Post("/projects/{uuid}/room", u.ProjectCreateRoom)
+			r.Get("/users", u.UsersPage)
+			r.Get("/users/{uuid}", u.UserDetail)
+			r.Get("/reprovision", u.ReprovisionPage)
+			r.Post("/reprovision", u.ReprovisionSubmit)
+			r.Get("/reprovision/progress", u.ReprovisionProgressFragment)
 		})
 
 		// JSON API.
 		r.Route("/api", func(r chi.Router) {
 			r.Use(middleware.GetHead) // HEAD answers like GET without the body (net/http drops it)
-			r.NotFound(h.NotFound)
-			r.MethodNotAllowed(h.MethodNotAllowed)
+			r.NotFound(respond.NotFound)
+			r.MethodNotAllowed(respond.MethodNotAllowed)
 			r.Get("/schema/", apidoc.Handler()) // the OpenAPI document: public, it holds no secret
 			r.Group(func(r chi.Router) {
-				r.Use(requireStaff(h))
-				r.Get("/admin/matrix-appservice/status/", h.Status)
-				r.Post("/admin/matrix-appservice/setup/", h.Setup)
-				r.Post("/admin/matrix-appservice/provision-bot/", h.ProvisionBot)
-				r.Get("/admin/matrix-appservice/registration.yaml", h.RegistrationFile)
-				r.Get("/admin/matrix/diagnostics/", h.Diagnostics)
-				r.Get("/admin/matrix/reprovision/", h.APIReprovisionProgress)
-				r.Post("/admin/matrix/reprovision/", h.APIReprovision)
+				r.Use(requireStaff)
+				r.Get("/admin/matrix-appservice/status/", a.Status)
+				r.Post("/admin/matrix-appservice/setup/", a.Setup)
+				r.Post("/admin/matrix-appservice/provision-bot/", a.ProvisionBot)
+				r.Get("/admin/matrix-appservice/registration.yaml", a.RegistrationFile)
+				r.Get("/admin/matrix/diagnostics/", a.Diagnostics)
+				r.Get("/admin/matrix/reprovision/", a.ReprovisionProgress)
+				r.Post("/admin/matrix/reprovision/", a.Reprovision)
 			})
 			// Platform directory, rooms and profiles: any token reads, staff writes.
 			r.Group(func(r chi.Router) {
-				r.Use(staffWrites(h))
-				r.Get("/users/", h.APIListUsers)
-				r.Post("/users/", h.APICreateUser)
-				r.Get("/users/{uuid}/", h.APIGetUser)
-				r.Put("/users/{uuid}/", h.APIUpdateUser)
-				r.Patch("/users/{uuid}/", h.APIUpdateUser)
-				r.Post("/users/{uuid}/deactivate/", h.APIDeactivateUser)
-				r.Get("/projects/", h.APIListProjects)
-				r.Post("/projects/", h.APICreateProject)
-				r.Get("/projects/{uuid}/", h.APIGetProject)
-				r.Put("/projects/{uuid}/", h.APIUpdateProject)
-				r.Patch("/projects/{uuid}/", h.APIUpdateProject)
-				r.Delete("/projects/{uuid}/", h.APIDeleteProject)
-				r.Get("/projects/{uuid}/members/", h.APIListMembers)
-				r.Put("/projects/{uuid}/members/", h.APISetMembers)
-				r.Post("/projects/{uuid}/members/", h.APIAddMember)
-				r.Delete("/projects/{uuid}/members/{user}/", h.APIRemoveMember)
-				r.Get("/matrix-rooms/", h.APIListRooms)
-				r.Post("/matrix-rooms/", h.APICreateRoom)
-				r.Get("/matrix-rooms/{uuid}/", h.APIGetRoom)
-				r.Post("/matrix-rooms/{uuid}/retry/", h.APIRetryRoom)
-				r.Post("/matrix-rooms/{uuid}/disable/", h.APIDisableRoom)
-				r.Post("/matrix-rooms/{uuid}/reactivate/", h.APIReactivateRoom)
-				r.Get("/matrix-user-profiles/", h.APIListProfiles)
+				r.Use(staffWrites)
+				r.Get("/users/", a.ListUsers)
+				r.Post("/users/", a.CreateUser)
+				r.Get("/users/{uuid}/", a.GetUser)
+				r.Put("/users/{uuid}/", a.UpdateUser)
+				r.Patch("/users/{uuid}/", a.UpdateUser)
+				r.Post("/users/{uuid}/deactivate/", a.DeactivateUser)
+				r.Get("/projects/", a.ListProjects)
+				r.Post("/projects/", a.CreateProject)
+				r.Get("/projects/{uuid}/", a.GetProject)
+				r.Put("/projects/{uuid}/", a.UpdateProject)
+				r.Patch("/projects/{uuid}/", a.UpdateProject)
+				r.Delete("/projects/{uuid}/", a.DeleteProject)
+				r.Get("/projects/{uuid}/members/", a.ListMembers)
+				r.Put("/projects/{uuid}/members/", a.SetMembers)
+				r.Post("/projects/{uuid}/members/", a.AddMember)
+				r.Delete("/projects/{uuid}/members/{user}/", a.RemoveMember)
+				r.Get("/matrix-rooms/", a.ListRooms)
+				r.Post("/matrix-rooms/", a.CreateRoom)
+				r.Get("/matrix-rooms/{uuid}/", a.GetRoom)
+				r.Post("/matrix-rooms/{uuid}/retry/", a.RetryRoom)
+				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
+				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
+				r.Get("/matrix-user-profiles/", a.ListProfiles)
 			})
 		})
 	})

@@ -11,14 +11,14 @@ import (
 	"testing"
 
 	"matrixas/db"
-	"matrixas/handlers"
+	"matrixas/handlers/respond"
 	"matrixas/internal/testserver"
 )
 
 // staffManagedDetail reports whether body is a 403 detail that says where staff
 // accounts are managed instead.
 func staffManagedDetail(body []byte) bool {
-	var d handlers.Detail
+	var d respond.Detail
 	return json.Unmarshal(body, &d) == nil && strings.Contains(d.Detail, "Account page") && strings.Contains(d.Detail, "matrixas createstaff")
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // hsTestToken is the hs_token the fault tests configure.
@@ -23,8 +24,8 @@ var hsTestToken = strings.Repeat("c", 64)
 func enableAppservice(t *testing.T, ts *testserver.Server) {
 	t.Helper()
 	err := ts.Web.Settings().Set(context.Background(), map[string]string{
-		db.SettingHomeserverDomain: "localhost", db.SettingSenderLocalpart: "waldur-bot",
-		db.SettingASToken: strings.Repeat("d", 64), db.SettingHSToken: hsTestToken, db.SettingEnabled: "true",
+		settings.HomeserverDomain.Key: "localhost", settings.SenderLocalpart.Key: "waldur-bot",
+		settings.ASToken.Key: strings.Repeat("d", 64), settings.HSToken.Key: hsTestToken, settings.Enabled.Key: "true",
 	})
 	if err != nil {
 		t.Fatal(err)

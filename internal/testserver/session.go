@@ -12,6 +12,7 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
+	"matrixas/settings"
 )
 
 // sessionStore returns a session store signing with the server's key. Sessions live in
@@ -20,7 +21,7 @@ func (s *Server) sessionStore(t testing.TB) *auth.SessionStore {
 	t.Helper()
 	key := s.Config.SessionKey
 	if key == nil {
-		k, err := s.Web.Settings().Get(context.Background(), db.SettingSessionKey)
+		k, err := s.Web.Settings().Get(context.Background(), settings.SessionKey.Key)
 		if err != nil || k == "" {
 			t.Fatalf("testserver: session key: %q, %v", k, err)
 		}
@@ -79,7 +80,7 @@ func (s *Server) SessionID(t testing.TB, c *http.Cookie) string {
 	t.Helper()
 	key := s.Config.SessionKey
 	if key == nil {
-		k, err := s.Web.Settings().Get(context.Background(), db.SettingSessionKey)
+		k, err := s.Web.Settings().Get(context.Background(), settings.SessionKey.Key)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,3 +1,0 @@
-// Package e2e holds end-to-end tests that run the server binary as a real process:
-// crashes (SIGKILL) in the middle of work, restarts, and signals.
-package e2e

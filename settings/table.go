@@ -1,0 +1,95 @@
+package settings
+
+// The settings, named for code; All lists them in the order --help and the README show.
+var (
+	ListenAddr = &Setting{Env: "LISTEN_ADDR", Default: "127.0.0.1:8080", Format: HostPort,
+		Hint: "address the HTTP server listens on"}
+	DatabasePath = &Setting{Env: "DATABASE_PATH", Default: "./data/matrixas.db", Required: true,
+		Hint: "SQLite database file, created with its folder on first run"}
+	PublicURL = &Setting{Env: "PUBLIC_URL", Format: HTTPURL,
+		Hint: "this server's URL as the homeserver and browsers reach it (https://... turns on Secure cookies; default for setup's url)"}
+	LogLevel = &Setting{Env: "LOG_LEVEL", Default: "info", Format: SlogLevel,
+		Hint: "debug, info, warn or error"}
+	LogFormat = &Setting{Env: "LOG_FORMAT", Default: "text", Format: OneOf("text", "json"),
+		Hint: "text or json"}
+	MaxBodyBytes = &Setting{Env: "MAX_BODY_BYTES", Default: "1048576", Format: WholeNumber(1024, 0),
+		Hint: "largest request body for the dashboard and /api/ (413 past it)"}
+	WebhookMaxBodyMB = &Setting{Env: "WEBHOOK_MAX_BODY_MB", Default: "16", Format: WholeNumber(1, 1024),
+		Hint: "largest transaction body from the homeserver, in MiB"}
+
+	// The homeserver connection: runtime settings that the environment may fix.
+	HomeserverURL = &Setting{Env: "MATRIX_HOMESERVER_URL", Key: "homeserver_url", Kind: Runtime, Required: true, Editable: true,
+		Format: HTTPURL, Label: "Homeserver URL",
+		Hint: "How this server reaches the homeserver's client API, e.g. http://synapse:8008 (without /_matrix)."}
+	HomeserverPublicURL = &Setting{Env: "MATRIX_HOMESERVER_PUBLIC_URL", Key: "homeserver_public_url", Kind: Runtime, Editable: true,
+		Format: HTTPURL, Label: "Public homeserver URL",
+		Hint: "Optional: the URL browsers and Matrix clients use, when it differs from the homeserver URL. Leave it empty when they are the same."}
+	HomeserverDomain = &Setting{Env: "MATRIX_HOMESERVER_DOMAIN", Key: "homeserver_domain", Kind: Runtime, Required: true, Editable: true,
+		Format: ServerName, Label: "Homeserver domain (server_name)",
+		Hint: "The homeserver's server_name: the part after the colon in @user:domain. Changing it changes the registration's namespaces: run setup again afterwards."}
+	RegistrationSecret = &Setting{Env: "MATRIX_USER_REGISTRATION_SECRET", Key: "user_registration_secret", Kind: Runtime, Secret: true, Required: true, Editable: true,
+		Format: SharedSecret, Label: "Registration shared secret",
+		Hint: "The homeserver's registration_shared_secret (Synapse) or client_api.registration_shared_secret (Dendrite). Write-only: it is never shown; leave the field empty to keep the current one."}
+
+	BootstrapUsername = &Setting{Env: "BOOTSTRAP_USERNAME", Default: "admin",
+		Hint: "staff user created on first run when no staff user exists"}
+	BootstrapPasswordFile = &Setting{Env: "BOOTSTRAP_PASSWORD_FILE",
+		Hint: "file holding the first-run staff password, which must pass the password rules (else a random one is printed once)"}
+	SessionKey = &Setting{Env: "SESSION_KEY", Key: "session_key", Secret: true, Format: MinLength(32, "bytes"),
+		Hint: "key that signs session cookies, at least 32 bytes (default: generated and kept in the database)"}
+	DiagnosticsConnectTimeout = &Setting{Env: "DIAGNOSTICS_CONNECT_TIMEOUT", Default: "3s", Format: Duration,
+		Hint: "diagnostics: TCP/TLS connect timeout"}
+	DiagnosticsRequestTimeout = &Setting{Env: "DIAGNOSTICS_REQUEST_TIMEOUT", Default: "2s", Format: Duration,
+		Hint: "diagnostics: timeout of each request"}
+	TransactionsStaleAfter = &Setting{Env: "TRANSACTIONS_STALE_AFTER", Default: "24h", Format: Duration,
+		Hint: "diagnostics: rooms exist but no transaction for this long = not ok"}
+	TransactionRetention = &Setting{Env: "TRANSACTION_RETENTION", Default: "720h", Format: Duration,
+		Hint: "transaction rows older than this are pruned (the count stays)"}
+	TrustedProxies = &Setting{Env: "TRUSTED_PROXIES", Format: Prefixes,
+		Hint: "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (login throttling per address)"}
+
+	// The provisioning worker. Unset (no Default), each leaves the worker's own default,
+	// which the hint states.
+	AutoCreateRooms = &Setting{Env: "AUTO_CREATE_ROOMS", Format: Boolean,
+		Hint: "create a Matrix room for every project automatically, true or false (default: false)"}
+	ProvisionConcurrency = &Setting{Env: "PROVISION_CONCURRENCY", Format: WholeNumber(1, 256),
+		Hint: "rooms and users the provisioning worker works on at once (default: 2)"}
+	ProvisionMaxAttempts = &Setting{Env: "PROVISION_MAX_ATTEMPTS", Format: WholeNumber(1, 1000),
+		Hint: "failures in a row after which a room goes to state error, until retried (default: 8)"}
+	ProvisionBackoff = &Setting{Env: "PROVISION_BACKOFF", Format: Duration,
+		Hint: "delay after a room's or user's first failure; doubles each time, with jitter (default: 5s)"}
+	ProvisionMaxBackoff = &Setting{Env: "PROVISION_MAX_BACKOFF", Format: Duration,
+		Hint: "longest delay between attempts (default: 10m)"}
+	ProvisionInterval = &Setting{Env: "PROVISION_INTERVAL", Format: Duration,
+		Hint: "how often the worker scans its queue without being woken by a write (default: 30s)"}
+
+	MetricsAddr = &Setting{Env: "METRICS_ADDR", Format: HostPort,
+		Hint: "separate host:port serving only Prometheus /metrics, without credentials unless METRICS_TOKEN is set (default: off)"}
+	MetricsToken = &Setting{Env: "METRICS_TOKEN", Secret: true, Format: MinLength(16, "characters"),
+		Hint: "serve /metrics on the main listener to \"Authorization: Bearer <token>\", at least 16 characters (default: off)"}
+
+	// The appservice registration: runtime settings that setup writes.
+	AppserviceURL = &Setting{Key: "url", Kind: Runtime, Format: HTTPURL, Label: "This server's URL",
+		Hint: "How the homeserver reaches this server (for transactions); the default is PUBLIC_URL."}
+	SenderLocalpart = &Setting{Key: "sender_localpart", Kind: Runtime, Default: "waldur-bot", Format: Localpart, Label: "Bot user name",
+		Hint: "The bot's localpart, e.g. waldur-bot for @waldur-bot:your.domain. Lowercase letters, digits and . _ = - /."}
+	ASToken = &Setting{Key: "as_token", Kind: Runtime, Secret: true, Label: "Appservice token (as_token)",
+		Hint: "Generated by setup: this server's token for calls to the homeserver."}
+	HSToken = &Setting{Key: "hs_token", Kind: Runtime, Secret: true, Label: "Homeserver token (hs_token)",
+		Hint: "Generated by setup: the homeserver's token for calls to this server."}
+	Enabled = &Setting{Key: "enabled", Kind: Runtime, Label: "Appservice enabled",
+		Hint: "\"true\" once setup has run."}
+	BotProvisionStatus = &Setting{Key: "bot_provision_status", Kind: Runtime, Label: "Bot provisioning",
+		Hint: "The outcome of the last bot provisioning: pending, ok, skipped or failed: <reason>."}
+)
+
+// All lists every setting.
+var All = []*Setting{
+	ListenAddr, DatabasePath, PublicURL, LogLevel, LogFormat, MaxBodyBytes, WebhookMaxBodyMB,
+	HomeserverURL, HomeserverPublicURL, HomeserverDomain, RegistrationSecret,
+	BootstrapUsername, BootstrapPasswordFile, SessionKey,
+	DiagnosticsConnectTimeout, DiagnosticsRequestTimeout, TransactionsStaleAfter, TransactionRetention, TrustedProxies,
+	AutoCreateRooms, ProvisionConcurrency, ProvisionMaxAttempts, ProvisionBackoff, ProvisionMaxBackoff, ProvisionInterval,
+	MetricsAddr, MetricsToken,
+	AppserviceURL, SenderLocalpart, ASToken, HSToken, Enabled, BotProvisionStatus,
+}
