@@ -36,6 +36,20 @@ func ValidRole(role string) bool {
 // RolePowerLevel is the room power level a project role grants (0 for no role).
 func RolePowerLevel(role string) int { return rolePowerLevels[role] }
 
+// StaffJoinedPowerLevel is the power level of a staff member who joined a project's room
+// through its join action: a moderator, whatever role (if any) they hold in the project.
+const StaffJoinedPowerLevel = 50
+
+// MemberPowerLevel is the power level of a room member: their project role's, raised to
+// StaffJoinedPowerLevel for staff who joined through the join action.
+func MemberPowerLevel(role string, staffJoined bool) int {
+	pl := RolePowerLevel(role)
+	if staffJoined {
+		pl = max(pl, StaffJoinedPowerLevel)
+	}
+	return pl
+}
+
 // ProjectRole is one user's role in a project.
 type ProjectRole struct {
 	UserID    int64

@@ -388,7 +388,7 @@ func homeserverFault(t *testing.T, mode faultMode) {
 	}
 
 	// Staff retry: error -> creating -> active.
-	if _, err := store.ApplyRoomAction(ctx, parked.UUID, db.ActionRetry); err != nil {
+	if _, err := store.RetryRoom(ctx, parked.UUID); err != nil {
 		t.Fatal(err)
 	}
 	w.Wake()

@@ -13,22 +13,28 @@ import (
 	"matrixas/matrix"
 )
 
-// syncRoom makes the room's members, power levels and name follow the project: every
-// active user with a role is registered, invited by the bot and joined (as themselves);
-// managed users without a role are kicked with "Role removed". Every member is tried;
-// the first failure is returned after the others were done and recorded.
+// syncRoom makes the room's members, power levels, names and display names follow the
+// project: every active user with a role (and staff who joined through the join action)
+// is registered, invited by the bot and joined (as themselves), under the display name
+// the platform gives them (full name, else username); managed users without a role are
+// kicked with "Role removed", and staff who left through the leave action leave as
+// themselves. Every member is tried; the first failure is returned after the others
+// were done and recorded.
 func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room, made *created) error {
 	roomID := room.RoomID
+	if roomID == "" {
+		return errRoomLost // archived before it ever reached the homeserver: make it now
+	}
 	desired, err := w.desiredMembers(ctx, ms, room)
 	if err != nil {
 		return err
 	}
 	botID := ms.BotUserID()
-	var membership map[id.UserID]event.Membership
+	var membership map[id.UserID]memberState
 	if made != nil { // just created: nobody but the bot and the invited
-		membership = map[id.UserID]event.Membership{botID: event.MembershipJoin}
+		membership = map[id.UserID]memberState{botID: {Membership: event.MembershipJoin}}
 		for _, uid := range made.invited {
-			membership[uid] = event.MembershipInvite
+			membership[uid] = memberState{Membership: event.MembershipInvite}
 		}
 	} else {
 		membership, err = roomMembership(ctx, bot, roomID)
@@ -36,8 +42,9 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 			return step("read members", err)
 		}
 	}
-	if err != nil || membership[botID] != event.MembershipJoin {
-		// The bot is not in the room (as after an archive): rejoin, else start over.
+	if err != nil || membership[botID].Membership != event.MembershipJoin {
+		// The bot is not in the room (as after an archive made before archived rooms
+		// were kept): rejoin, else start over.
 		if _, jerr := bot.JoinRoomByID(ctx, roomID); jerr != nil {
 			if unusable(jerr) {
 				return errRoomLost
@@ -59,23 +66,36 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	want := map[id.UserID]int{}
 	for _, m := range desired {
 		uid := m.MatrixUserID
-		pl := db.RolePowerLevel(m.Role)
+		pl := m.PowerLevel()
 		want[uid] = pl
-		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(membership[uid]), PowerLevel: pl}
-		err := w.ensureMember(ctx, ms, bot, roomID, m, membership[uid])
+		cur := membership[uid]
+		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(cur.Membership), PowerLevel: pl}
+		registered := !m.Provisioned
+		err := w.ensureMember(ctx, ms, bot, roomID, m, cur.Membership)
+		if err == nil {
+			ms2.Membership = string(event.MembershipJoin)
+			switch {
+			case registered && m.Provisioned: // registered just now, under this name
+			case cur.Membership == event.MembershipJoin: // its member event says its name
+				if cur.Displayname != m.DisplayName() {
+					err = w.setDisplayName(ctx, ms, uid, m.DisplayName())
+				}
+			default: // joined just now: ask its profile
+				err = w.ensureDisplayName(ctx, ms, uid, m.DisplayName())
+			}
+		}
 		if err != nil {
 			ms2.LastError = describe(ms, err)
 			fail(err)
-		} else {
-			ms2.Membership = string(event.MembershipJoin)
 		}
 		synced = append(synced, ms2)
 	}
 
-	// Managed users in the room without a role: kick them.
+	// Managed users in the room without a role: kick them; staff who left through the
+	// leave action leave as themselves.
 	var others []id.UserID
 	for uid, mem := range membership {
-		if _, ok := want[uid]; !ok && uid != botID && (mem == event.MembershipJoin || mem == event.MembershipInvite) {
+		if _, ok := want[uid]; !ok && uid != botID && (mem.Membership == event.MembershipJoin || mem.Membership == event.MembershipInvite) {
 			others = append(others, uid)
 		}
 	}
@@ -84,11 +104,22 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	if err != nil {
 		return err
 	}
+	leaving, err := w.store.StaffLeaving(ctx, room.ID)
+	if err != nil {
+		return err
+	}
 	var pending []int64 // former members still in the room
 	for _, uid := range others {
 		userPK, ok := managed[uid]
 		if !ok {
 			continue // not an account this appservice manages: leave it to the room's admins
+		}
+		if leaving[userPK] {
+			if err := w.leaveAs(ctx, ms, uid, roomID); err != nil {
+				fail(step("leave as "+uid.String(), err))
+				pending = append(pending, userPK)
+			}
+			continue
 		}
 		_, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: uid, Reason: ReasonRoleRemoved})
 		if err != nil {
@@ -112,6 +143,39 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		return err
 	}
 	return firstErr
+}
+
+// leaveAs makes a managed user leave the room as themselves (a staff member's leave).
+func (w *Worker) leaveAs(ctx context.Context, ms *db.MatrixSettings, uid id.UserID, roomID id.RoomID) error {
+	user, err := matrix.Client(ms, w.opts.HTTPClient, uid)
+	if err != nil {
+		return err
+	}
+	_, err = user.LeaveRoom(ctx, roomID, &mautrix.ReqLeave{})
+	return err
+}
+
+// setDisplayName sets a managed user's display name, as the user (the homeserver
+// updates their member event in every room).
+func (w *Worker) setDisplayName(ctx context.Context, ms *db.MatrixSettings, uid id.UserID, name string) error {
+	user, err := matrix.Client(ms, w.opts.HTTPClient, uid)
+	if err != nil {
+		return err
+	}
+	return step("set display name of "+uid.String(), user.SetDisplayName(ctx, name))
+}
+
+// ensureDisplayName sets a managed user's display name unless their profile has it:
+// setting it sends a member event into every room they are in.
+func (w *Worker) ensureDisplayName(ctx context.Context, ms *db.MatrixSettings, uid id.UserID, name string) error {
+	user, err := matrix.Client(ms, w.opts.HTTPClient, uid)
+	if err != nil {
+		return err
+	}
+	if cur, err := user.GetOwnDisplayName(ctx); err == nil && cur.DisplayName == name {
+		return nil
+	}
+	return step("set display name of "+uid.String(), user.SetDisplayName(ctx, name))
 }
 
 // ensureMember brings one desired member to "join": registered, invited, joined.
@@ -144,19 +208,26 @@ func (w *Worker) ensureMember(ctx context.Context, ms *db.MatrixSettings, bot *m
 	return nil
 }
 
-// roomMembership reads every member's membership in the room (as the bot sees it).
-func roomMembership(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) (map[id.UserID]event.Membership, error) {
+// memberState is a member's membership and display name in a room, from their member event.
+type memberState struct {
+	Membership  event.Membership
+	Displayname string
+}
+
+// roomMembership reads every member's membership and display name in the room (as the
+// bot sees it).
+func roomMembership(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) (map[id.UserID]memberState, error) {
 	resp, err := bot.Members(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	out := map[id.UserID]event.Membership{}
+	out := map[id.UserID]memberState{}
 	for _, evt := range resp.Chunk {
 		if evt.StateKey == nil {
 			continue
 		}
 		if m := evt.Content.AsMember(); m != nil {
-			out[id.UserID(*evt.StateKey)] = m.Membership
+			out[id.UserID(*evt.StateKey)] = memberState{Membership: m.Membership, Displayname: m.Displayname}
 		}
 	}
 	return out, nil
@@ -181,7 +252,7 @@ func (w *Worker) desiredMembers(ctx context.Context, ms *db.MatrixSettings, room
 }
 
 // syncPowerLevels makes the room's power levels follow the roles (want, from
-// db.RolePowerLevel; the bot db.BotPowerLevel), everyone else of ours the default 0;
+// db.MemberPowerLevel; the bot db.BotPowerLevel), everyone else of ours the default 0;
 // invite, kick, ban, redact and state events need the bot's level, messages 0. Users the
 // appservice does not manage keep theirs.
 func (w *Worker) syncPowerLevels(ctx context.Context, bot *mautrix.Client, roomID id.RoomID, botID id.UserID, want map[id.UserID]int) error {

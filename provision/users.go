@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
@@ -53,10 +52,7 @@ func (w *Worker) provisionUser(ctx context.Context, ms *db.MatrixSettings, uid i
 	if err != nil {
 		return err
 	}
-	name := strings.TrimSpace(fullName)
-	if name == "" {
-		name = username
-	}
+	name := db.DisplayName(fullName, username)
 	// Setting a display name sends a member event to every room the user is in: only
 	// when it changed. A new account is in no room and has the default name: set it.
 	if !fresh {

@@ -19,6 +19,7 @@ import (
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/diagnostics"
+	"matrixas/export"
 	"matrixas/handlers/api"
 	"matrixas/handlers/appservice"
 	"matrixas/handlers/health"
@@ -82,10 +83,13 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
 		Observer:        m,
+		// A disable with delete_history deletes the room's exports, files first.
+		RemoveExportFiles: func(uuid string) error { return export.RemoveFiles(export.DefaultDir(cfg.DatabasePath), uuid) },
 	})
+	apiHTTP := m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI)
 	appserviceSetup := &setup.Service{
 		Settings:  settings,
-		HTTP:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
+		HTTP:      apiHTTP,
 		PublicURL: cfg.PublicURL,
 	}
 	sessions := auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://"))
@@ -105,6 +109,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Wake:            worker.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
+		HomeserverHTTP:  apiHTTP,
 	}
 	s.ui = &ui.Handler{
 		Store:           store,
@@ -232,6 +237,10 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/retry", u.RoomRetry)
 			r.Post("/rooms/{uuid}/disable", u.RoomDisable)
 			r.Post("/rooms/{uuid}/reactivate", u.RoomReactivate)
+			r.Post("/rooms/{uuid}/sync-members", u.RoomSyncMembers)
+			r.Post("/rooms/{uuid}/join", u.RoomJoin)
+			r.Post("/rooms/{uuid}/leave", u.RoomLeave)
+			r.Post("/rooms/{uuid}/delete", u.RoomDelete)
 			r.Get("/projects", u.ProjectsPage)
 			r.Get("/projects/{uuid}", u.ProjectDetail)
 			r.Post("/projects/{uuid}/room", u.ProjectCreateRoom)
@@ -279,11 +288,22 @@ func (s *Server) Routes() http.Handler {
 				r.Delete("/projects/{uuid}/members/{user}/", a.RemoveMember)
 				r.Get("/matrix-rooms/", a.ListRooms)
 				r.Post("/matrix-rooms/", a.CreateRoom)
+				r.Get("/matrix-rooms/eligible_projects/", a.EligibleProjects)
 				r.Get("/matrix-rooms/{uuid}/", a.GetRoom)
+				r.Delete("/matrix-rooms/{uuid}/", a.DeleteRoom)
+				r.Get("/matrix-rooms/{uuid}/members/", a.ListRoomMembers)
+				r.Post("/matrix-rooms/{uuid}/sync_members/", a.SyncRoomMembers)
 				r.Post("/matrix-rooms/{uuid}/retry/", a.RetryRoom)
 				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
+				r.Post("/matrix-rooms/{uuid}/join/", a.JoinRoom)
+				r.Post("/matrix-rooms/{uuid}/leave/", a.LeaveRoom)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
+			})
+			// Any authenticated caller, writes included: what members do with their own rooms.
+			r.Group(func(r chi.Router) {
+				r.Use(requireUser)
+				r.Post("/matrix-rooms/{uuid}/open/", a.OpenRoom)
 			})
 		})
 	})

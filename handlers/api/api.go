@@ -26,6 +26,12 @@ type Handler struct {
 	Log  *slog.Logger
 	// Wake nudges the provisioning worker after a write it should act on; nil = no worker.
 	Wake func()
+	// WakeSender nudges the bot's sender after a write queued a notification; nil = no
+	// sender.
+	WakeSender func()
+	// HomeserverHTTP calls the homeserver for what a request does there at once (the
+	// open action accepting an invite).
+	HomeserverHTTP *http.Client
 	// AutoCreateRooms queues a Matrix room for every new project (AUTO_CREATE_ROOMS).
 	AutoCreateRooms bool
 	// PublicURL is this server's configured public URL (the base of Link headers); ""
@@ -37,6 +43,13 @@ type Handler struct {
 func (h *Handler) wake() {
 	if h.Wake != nil {
 		h.Wake()
+	}
+}
+
+// wakeSender nudges the bot's sender, when there is one.
+func (h *Handler) wakeSender() {
+	if h.WakeSender != nil {
+		h.WakeSender()
 	}
 }
 

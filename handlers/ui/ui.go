@@ -37,6 +37,9 @@ type Handler struct {
 	Log  *slog.Logger
 	// Wake nudges the provisioning worker after a write it should act on; nil = no worker.
 	Wake func()
+	// WakeSender nudges the bot's sender after a write queued a notification; nil = no
+	// sender.
+	WakeSender func()
 	// PublicURL is this server's configured public URL (setup's default url); "" when unknown.
 	PublicURL string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
@@ -49,6 +52,13 @@ type Handler struct {
 func (h *Handler) wake() {
 	if h.Wake != nil {
 		h.Wake()
+	}
+}
+
+// wakeSender nudges the bot's sender, when there is one.
+func (h *Handler) wakeSender() {
+	if h.WakeSender != nil {
+		h.WakeSender()
 	}
 }
 
