@@ -57,11 +57,11 @@ type RoomMember struct {
 	Role         string
 	// StaffJoined: a staff member who joined through the room's join action (they hold
 	// no role, or hold one and moderate all the same).
-	StaffJoined  bool
-	PowerLevel   int
-	Membership   string // last known on the homeserver: join, invite, leave, ban; "" = not synced yet
-	LastError    string
-	SyncedAt     time.Time // zero when never
+	StaffJoined bool
+	PowerLevel  int
+	Membership  string // last known on the homeserver: join, invite, leave, ban; "" = not synced yet
+	LastError   string
+	SyncedAt    time.Time // zero when never
 }
 
 const roomColumns = `m.id, m.uuid, m.project_id, p.uuid, p.name, m.room_id, m.room_alias, m.room_name, m.state,
