@@ -22,6 +22,7 @@ const (
 	anyone      access = iota // no credentials needed
 	staffOnly                 // 401 anonymous, 403 non-staff
 	staffWrites               // any authenticated caller may read; writes are staff only
+	anyUser                   // any authenticated caller, writes included
 )
 
 // Response bodies that handlers write as maps; these mirror them for the document, and
@@ -94,6 +95,10 @@ func requestSchemas() map[string]*Schema {
 		"MatrixRoomRequest": object([]string{"project"}, map[string]*Schema{
 			"project": str("UUID of the project the room is for; a project has at most one room."),
 		}),
+		"MatrixRoomDisableRequest": object(nil, map[string]*Schema{
+			"delete_history": &Schema{Type: "boolean",
+				Description: "true: delete the room's history exports (files included) instead of exporting its history before it is archived. Default false."},
+		}),
 		"Detail": object([]string{"detail"}, map[string]*Schema{"detail": str("What went wrong, for people.")}),
 		"FieldErrors": {Type: "object", Description: "Validation errors: each field that was refused, with its messages.",
 			AdditionalProperties: &Schema{Type: "array", Items: &Schema{Type: "string"}}},
@@ -130,6 +135,8 @@ func responseComponents() (map[string]*Schema, error) {
 		{"MatrixRoom", api.RoomJSON{}},
 		{"MatrixRoomDetail", api.RoomDetailJSON{}},
 		{"MatrixRoomMember", api.RoomMemberJSON{}},
+		{"MatrixRoomOpen", api.OpenRoomJSON{}},
+		{"EligibleProject", api.EligibleProjectJSON{}},
 		{"MatrixUserProfile", api.ProfileJSON{}},
 		{"User", api.UserJSON{}},
 		{"Project", api.ProjectJSON{}},
@@ -163,7 +170,11 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixRoom.created":                                 dt(""),
 		"MatrixRoom.modified":                                dt(""),
 		"MatrixRoomMember.user":                              uuid("The user's UUID."),
-		"MatrixRoomMember.role":                              enum(append([]any{""}, roles...), "The project role; empty for a former member about to be removed."),
+		"MatrixRoomMember.role":                              enum(append([]any{""}, roles...), "The project role; empty for a former member about to be removed, or for staff who joined without one."),
+		"MatrixRoomMember.full_name":                         desc("The user's full name; their Matrix display name is this, else the username."),
+		"MatrixRoomMember.staff_joined":                      desc("A staff member who joined through the join action: power level 50 whatever their role."),
+		"MatrixRoomOpen.room_id":                             desc("The Matrix room ID, for the caller's Matrix client."),
+		"EligibleProject.uuid":                               uuid("The project's UUID."),
 		"MatrixRoomMember.membership":                        enum([]any{"join", "invite", "leave", "ban", "pending"}, "The membership on the homeserver; pending = not synced yet."),
 		"MatrixRoomMember.synced_at":                         dt(""),
 		"MatrixUserProfile.user":                             uuid("The user's UUID."),
@@ -175,6 +186,7 @@ func responseComponents() (map[string]*Schema, error) {
 		"Project.uuid":                                       uuid(""),
 		"Project.room":                                       desc("The UUID of the project's Matrix room; null when it has none."),
 		"Project.room_state":                                 enum(append(states, nil), "The room's state; null when the project has no room."),
+		"Project.deleting":                                   desc("The project was deleted while its room was live: it goes, with its room, once the room is disabled and archived."),
 		"Project.created":                                    dt(""),
 		"Project.modified":                                   dt(""),
 		"ProjectMember.user":                                 uuid("The user's UUID."),
@@ -356,8 +368,16 @@ func specs() []spec {
 			params: []*Parameter{uuidParam}, body: fieldsBody("PatchedProjectRequest", false),
 			ok: map[int]*Response{200: jsonResp("", ref("Project"))}, errors: []int{400, 404}},
 		{method: http.MethodDelete, path: "/api/projects/{uuid}/", id: "projects_destroy", tag: projects, access: staffWrites, summary: "Delete a project",
-			desc:   "409 while the project's room may still have members on the homeserver: disable it and wait until it is archived.",
-			params: []*Parameter{uuidParam}, ok: noContent, errors: []int{404, 409}},
+			desc: "A project whose room has nothing on the homeserver to close (no room, archived, never created) is deleted with it: 204. " +
+				"One whose room is live takes the disable path first (\"Chat room was deactivated due to project termination\" is posted, everyone removed, " +
+				"the history exported when exports are on) and is deleted with the room once it is archived: 202 with the project, deleting true, until then. " +
+				"The room's history exports stay.",
+			params: []*Parameter{uuidParam},
+			ok: map[int]*Response{
+				http.StatusNoContent: {Description: "Deleted."},
+				http.StatusAccepted:  jsonResp("Its room is being disabled; the project goes once it is archived.", ref("Project")),
+			},
+			errors: []int{404}},
 		{method: http.MethodGet, path: "/api/projects/{uuid}/members/", id: "projects_members_list", tag: projects, access: staffWrites, summary: "List a project's members",
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", &Schema{Type: "array", Items: ref("ProjectMember")})}, errors: []int{404}},
 		{method: http.MethodPut, path: "/api/projects/{uuid}/members/", id: "projects_members_update", tag: projects, access: staffWrites, summary: "Replace a project's members",
@@ -379,22 +399,52 @@ func specs() []spec {
 				query("state", &Schema{Type: "string", Enum: roomStates()}, ""),
 				query("project", str(""), "A project UUID."),
 				searchParam,
+				query("member", &Schema{Type: "boolean"}, "true: only the rooms the caller is in or invited to."),
 			}, pageParams...),
 			ok: map[int]*Response{200: listResp("MatrixRoom")}, errors: []int{400, 404}},
 		{method: http.MethodPost, path: "/api/matrix-rooms/", id: "matrix_rooms_create", tag: rooms, access: staffWrites, summary: "Queue a project's room",
 			desc: "The room is created by the worker: it starts in state creating.",
 			body: fieldsBody("MatrixRoomRequest", true), ok: map[int]*Response{201: jsonResp("", ref("MatrixRoom"))}, errors: []int{400}},
+		{method: http.MethodGet, path: "/api/matrix-rooms/eligible_projects/", id: "matrix_rooms_eligible_projects_list", tag: rooms, access: staffWrites,
+			summary: "List projects the caller can create a Matrix room for",
+			desc:    "Projects without a room (and not being deleted). Rooms are created by staff, so the list is empty for anyone else.",
+			params:  pageParams, ok: map[int]*Response{200: listResp("EligibleProject")}, errors: []int{404}},
 		{method: http.MethodGet, path: "/api/matrix-rooms/{uuid}/", id: "matrix_rooms_retrieve", tag: rooms, access: staffWrites, summary: "Get a room with its members",
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoomDetail"))}, errors: []int{404}},
-		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/retry/", id: "matrix_rooms_retry", tag: rooms, access: staffWrites, summary: "Retry a room in state error",
-			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
-		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/disable/", id: "matrix_rooms_disable", tag: rooms, access: staffWrites, summary: "Disable a room (active or error -> disabling)",
-			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
-		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/reactivate/", id: "matrix_rooms_reactivate", tag: rooms, access: staffWrites, summary: "Reactivate an archived room",
-			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
+		{method: http.MethodDelete, path: "/api/matrix-rooms/{uuid}/", id: "matrix_rooms_destroy", tag: rooms, access: staffWrites, summary: "Delete a room's record",
+			desc:   "Only in state error, creating or archived (else 409). The Matrix room itself is left as it is; the room's history exports stay. A room whose project is being deleted takes the project along.",
+			params: []*Parameter{uuidParam}, ok: noContent, errors: []int{404, 409}},
+		{method: http.MethodGet, path: "/api/matrix-rooms/{uuid}/members/", id: "matrix_rooms_members_list", tag: rooms, access: staffWrites, summary: "List room members",
+			params: append([]*Parameter{uuidParam}, pageParams...), ok: map[int]*Response{200: listResp("MatrixRoomMember")}, errors: []int{404}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/sync_members/", id: "matrix_rooms_sync_members", tag: rooms, access: staffWrites,
+			summary: "Force sync room membership with project members",
+			desc:    "In state active or creating (else 409).",
+			params:  []*Parameter{uuidParam}, ok: map[int]*Response{202: {Description: "Queued; no body."}}, errors: []int{404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/retry/", id: "matrix_rooms_retry", tag: rooms, access: staffWrites, summary: "Retry a stuck or failed room operation",
+			desc:   "From error the room goes back to creating (its error cleared); a room in creating or disabling is worked on again at once. Other states: 409.",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{202: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/disable/", id: "matrix_rooms_disable", tag: rooms, access: staffWrites, summary: "Disable an active chat room",
+			desc: "active or error -> disabling (else 409): \"Chat room was deactivated\" is posted, every member removed once it is sent, the history exported " +
+				"(when exports are on; or, with delete_history, the room's exports deleted), then the room is archived. The Matrix room stays, for a reactivation.",
+			params: []*Parameter{uuidParam}, body: fieldsBody("MatrixRoomDisableRequest", false),
+			ok: map[int]*Response{202: jsonResp("", ref("MatrixRoom"))}, errors: []int{400, 404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/reactivate/", id: "matrix_rooms_reactivate", tag: rooms, access: staffWrites, summary: "Re-enable an archived chat room",
+			desc:   "archived -> active in the same Matrix room (else 409): the members are invited back, their power levels restored, and \"Chat room was reactivated\" posted.",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{202: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/join/", id: "matrix_rooms_join", tag: rooms, access: staffWrites, summary: "Join a chat room as staff",
+			desc: "Staff self-join, in an active room (else 409): the caller gets a Matrix account (provisioned like a member's), is invited and joined " +
+				"with power level 50, and \"NAME joined the room.\" is posted. Joining again changes nothing. 400 when the homeserver domain is not configured.",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{202: jsonResp("", ref("MatrixRoom"))}, errors: []int{400, 404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/leave/", id: "matrix_rooms_leave", tag: rooms, access: staffWrites, summary: "Leave a chat room as staff",
+			desc:   "Staff self-leave, in an active room: \"NAME left the room.\" is posted and the caller leaves. 409 when the room is not active or the caller had not joined through join.",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{202: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
 		{method: http.MethodGet, path: "/api/matrix-user-profiles/", id: "matrix_user_profiles_list", tag: profiles, access: staffWrites, summary: "List users' Matrix accounts",
 			params: append([]*Parameter{searchParam, query("provisioned", &Schema{Type: "boolean"}, "")}, pageParams...),
 			ok:     map[int]*Response{200: listResp("MatrixUserProfile")}, errors: []int{400, 404}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/open/", id: "matrix_rooms_open", tag: rooms, access: anyUser, summary: "Open a chat room's conversation",
+			desc: "Returns the Matrix room ID to a member of the room (an active user with a role in the project, or staff who joined), accepting " +
+				"their pending invite by joining as them through the appservice. Other callers get 403; a room that is not active gets 409.",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoomOpen"))}, errors: []int{403, 404, 409}},
 
 		{method: http.MethodGet, path: "/api/schema/", id: "schema_retrieve", tag: schema, access: anyone, summary: "This OpenAPI document",
 			desc:   "OpenAPI 3 description of this API: JSON, or YAML with ?format=yaml. It describes paths and shapes only, the same for every installation, so it needs no credentials.",
@@ -493,6 +543,9 @@ func (s spec) operation() *Operation {
 	case staffOnly:
 		errs[401], errs[403] = true, true
 		who = "Staff only."
+	case anyUser:
+		errs[401] = true
+		who = "Any authenticated caller."
 	case staffWrites:
 		errs[401] = true
 		if write {

@@ -31,8 +31,11 @@ type RoomJSON struct {
 	Notice       string       `json:"notice"`
 	Attempts     int          `json:"attempts"`
 	NextAttempt  *string      `json:"next_attempt_at"`
-	Created      *string      `json:"created"`
-	Modified     *string      `json:"modified"`
+	// DeleteHistory: the disable under way deletes the room's history exports instead of
+	// exporting its history.
+	DeleteHistory bool    `json:"delete_history"`
+	Created       *string `json:"created"`
+	Modified      *string `json:"modified"`
 }
 
 // RoomDetailJSON is a room with its members (GET /api/matrix-rooms/{uuid}/).
@@ -58,7 +61,7 @@ type RoomMemberJSON struct {
 // RoomToJSON is the API view of a room; the dashboard may use it too.
 func RoomToJSON(r *db.Room) RoomJSON {
 	out := RoomJSON{UUID: r.UUID, Project: r.ProjectUUID, ProjectName: r.ProjectName, RoomID: r.RoomID, RoomAlias: r.RoomAlias,
-		RoomName: r.RoomName, State: string(r.State), ErrorMessage: r.ErrorMessage, Notice: r.Notice, Attempts: r.Attempts,
+		RoomName: r.RoomName, State: string(r.State), ErrorMessage: r.ErrorMessage, Notice: r.Notice, Attempts: r.Attempts, DeleteHistory: r.DeleteHistory,
 		Created: apiTime(r.CreatedAt), Modified: apiTime(r.ModifiedAt)}
 	if r.State == db.RoomCreating || r.State == db.RoomDisabling || r.MembersDirty {
 		out.NextAttempt = apiTime(r.NextAttemptAt)
