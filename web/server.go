@@ -75,14 +75,16 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
 	})
 	worker := provision.New(store, settings, log, provision.Options{
-		Concurrency:     cfg.Provision.Concurrency,
-		MaxAttempts:     cfg.Provision.MaxAttempts,
-		BaseBackoff:     cfg.Provision.Backoff,
-		MaxBackoff:      cfg.Provision.MaxBackoff,
-		Interval:        cfg.Provision.Interval,
-		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
-		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
-		Observer:        m,
+		Concurrency:         cfg.Provision.Concurrency,
+		MaxAttempts:         cfg.Provision.MaxAttempts,
+		BaseBackoff:         cfg.Provision.Backoff,
+		MaxBackoff:          cfg.Provision.MaxBackoff,
+		Interval:            cfg.Provision.Interval,
+		AutoCreateRooms:     cfg.Provision.AutoCreateRooms,
+		HTTPClient:          m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
+		Observer:            m,
+		ExportBeforeArchive: cfg.Provision.ExportBeforeArchive,
+		ExportTimeout:       cfg.Provision.ExportTimeout,
 		// A disable with delete_history deletes the room's exports, files first.
 		RemoveExportFiles: func(uuid string) error { return export.RemoveFiles(export.DefaultDir(cfg.DatabasePath), uuid) },
 	})

@@ -73,6 +73,9 @@ type Options struct {
 	DatabasePath string
 	// Listen on this address instead of a random loopback port (e.g. to keep the URL across restarts).
 	Addr string
+	// Configure, when set, changes the configuration after it was read from Env (for
+	// what no environment variable sets).
+	Configure func(*web.Config)
 	// PasswordCost is the bcrypt cost of the password hashes the server makes. The default
 	// (0) is bcrypt's lowest, so that tests that set passwords stay fast under the race
 	// detector; give auth.PasswordCost to test what production does.
@@ -97,6 +100,9 @@ func New(t testing.TB, opts ...Options) *Server {
 	cfg, err := web.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("testserver: config: %v", err)
+	}
+	if o.Configure != nil {
+		o.Configure(cfg)
 	}
 	cfg.PasswordCost = o.PasswordCost
 	if cfg.PasswordCost == 0 {
