@@ -323,7 +323,9 @@ func TestProjectDeletionOnDendrite(t *testing.T) {
 	}
 	tl := timeline(t, bc, roomID)
 	notice := indexOf(tl, botSays(a.ms.BotUserID(), "Chat room was deactivated due to project termination"))
-	kick := indexOf(tl, func(e tlEvent) bool { return e.Type == "m.room.member" && e.StateKey == mxid("term1") && e.Membership == "leave" })
+	kick := indexOf(tl, func(e tlEvent) bool {
+		return e.Type == "m.room.member" && e.StateKey == mxid("term1") && e.Membership == "leave"
+	})
 	if notice < 0 || kick < notice {
 		t.Errorf("notice at %d, kick at %d: %v", notice, kick, tl)
 	}
