@@ -17,7 +17,8 @@ const (
 
 // The power levels of a project's room, the one place that says who may do what there
 // (the README's "Roles and power levels" shows the same table): the bot, which follows
-// the project, may do everything; project admins and managers moderate; members talk.
+// the project, may do everything; project admins and managers moderate, and so do
+// staff who joined through the room's join action (MemberPowerLevel); members talk.
 // Sending messages needs 0; invite, kick, ban, redact and state events need the bot's.
 const BotPowerLevel = 100
 

@@ -34,11 +34,12 @@ func (s RoomState) Valid() bool {
 // reprovision all go through:
 //
 //	creating -> active            the worker created (or adopted) the room
-//	active|error -> disabling     staff disable it; the worker kicks everyone and leaves
-//	disabling -> archived         the worker finished disabling
-//	any -> error                  the worker gave up after its attempts
+//	active|error -> disabling     staff disable it, or its project is deleted: the notice,
+//	                              then everyone removed, then the history exported
+//	disabling -> archived         the worker finished disabling; the Matrix room stays
+//	any -> error                  the worker gave up after its attempts (or the export failed)
 //	error -> creating             staff retry (the error is cleared)
-//	archived -> active            staff reactivate it; members are synced again
+//	archived -> active            staff reactivate it: the same Matrix room, members back
 //	active -> creating            reprovision onto a new homeserver
 func CanTransition(from, to RoomState) bool {
 	switch to {

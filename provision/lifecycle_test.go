@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"matrixas/bot"
@@ -98,20 +99,18 @@ func botSays(bot id.UserID, text string) func(tlEvent) bool {
 	return func(e tlEvent) bool { return e.Type == "m.room.message" && e.Sender == bot.String() && e.Body == text }
 }
 
-// memberships are the room's members as the bot sees them: user -> membership.
+// memberships are the room's members as the bot sees them in its current state:
+// user -> membership (not /members, which Dendrite serves a moment behind).
 func memberships(t *testing.T, c *mautrix.Client, roomID id.RoomID) map[string]memberInfo {
 	t.Helper()
-	resp, err := c.Members(context.Background(), roomID)
+	state, err := c.State(context.Background(), roomID)
 	if err != nil {
-		t.Fatalf("members of %s: %v", roomID, err)
+		t.Fatalf("state of %s: %v", roomID, err)
 	}
 	out := map[string]memberInfo{}
-	for _, evt := range resp.Chunk {
-		if evt.StateKey == nil {
-			continue
-		}
+	for key, evt := range state[event.StateMember] {
 		m := evt.Content.AsMember()
-		out[*evt.StateKey] = memberInfo{Membership: string(m.Membership), Displayname: m.Displayname, Reason: m.Reason, Sender: evt.Sender.String()}
+		out[key] = memberInfo{Membership: string(m.Membership), Displayname: m.Displayname, Reason: m.Reason, Sender: evt.Sender.String()}
 	}
 	return out
 }
@@ -193,6 +192,10 @@ func TestRoomLifecycleOnDendrite(t *testing.T) {
 	// switched off meanwhile (appservice disabled), so the open does the join, not it.
 	st := a.ts.Web.Settings()
 	st.Set(ctx, map[string]string{settings.Enabled.Key: "false"})
+	waitFor(t, "the worker idle (a sync under way finished)", 30*time.Second, func() (bool, string) {
+		dr, err := a.ts.Store.RoomByUUID(ctx, r.UUID)
+		return err == nil && !dr.MembersDirty, fmt.Sprintf("%+v %v", dr, err)
+	})
 	u2c := a.as(t, a.hs, id.UserID(mxid("life2")))
 	if _, err := u2c.LeaveRoom(ctx, roomID); err != nil {
 		t.Fatal(err)
@@ -200,6 +203,10 @@ func TestRoomLifecycleOnDendrite(t *testing.T) {
 	if _, err := bc.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: id.UserID(mxid("life2"))}); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the invite in the room's state", 10*time.Second, func() (bool, string) {
+		m := memberships(t, bc, roomID)[mxid("life2")]
+		return m.Membership == "invite", fmt.Sprintf("%+v", m)
+	})
 	dbRoom, _ := a.ts.Store.RoomByUUID(ctx, r.UUID)
 	u1row, _ := a.ts.Store.UserByUsername(ctx, "life1")
 	u2row, _ := a.ts.Store.UserByUsername(ctx, "life2")
@@ -211,9 +218,14 @@ func TestRoomLifecycleOnDendrite(t *testing.T) {
 	if code := a.ts.JSON(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/open/", a.ts.NewToken(t, u2row), nil, &opened); code != http.StatusOK || opened["room_id"] != r.RoomID {
 		t.Fatalf("open: %d %v", code, opened)
 	}
-	if m := memberships(t, bc, roomID)[mxid("life2")]; m.Membership != "join" || m.Sender != mxid("life2") {
-		t.Errorf("after open: %+v", m)
+	// The open joined them (its record says so, and the homeserver agrees).
+	if rm := a.room(t, r.UUID).Members; len(rm) != 2 || rm[1].MatrixUserID != mxid("life2") || rm[1].Membership != "join" {
+		t.Errorf("members after open: %+v; server log: %s", rm, grepLines(a.ts.Logs.String(), "open"))
 	}
+	waitFor(t, "life2 joined after open", 10*time.Second, func() (bool, string) {
+		got := joined(t, bc, r.RoomID)
+		return slices.Contains(got, mxid("life2")), fmt.Sprintf("%v; %+v", got, memberships(t, bc, roomID)[mxid("life2")])
+	})
 	if code := a.ts.JSON(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/open/", a.ts.StaffToken, nil, nil); code != http.StatusForbidden {
 		t.Errorf("open as a non-member: %d", code)
 	}
@@ -265,7 +277,7 @@ func TestRoomLifecycleOnDendrite(t *testing.T) {
 	slices.Sort(want)
 	waitFor(t, "members back in the same room", 60*time.Second, func() (bool, string) {
 		got := joined(t, bc, roomID.String())
-		return sameStrings(got, want), fmt.Sprint(got)
+		return sameStrings(got, want), fmt.Sprintf("%v; room %+v; worker log: %s", got, a.room(t, r.UUID), grepLines(a.ts.Logs.String(), "provision"))
 	})
 	waitFor(t, "power levels restored", 30*time.Second, func() (bool, string) {
 		pl := powerUsers(t, bc, roomID.String())
@@ -332,4 +344,15 @@ func TestProjectDeletionOnDendrite(t *testing.T) {
 	if rooms, err := bc.JoinedRooms(ctx); err != nil || !slices.Contains(rooms.JoinedRooms, roomID) {
 		t.Errorf("the bot left the room of the deleted project: %v %v", rooms, err)
 	}
+}
+
+// grepLines returns the lines of s that contain word, for a failure's message.
+func grepLines(s, word string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

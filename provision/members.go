@@ -64,6 +64,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	}
 	var synced []db.MemberSync
 	want := map[id.UserID]int{}
+	var unchecked []int // members joined just now, whose display name no event said yet
 	for _, m := range desired {
 		uid := m.MatrixUserID
 		pl := m.PowerLevel()
@@ -80,8 +81,8 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 				if cur.Displayname != m.DisplayName() {
 					err = w.setDisplayName(ctx, ms, uid, m.DisplayName())
 				}
-			default: // joined just now: ask its profile
-				err = w.ensureDisplayName(ctx, ms, uid, m.DisplayName())
+			default:
+				unchecked = append(unchecked, len(synced))
 			}
 		}
 		if err != nil {
@@ -89,6 +90,23 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 			fail(err)
 		}
 		synced = append(synced, ms2)
+	}
+	if len(unchecked) > 0 {
+		// Their join events carry their profiles' names: one read for all of them.
+		now, err := roomMembership(ctx, bot, roomID)
+		if err != nil {
+			fail(step("read members", err))
+		}
+		for _, i := range unchecked {
+			m := desired[i]
+			if err != nil || now[m.MatrixUserID].Displayname == m.DisplayName() {
+				continue
+			}
+			if serr := w.setDisplayName(ctx, ms, m.MatrixUserID, m.DisplayName()); serr != nil {
+				synced[i].LastError = describe(ms, serr)
+				fail(serr)
+			}
+		}
 	}
 
 	// Managed users in the room without a role: kick them; staff who left through the
@@ -165,19 +183,6 @@ func (w *Worker) setDisplayName(ctx context.Context, ms *db.MatrixSettings, uid 
 	return step("set display name of "+uid.String(), user.SetDisplayName(ctx, name))
 }
 
-// ensureDisplayName sets a managed user's display name unless their profile has it:
-// setting it sends a member event into every room they are in.
-func (w *Worker) ensureDisplayName(ctx context.Context, ms *db.MatrixSettings, uid id.UserID, name string) error {
-	user, err := matrix.Client(ms, w.opts.HTTPClient, uid)
-	if err != nil {
-		return err
-	}
-	if cur, err := user.GetOwnDisplayName(ctx); err == nil && cur.DisplayName == name {
-		return nil
-	}
-	return step("set display name of "+uid.String(), user.SetDisplayName(ctx, name))
-}
-
 // ensureMember brings one desired member to "join": registered, invited, joined.
 func (w *Worker) ensureMember(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, roomID id.RoomID, m *db.DesiredMember, cur event.Membership) error {
 	if cur == event.MembershipJoin {
@@ -215,19 +220,18 @@ type memberState struct {
 }
 
 // roomMembership reads every member's membership and display name in the room (as the
-// bot sees it).
+// bot sees it) from the room's current state. Not from /members: Dendrite serves that
+// from its sync component, which lags the room behind by moments, so a sync right after
+// the kicks of a disable would take members kicked a moment ago for joined ones.
 func roomMembership(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) (map[id.UserID]memberState, error) {
-	resp, err := bot.Members(ctx, roomID)
+	state, err := bot.State(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
 	out := map[id.UserID]memberState{}
-	for _, evt := range resp.Chunk {
-		if evt.StateKey == nil {
-			continue
-		}
+	for key, evt := range state[event.StateMember] {
 		if m := evt.Content.AsMember(); m != nil {
-			out[id.UserID(*evt.StateKey)] = memberState{Membership: m.Membership, Displayname: m.Displayname}
+			out[id.UserID(key)] = memberState{Membership: m.Membership, Displayname: m.Displayname}
 		}
 	}
 	return out, nil

@@ -108,13 +108,22 @@ func (h *Handler) RoomDetail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	members, err := h.Store.RoomMembers(r.Context(), room.ID)
+	d, err := h.roomDetailData(r, room)
 	if err != nil {
 		respond.ServerError(w, r, err)
 		return
 	}
-	d := views.RoomDetailData{Page: h.page(w, r, room.ProjectName+" · Rooms", "rooms"), Room: roomRow(room), PowerRule: powerRule(),
-		ProjectDeleting: room.ProjectDeleting}
+	d.Page = h.page(w, r, room.ProjectName+" · Rooms", "rooms")
+	respond.Render(w, r, views.RoomDetailPage(d))
+}
+
+// roomDetailData is the room page's view model but for the layout.
+func (h *Handler) roomDetailData(r *http.Request, room *db.Room) (views.RoomDetailData, error) {
+	members, err := h.Store.RoomMembers(r.Context(), room.ID)
+	if err != nil {
+		return views.RoomDetailData{}, err
+	}
+	d := views.RoomDetailData{Room: roomRow(room), PowerRule: powerRule(), ProjectDeleting: room.ProjectDeleting}
 	me := auth.StaffFrom(r.Context())
 	for _, m := range members {
 		d.Members = append(d.Members, views.MemberRow{UserUUID: m.UserUUID, Username: m.Username, MatrixUserID: m.MatrixUserID.String(),
@@ -123,7 +132,7 @@ func (h *Handler) RoomDetail(w http.ResponseWriter, r *http.Request) {
 			d.Joined = true
 		}
 	}
-	respond.Render(w, r, views.RoomDetailPage(d))
+	return d, nil
 }
 
 // RoomRetry is POST /rooms/{uuid}/retry.
@@ -250,9 +259,9 @@ func (h *Handler) redirectOrFail(w http.ResponseWriter, r *http.Request, next, m
 }
 
 // roomUIAction applies a room action (do, one of the store's actions, which checks it
-// against the room's state like the API) from a dashboard form. htmx gets the updated
-// table row and a flash; a plain form is redirected back to next with the flash done
-// (a format taking the project's name).
+// against the room's state like the API) from a dashboard form. htmx gets what it swaps
+// (the list's row, or the room page's body) and a flash; a plain form is redirected back
+// to next with the flash done (a format taking the project's name).
 func (h *Handler) roomUIAction(w http.ResponseWriter, r *http.Request, a db.RoomAction, done string,
 	do func(ctx context.Context, uuid string) (*db.Room, error)) {
 	if !h.readForm(w, r) {
@@ -275,5 +284,15 @@ func (h *Handler) roomUIAction(w http.ResponseWriter, r *http.Request, a db.Room
 		h.redirectFlash(w, r, next, views.FlashSuccess, msg)
 		return
 	}
-	h.renderFragments(w, r, views.RoomTableRow(roomRow(room), next), views.FlashesOOB([]views.Flash{{Kind: views.FlashSuccess, Message: msg}}))
+	flash := views.FlashesOOB([]views.Flash{{Kind: views.FlashSuccess, Message: msg}})
+	if htmxTarget(r) == "room-detail" {
+		d, err := h.roomDetailData(r, room)
+		if err != nil {
+			h.uiServerError(w, r, err)
+			return
+		}
+		h.renderFragments(w, r, views.RoomDetailBody(d), flash)
+		return
+	}
+	h.renderFragments(w, r, views.RoomTableRow(roomRow(room), next), flash)
 }

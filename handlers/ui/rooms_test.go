@@ -502,9 +502,18 @@ func TestRoomPageActions(t *testing.T) {
 	if got := postRedirectFlash(t, srv, c, page+"/sync-members", url.Values{"next": {page}}, page); len(got) != 1 || !strings.HasPrefix(got[0], "success: Members of the room of Apollo") {
 		t.Errorf("sync members: %q", got)
 	}
-	got := postRedirectFlash(t, srv, c, page+"/join", url.Values{"next": {page}}, page)
-	if len(got) != 1 || !strings.HasPrefix(got[0], "success: You are joining the room of Apollo") {
-		t.Errorf("join: %q", got)
+	// With htmx, the page's body is swapped: the Join button becomes Leave, the staff
+	// member is listed, and the flash comes along.
+	resp, doc := postForm(t, srv, c, page+"/join", url.Values{"next": {page}}, "HX-Request", "true", "HX-Target", "room-detail")
+	if resp.StatusCode != http.StatusOK || doc.Find("#room-detail").Length() != 1 || doc.Find(tid("room-leave")).Length() != 1 ||
+		doc.Find(tid("member-staff")).Length() != 1 {
+		t.Errorf("htmx join: %d %s", resp.StatusCode, strings.Join(strings.Fields(doc.Text()), " "))
+	}
+	if f := flashes(doc); len(f) != 1 || !strings.HasPrefix(f[0], "success: You are joining the room of Apollo") {
+		t.Errorf("htmx join flash: %q", f)
+	}
+	if hx, _ := doc.Find(tid("room-action-leave")).Attr("hx-target"); hx != "#room-detail" {
+		t.Errorf("the page's forms swap %q", hx)
 	}
 	_, doc = getPage(t, srv, c, page)
 	if got := actionButtons(doc); strings.Join(got, " ") != "room-sync-members room-leave room-disable" {
@@ -514,7 +523,7 @@ func TestRoomPageActions(t *testing.T) {
 	if strings.TrimSpace(staffRow.Find(tid("member-power")).Text()) != "50 (moderator)" || !strings.Contains(staffRow.Text(), "Staff") {
 		t.Errorf("the staff member's row: %q", strings.Join(strings.Fields(staffRow.Text()), " "))
 	}
-	got = postRedirectFlash(t, srv, c, page+"/leave", url.Values{"next": {page}}, page)
+	got := postRedirectFlash(t, srv, c, page+"/leave", url.Values{"next": {page}}, page)
 	if len(got) != 1 || !strings.HasPrefix(got[0], "success: You are leaving the room of Apollo") {
 		t.Errorf("leave: %q", got)
 	}
@@ -546,7 +555,15 @@ func TestRoomPageActions(t *testing.T) {
 	if got := actionButtons(doc); strings.Join(got, " ") != "room-reactivate room-delete" {
 		t.Errorf("archived: buttons %v", got)
 	}
-	// The record goes; its page with it, so back to the list.
+	// The record goes; its page with it, so back to the list (htmx is sent there).
+	_, other := dir.project(t, "Gemini", nil, true), dir.rooms["Gemini"]
+	resp, _ = postForm(t, srv, c, "/rooms/"+other+"/delete", url.Values{"next": {"/rooms/" + other}}, "HX-Request", "true", "HX-Target", "room-detail")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("HX-Redirect") != "/rooms" {
+		t.Errorf("htmx delete: %d, HX-Redirect %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
+	}
+	if _, doc := getPage(t, srv, c, "/rooms"); len(flashes(doc)) != 1 || !strings.Contains(flashes(doc)[0], "record of Gemini was deleted") {
+		t.Errorf("the list after the htmx delete: flashes %q", flashes(doc))
+	}
 	got = postRedirectFlash(t, srv, c, page+"/delete", url.Values{"next": {page}}, "/rooms")
 	if len(got) != 1 || !strings.HasPrefix(got[0], "success: The room record of Apollo was deleted") {
 		t.Errorf("delete: %q", got)
