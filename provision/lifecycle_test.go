@@ -356,3 +356,39 @@ func grepLines(s, word string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestReactivateARoomThatNeverExisted: a room given up on before it reached the
+// homeserver, disabled and archived, gets its Matrix room made when reactivated.
+func TestReactivateARoomThatNeverExisted(t *testing.T) {
+	dendritetest.Require(t)
+	t.Parallel()
+	ctx := context.Background()
+	a := newAppservice(t, fastEnv)
+	st := a.ts.Web.Settings()
+	st.Set(ctx, map[string]string{settings.Enabled.Key: "false"}) // the worker makes nothing meanwhile
+	u := a.createUser(t, "never1")
+	r := a.newProjectRoom(t, "Never made", u)
+	dbRoom, err := a.ts.Store.RoomByUUID(ctx, r.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ts.Store.FailRoom(ctx, dbRoom.ID, "given up", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.call(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/disable/", nil, nil, http.StatusAccepted)
+	st.Set(ctx, map[string]string{settings.Enabled.Key: "true"})
+	waitFor(t, "archived", 30*time.Second, a.inState(t, r.UUID, "archived"))
+	if got := a.room(t, r.UUID); got.RoomID != "" {
+		t.Fatalf("a room never made got a room id: %+v", got)
+	}
+	a.call(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/reactivate/", nil, nil, http.StatusAccepted)
+	waitFor(t, "made and active", 60*time.Second, func() (bool, string) {
+		got := a.room(t, r.UUID)
+		return got.State == "active" && got.RoomID != "" && got.Notice == "", fmt.Sprintf("%+v", got)
+	})
+	got := a.room(t, r.UUID)
+	waitFor(t, "member joined", 30*time.Second, func() (bool, string) {
+		j := joined(t, a.bot(t, a.hs), got.RoomID)
+		return slices.Contains(j, mxid("never1")), fmt.Sprint(j)
+	})
+}

@@ -153,7 +153,11 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 	case db.RoomActive:
 		err = w.syncRoom(ctx, ms, bot, room, nil)
 		if errors.Is(err, errRoomLost) {
-			err = w.store.RecreateRoom(ctx, room.ID, noticeRecreated+room.RoomID.String()+") could not be used any more; a new one was created.")
+			notice := "" // a room that never reached the homeserver is simply made now
+			if room.RoomID != "" {
+				notice = noticeRecreated + room.RoomID.String() + ") could not be used any more; a new one was created."
+			}
+			err = w.store.RecreateRoom(ctx, room.ID, notice)
 			if err == nil {
 				log.Warn("room lost on the homeserver; creating a new one", "room_id", room.RoomID)
 				return
