@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"maunium.net/go/mautrix/id"
 )
@@ -481,5 +482,31 @@ func TestRoomMembersPageAndEligibleProjects(t *testing.T) {
 	got, total, err := s.EligibleProjects(ctx, Page{})
 	if err != nil || total != 1 || len(got) != 1 || got[0].UUID != free.UUID {
 		t.Errorf("eligible: %d %+v %v", total, got, err)
+	}
+}
+
+// TestRecheckRoom: a look later is queued for an active room with nothing queued, and
+// never over a sync queued or under way, nor for a room in another state.
+func TestRecheckRoom(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	at := time.Now().Add(3 * time.Second)
+	_, idle := roomIn(t, s, RoomActive, "!a:x")
+	_, busy := roomIn(t, s, RoomActive, "!b:x")
+	s.w.Exec(`UPDATE matrix_rooms SET members_dirty = 2 WHERE id = ?`, busy.ID)
+	_, archived := roomIn(t, s, RoomArchived, "!c:x")
+	for _, r := range []*Room{idle, busy, archived} {
+		if err := s.RecheckRoom(ctx, r.ID, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := s.RoomByID(ctx, idle.ID); !got.MembersDirty || got.NextAttemptAt.Unix() != ceilUnix(at) {
+		t.Errorf("idle room: dirty %v, next %v", got.MembersDirty, got.NextAttemptAt)
+	}
+	if d := roomDirty(t, s, busy.ID); d != 2 {
+		t.Errorf("a sync under way was overwritten: %d", d)
+	}
+	if d := roomDirty(t, s, archived.ID); d != 0 {
+		t.Errorf("archived room queued: %d", d)
 	}
 }

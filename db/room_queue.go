@@ -364,6 +364,16 @@ func (s *Store) FinishRoomSync(ctx context.Context, id int64, roomName string) e
 	})
 }
 
+// RecheckRoom queues a member sync of an active room at the given time, unless one is
+// queued or under way already (which looks at the room anyway).
+func (s *Store) RecheckRoom(ctx context.Context, id int64, at time.Time) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET members_dirty = 1, next_attempt_at = ?
+		WHERE id = ? AND state = 'active' AND members_dirty = 0`, ceilUnix(at), id); err != nil {
+		return fmt.Errorf("db: queue a look at room %d: %w", id, err)
+	}
+	return nil
+}
+
 // FinishRoomDisable archives a room the worker emptied: its members are recorded as gone
 // (staff who joined included), the disable path's progress is cleared, and the Matrix
 // room keeps its id and alias, with the bot in it, for a reactivation. A room whose

@@ -26,7 +26,9 @@ type Room struct {
 	Notice        string // something staff should know, e.g. created without its alias
 	Attempts      int    // failures since the last success
 	NextAttemptAt time.Time
-	MembersDirty  bool
+	MembersDirty  bool // a member sync is queued or under way
+	// MembersSyncing: a member sync is under way (a worker claimed it).
+	MembersSyncing bool
 	// CreateStartedAt is when a createRoom was sent for this room whose result was never
 	// recorded (a crash, a timeout): the homeserver may hold a room the worker must adopt.
 	// Zero when there is none.
@@ -82,6 +84,7 @@ func scanRoom(row interface{ Scan(...any) error }) (*Room, error) {
 	}
 	r.State = RoomState(state)
 	r.MembersDirty = dirty != 0
+	r.MembersSyncing = dirty == 2
 	r.ProjectDeleting = deleting != 0
 	if exportAt != 0 {
 		r.DisableExportAt = time.Unix(exportAt, 0).UTC()

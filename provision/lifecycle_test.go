@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -194,7 +196,7 @@ func TestRoomLifecycleOnDendrite(t *testing.T) {
 	st.Set(ctx, map[string]string{settings.Enabled.Key: "false"})
 	waitFor(t, "the worker idle (a sync under way finished)", 30*time.Second, func() (bool, string) {
 		dr, err := a.ts.Store.RoomByUUID(ctx, r.UUID)
-		return err == nil && !dr.MembersDirty, fmt.Sprintf("%+v %v", dr, err)
+		return err == nil && !dr.MembersSyncing, fmt.Sprintf("%+v %v", dr, err)
 	})
 	u2c := a.as(t, a.hs, id.UserID(mxid("life2")))
 	if _, err := u2c.LeaveRoom(ctx, roomID); err != nil {
@@ -277,7 +279,8 @@ func TestRoomLifecycleOnDendrite(t *testing.T) {
 	slices.Sort(want)
 	waitFor(t, "members back in the same room", 60*time.Second, func() (bool, string) {
 		got := joined(t, bc, roomID.String())
-		return sameStrings(got, want), fmt.Sprintf("%v; room %+v; worker log: %s", got, a.room(t, r.UUID), grepLines(a.ts.Logs.String(), "provision"))
+		return sameStrings(got, want), fmt.Sprintf("%v; room %+v; state %+v; worker log: %s\nhomeserver log: %s", got, a.room(t, r.UUID),
+			memberships(t, bc, roomID), grepLines(a.ts.Logs.String(), "provision"), hsLog(a, "@life", "kick", "invite"))
 	})
 	waitFor(t, "power levels restored", 30*time.Second, func() (bool, string) {
 		pl := powerUsers(t, bc, roomID.String())
@@ -391,4 +394,20 @@ func TestReactivateARoomThatNeverExisted(t *testing.T) {
 		j := joined(t, a.bot(t, a.hs), got.RoomID)
 		return slices.Contains(j, mxid("never1")), fmt.Sprint(j)
 	})
+}
+
+// hsLog is the homeserver's log lines about any of words (all of them, not a tail).
+func hsLog(a *appservice, words ...string) string {
+	b, err := os.ReadFile(filepath.Join(a.hs.DataDir, "dendrite.log"))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if slices.ContainsFunc(words, func(w string) bool { return strings.Contains(l, w) }) &&
+			!strings.Contains(l, "Fetching state") && !strings.Contains(l, "/messages") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

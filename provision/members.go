@@ -19,15 +19,16 @@ import (
 // the platform gives them (full name, else username); managed users without a role are
 // kicked with "Role removed", and staff who left through the leave action leave as
 // themselves. Every member is tried; the first failure is returned after the others
-// were done and recorded.
-func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room, made *created) error {
+// were done and recorded. changed reports whether anyone was invited, joined or
+// removed (the room is then looked at again shortly: see roomJob).
+func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room, made *created) (changed bool, err error) {
 	roomID := room.RoomID
 	if roomID == "" {
-		return errRoomLost // archived before it ever reached the homeserver: make it now
+		return false, errRoomLost // archived before it ever reached the homeserver: make it now
 	}
 	desired, err := w.desiredMembers(ctx, ms, room)
 	if err != nil {
-		return err
+		return false, err
 	}
 	botID := ms.BotUserID()
 	var membership map[id.UserID]memberState
@@ -39,7 +40,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	} else {
 		membership, err = roomMembership(ctx, bot, roomID)
 		if err != nil && !unusable(err) {
-			return step("read members", err)
+			return false, step("read members", err)
 		}
 	}
 	if err != nil || membership[botID].Membership != event.MembershipJoin {
@@ -47,15 +48,16 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		// were kept): rejoin, else start over.
 		if _, jerr := bot.JoinRoomByID(ctx, roomID); jerr != nil {
 			if unusable(jerr) {
-				return errRoomLost
+				return false, errRoomLost
 			}
-			return step("rejoin room", jerr)
+			return false, step("rejoin room", jerr)
 		}
 		if membership, err = roomMembership(ctx, bot, roomID); err != nil {
-			return step("read members", err)
+			return false, step("read members", err)
 		}
 	}
 
+	w.log.Debug("member sync", "room_id", roomID, "members", membership)
 	var firstErr error
 	fail := func(err error) {
 		if firstErr == nil {
@@ -73,6 +75,9 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(cur.Membership), PowerLevel: pl}
 		registered := !m.Provisioned
 		err := w.ensureMember(ctx, ms, bot, roomID, m, cur.Membership)
+		if cur.Membership != event.MembershipJoin {
+			changed = true
+		}
 		if err == nil {
 			ms2.Membership = string(event.MembershipJoin)
 			switch {
@@ -120,11 +125,11 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	slices.Sort(others)
 	managed, err := w.store.ManagedUsers(ctx, others)
 	if err != nil {
-		return err
+		return changed, err
 	}
 	leaving, err := w.store.StaffLeaving(ctx, room.ID)
 	if err != nil {
-		return err
+		return changed, err
 	}
 	var pending []int64 // former members still in the room
 	for _, uid := range others {
@@ -132,6 +137,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		if !ok {
 			continue // not an account this appservice manages: leave it to the room's admins
 		}
+		changed = true
 		if leaving[userPK] {
 			if err := w.leaveAs(ctx, ms, uid, roomID); err != nil {
 				fail(step("leave as "+uid.String(), err))
@@ -158,9 +164,9 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		}
 	}
 	if err := w.store.SaveMembers(context.WithoutCancel(ctx), room.ID, synced, pending); err != nil {
-		return err
+		return changed, err
 	}
-	return firstErr
+	return changed, firstErr
 }
 
 // leaveAs makes a managed user leave the room as themselves (a staff member's leave).

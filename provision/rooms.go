@@ -143,7 +143,7 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 		var made *created
 		made, err = w.createRoom(ctx, ms, bot, room)
 		if err == nil {
-			err = w.syncRoom(ctx, ms, bot, room, made)
+			_, err = w.syncRoom(ctx, ms, bot, room, made)
 		}
 		if err == nil {
 			if err = w.store.FinishRoomSync(context.WithoutCancel(ctx), room.ID, room.ProjectName); err == nil {
@@ -151,7 +151,8 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 			}
 		}
 	case db.RoomActive:
-		err = w.syncRoom(ctx, ms, bot, room, nil)
+		var changed bool
+		changed, err = w.syncRoom(ctx, ms, bot, room, nil)
 		if errors.Is(err, errRoomLost) {
 			notice := "" // a room that never reached the homeserver is simply made now
 			if room.RoomID != "" {
@@ -164,6 +165,13 @@ func (w *Worker) roomJob(ctx context.Context, ms *db.MatrixSettings, roomPK int6
 			}
 		} else if err == nil {
 			err = w.store.FinishRoomSync(context.WithoutCancel(ctx), room.ID, room.ProjectName)
+			if err == nil && changed {
+				// Look again shortly: a homeserver can lose a membership change made while
+				// other events of the room were being sent (Dendrite, loaded, resolved a
+				// member's rejoin after a reactivation back to the kick before it). A
+				// look that finds everyone in place changes nothing and stops there.
+				err = w.store.RecheckRoom(context.WithoutCancel(ctx), room.ID, time.Now().Add(w.opts.Recheck))
+			}
 		}
 	case db.RoomDisabling:
 		err = w.disableRoom(ctx, bot, room)
@@ -274,6 +282,7 @@ func (w *Worker) removeEveryone(ctx context.Context, bot *mautrix.Client, roomID
 		if _, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: uid, Reason: ReasonRoomDisabled}); err != nil {
 			return step("kick "+uid.String(), err)
 		}
+		w.log.Debug("removed from a disabled room", "room_id", roomID, "user", uid)
 	}
 	return nil
 }

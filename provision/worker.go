@@ -58,6 +58,9 @@ type Options struct {
 	// DisableWait is how soon a disable waiting for its notice or its export looks again
 	// (default 1s).
 	DisableWait time.Duration
+	// Recheck is how soon a member sync that changed who is in the room is followed by a
+	// look at the room's state (default 3s).
+	Recheck time.Duration
 	// HTTPClient calls the homeserver (default: 3s connect, 10s per request).
 	HTTPClient *http.Client
 	// Observer is told the outcome of every job (metrics); nil = nobody.
@@ -91,6 +94,9 @@ func (o *Options) defaults() {
 	}
 	if o.DisableWait <= 0 {
 		o.DisableWait = time.Second
+	}
+	if o.Recheck <= 0 {
+		o.Recheck = 3 * time.Second
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = matrix.HTTPClient(3*time.Second, 10*time.Second)
