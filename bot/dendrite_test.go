@@ -186,7 +186,7 @@ func (d *onDendrite) sender(t testing.TB, opts bot.SenderOptions) *bot.Sender {
 func (d *onDendrite) senderWith(t testing.TB, io matrix.RoomIO, opts bot.SenderOptions) *bot.Sender {
 	t.Helper()
 	b := bot.New(bot.Config{Directory: d.store, Self: func(context.Context) (id.UserID, string) {
-		return id.UserID(d.ms.BotUserID()), matrix.BotDisplayName
+		return id.UserID(d.ms.BotUserID()), matrix.BotName(d.ms)
 	}})
 	opts.BotUserID = func(context.Context) id.UserID { return id.UserID(d.ms.BotUserID()) }
 	s := bot.NewSender(d.store, io, b, opts)
