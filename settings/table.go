@@ -40,7 +40,7 @@ var (
 		Hint: "How users sign in to the homeserver from their own Matrix clients, as GET /api/matrix/credentials/ tells them: none, password or oidc."}
 	SiteName = &Setting{Env: "SITE_NAME", Key: "site_name", Kind: Runtime, Default: "Waldur", Editable: true,
 		Format: rule("at most 100 characters", "Ensure this field has no more than 100 characters.", func(v string) bool { return len([]rune(v)) <= 100 }),
-		Label: "Site name", Hint: "The platform's name: the bot's display name is \"<site name> Bot\" (set when the bot is provisioned)."}
+		Label:  "Site name", Hint: "The platform's name: the bot's display name is \"<site name> Bot\" (set when the bot is provisioned)."}
 	LiveKitURL = &Setting{Env: "MATRIX_LIVEKIT_URL", Key: "livekit_url", Kind: Runtime, Editable: true,
 		Format: HTTPURL, Label: "LiveKit service URL",
 		Hint: "Optional: the LiveKit service (livekit_service_url) the homeserver's /.well-known/matrix/client should list for calls. When set, diagnostics expect it there."}

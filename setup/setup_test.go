@@ -16,15 +16,15 @@ func TestPlanFor(t *testing.T) {
 	}
 	full := Input{URL: "https://as.example.org/", HomeserverURL: "https://matrix.example.org/", HomeserverDomain: "example.org", RegistrationSecret: "secret"}
 	tests := []struct {
-		name       string
-		in         Input
-		ms         *db.MatrixSettings
-		publicURL  string
+		name        string
+		in          Input
+		ms          *db.MatrixSettings
+		publicURL   string
 		wantErrs    []string // fields with errors (Invalid)
 		wantMissing string   // the *MissingError's message
-		wantStore  map[string]string
-		wantURL    string
-		wantSender string
+		wantStore   map[string]string
+		wantURL     string
+		wantSender  string
 	}{
 		{name: "all given, nothing configured", in: full, ms: empty,
 			wantStore:  map[string]string{settings.HomeserverURL.Key: "https://matrix.example.org", settings.HomeserverDomain.Key: "example.org", settings.RegistrationSecret.Key: "secret"},
