@@ -30,10 +30,14 @@ import (
 var ErrNoAdminAPI = errors.New("the homeserver has no admin API the bot may use")
 
 // noAdminAPI reports whether a homeserver's answer means "no such API for this caller":
-// an unknown endpoint (404, 405, M_UNRECOGNIZED) or not a server admin (403).
+// an unknown endpoint (404, 405, M_UNRECOGNIZED) or not a server admin (403). A 404
+// M_NOT_FOUND is the admin API answering about an unknown user, not its absence.
 func noAdminAPI(err error) bool {
 	var he mautrix.HTTPError
 	if !errors.As(err, &he) || he.Response == nil {
+		return false
+	}
+	if he.RespError != nil && he.RespError.ErrCode == mautrix.MNotFound.ErrCode {
 		return false
 	}
 	switch he.Response.StatusCode {
@@ -87,6 +91,8 @@ func IsServerAdmin(ctx context.Context, ms *db.MatrixSettings, hc *http.Client, 
 	}
 	_, err = bot.MakeRequest(ctx, http.MethodGet, bot.BuildURL(mautrix.SynapseAdminURLPath{"v1", "users", uid, "admin"}), nil, &resp)
 	switch {
+	case errors.Is(err, mautrix.MNotFound):
+		return false, nil // no such account: not an admin
 	case err != nil && noAdminAPI(err):
 		return false, ErrNoAdminAPI
 	case err != nil:
@@ -123,4 +129,57 @@ func LoginAs(ctx context.Context, ms *db.MatrixSettings, hc *http.Client, uid id
 		return nil, errors.New("the homeserver's login answer has no session for " + uid.String())
 	}
 	return &Session{UserID: resp.UserID, DeviceID: resp.DeviceID, AccessToken: resp.AccessToken}, nil
+}
+
+// ErrAdminAccount refuses to link a homeserver admin account: acting for a server admin
+// would hand this appservice (and anyone with a platform token for that user) the
+// homeserver's keys.
+var ErrAdminAccount = errors.New("it is a homeserver admin account, which is never linked")
+
+// historicalLocalpart is the widest localpart a homeserver may still hold (spec:
+// historical user IDs are printable ASCII but ":").
+func historicalLocalpart(lp string) bool {
+	if lp == "" {
+		return false
+	}
+	for i := 0; i < len(lp); i++ {
+		if c := lp[i]; c < 0x21 || c > 0x7e || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseLinkTarget checks a Matrix ID staff want to link to a user: a well-formed user ID
+// on this homeserver's domain, not the bot's. The error is a sentence for the person who
+// typed it.
+func ParseLinkTarget(ms *db.MatrixSettings, s string) (id.UserID, error) {
+	uid := id.UserID(s)
+	lp, domain, err := uid.Parse()
+	switch {
+	case err != nil || !historicalLocalpart(lp) || len(s) > 255:
+		return "", errors.New("enter a Matrix user ID such as @alice:" + ms.HomeserverDomain)
+	case domain != ms.HomeserverDomain:
+		return "", errors.New("only accounts on this homeserver (" + ms.HomeserverDomain + ") can be linked")
+	case uid == ms.BotUserID():
+		return "", errors.New("that is the appservice bot's own account")
+	}
+	return uid, nil
+}
+
+// CheckLinkable asks the homeserver whether uid may be linked: ErrAdminAccount for a
+// server admin. told is false when the homeserver does not let the bot tell (no admin
+// API for it, or the appservice is not set up); linking then goes ahead. Any other error
+// is the homeserver's failure to answer: try again later.
+func CheckLinkable(ctx context.Context, ms *db.MatrixSettings, hc *http.Client, uid id.UserID) (told bool, err error) {
+	admin, err := IsServerAdmin(ctx, ms, hc, uid)
+	switch {
+	case errors.Is(err, ErrNoAdminAPI), errors.Is(err, ErrNotSetUp):
+		return false, nil
+	case err != nil:
+		return false, err
+	case admin:
+		return true, ErrAdminAccount
+	}
+	return true, nil
 }

@@ -55,6 +55,9 @@ type Server struct {
 // The server's metrics count what the webhook sees.
 var _ appservice.Observer = (*metrics.Metrics)(nil)
 
+// The worker makes accounts ready for the API's credentials and session endpoints.
+var _ api.Accounts = (*provision.Worker)(nil)
+
 // New wires the server by hand from its configuration and an open store.
 func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, version string) (*Server, error) {
 	settings := db.NewSettings(store, cfg.FixedSettings())
@@ -105,6 +108,9 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Wake:            worker.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
+		Accounts:        worker,
+		SessionThrottle: auth.NewThrottle(api.SessionsPerHour, time.Hour),
+		HTTPClient:      appserviceSetup.HTTP,
 	}
 	s.ui = &ui.Handler{
 		Store:           store,
@@ -267,6 +273,7 @@ func (s *Server) Routes() http.Handler {
 				r.Put("/users/{uuid}/", a.UpdateUser)
 				r.Patch("/users/{uuid}/", a.UpdateUser)
 				r.Post("/users/{uuid}/deactivate/", a.DeactivateUser)
+				r.Post("/users/{uuid}/link_matrix_account/", a.LinkMatrixAccount)
 				r.Get("/projects/", a.ListProjects)
 				r.Post("/projects/", a.CreateProject)
 				r.Get("/projects/{uuid}/", a.GetProject)
@@ -284,6 +291,12 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
+			})
+			// The caller's own Matrix account: any authenticated user.
+			r.Group(func(r chi.Router) {
+				r.Use(requireUser)
+				r.Get("/matrix/credentials/", a.Credentials)
+				r.Post("/matrix/session/", a.Session)
 			})
 		})
 	})
