@@ -86,10 +86,10 @@ type Worker struct {
 	inflight map[string]bool // "room:<id>" and "user:<id>" being worked on
 	// userLocks serialise the work on one user's account (userLock), striped by user id.
 	userLocks [64]sync.Mutex
-	botFor   string          // the homeserver URL and token the bot was registered with
-	botKey   string          // the settings the failures below are counted for
-	botFails int             // failed bot registrations in a row
-	botNext  time.Time       // no new bot registration before this
+	botFor    string    // the homeserver URL and token the bot was registered with
+	botKey    string    // the settings the failures below are counted for
+	botFails  int       // failed bot registrations in a row
+	botNext   time.Time // no new bot registration before this
 
 	// The catch-up that gives profiles to users who have none scans every user, so it runs
 	// when the rules change (setup named the domain) and otherwise once per Interval.
