@@ -52,11 +52,14 @@ func (c *checker) all() []Check {
 		c.secretEnabled(),
 		c.botWhoami(),
 		c.userNamespace(),
+		c.botAdmin(),
 		c.ping(),
+		c.liveKit(),
 		c.transactions(),
 		c.roomStats(),
 		c.userStats(),
 		c.queue(),
+		c.webhookErrors(),
 	}
 }
 

@@ -36,11 +36,14 @@ const (
 	CheckSecretEnabled              = "registration_secret_enabled"
 	CheckBotWhoami                  = "bot_whoami"
 	CheckUserNamespace              = "appservice_user_namespace"
+	CheckBotAdmin                   = "bot_homeserver_admin"
 	CheckPing                       = "appservice_ping"
+	CheckLiveKit                    = "livekit_configured"
 	CheckTransactions               = "transactions_received"
 	CheckRoomStats                  = "room_stats"
 	CheckUserStats                  = "user_stats"
 	CheckProvisioningQueue          = "provisioning_queue"
+	CheckWebhookErrors              = "webhook_errors"
 )
 
 // CheckNames lists every check name in report order.
@@ -48,8 +51,8 @@ var CheckNames = []string{
 	CheckHomeserverConfigured, CheckHomeserverDomainConfigured, CheckHomeserverReachable,
 	CheckHomeserverServerName, CheckPublicConfigured, CheckPublicReachable,
 	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
-	CheckBotWhoami, CheckUserNamespace, CheckPing, CheckTransactions,
-	CheckRoomStats, CheckUserStats, CheckProvisioningQueue,
+	CheckBotWhoami, CheckUserNamespace, CheckBotAdmin, CheckPing, CheckLiveKit, CheckTransactions,
+	CheckRoomStats, CheckUserStats, CheckProvisioningQueue, CheckWebhookErrors,
 }
 
 // Check is one check's outcome, in the reference API's shape; Hint (the next step to
@@ -102,6 +105,15 @@ type Options struct {
 	// WrapTransport, when set, wraps the probes' transport (the server's metrics time
 	// every homeserver call this way).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// WebhookErrors counts the 5xx answers to the homeserver (webhook_errors); nil =
+	// none counted.
+	WebhookErrors ErrorCounter
+}
+
+// ErrorCounter counts the 5xx answers this server gave the homeserver
+// (appservice.ErrorWindow): how many in the hour before now, counted since when.
+type ErrorCounter interface {
+	Count(now time.Time) (n int, since time.Time)
 }
 
 // Diagnostics runs the checks against the configured homeserver and the local database.

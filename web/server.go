@@ -42,8 +42,10 @@ type Server struct {
 	router   http.Handler
 	jobs     []func(ctx context.Context) // background loops, started by Start
 	metrics  *metrics.Metrics
-	wg       sync.WaitGroup
-	limits   httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
+	// webhookErrors counts the 5xx answers to the homeserver (webhook_errors).
+	webhookErrors *appservice.ErrorWindow
+	wg            sync.WaitGroup
+	limits        httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
 
 	// The handlers, one per audience; Routes maps paths to their methods.
 	appservice *appservice.Handler
@@ -69,7 +71,9 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	recorder := store.NewRecorder(256)
 	m := metrics.New(version, log)
 	m.CollectStore(store)
+	webhookErrors := appservice.NewErrorWindow()
 	diag := diagnostics.New(store, settings, diagnostics.Options{
+		WebhookErrors:  webhookErrors,
 		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
 		RequestTimeout: cfg.DiagnosticsRequestTimeout,
 		StaleAfter:     cfg.TransactionsStaleAfter,
@@ -92,7 +96,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		PublicURL: cfg.PublicURL,
 	}
 	sessions := auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://"))
-	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m}
+	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m, webhookErrors: webhookErrors}
 	s.appservice = &appservice.Handler{
 		Settings: settings,
 		Recorder: recorder,
@@ -192,6 +196,7 @@ func (s *Server) Routes() http.Handler {
 
 	// The homeserver's side: authenticated by hs_token inside the handlers, never by session.
 	r.Route("/_matrix/app", func(r chi.Router) {
+		r.Use(countServerErrors(s.webhookErrors))
 		r.Use(limitBody(s.cfg.WebhookBodyMB << 20))
 		r.NotFound(respond.NotFound)
 		r.MethodNotAllowed(respond.MethodNotAllowed)
@@ -201,7 +206,7 @@ func (s *Server) Routes() http.Handler {
 		r.Get("/v1/rooms/{roomAlias}", hs.QueryNotFound)
 	})
 	// Legacy (pre-v1) transaction path, still sent by old homeservers: the same handler.
-	r.With(limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
+	r.With(countServerErrors(s.webhookErrors), limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
 
 	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
 	r.Group(func(r chi.Router) {
