@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +21,9 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"matrixas/db"
+	"matrixas/handlers/api"
 	"matrixas/internal/dendritetest"
+	"matrixas/internal/fakesynapse"
 	"matrixas/settings"
 )
 
@@ -316,4 +319,226 @@ func (f *registerFaults) registers(username string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.count[username]
+}
+
+// session asks POST /api/matrix/session/ as the user and returns the answer.
+func (e *accountsEnv) session(t *testing.T, token string) (int, sessionAnswer, http.Header) {
+	t.Helper()
+	resp, body := e.ts.Request(t, http.MethodPost, "/api/matrix/session/", token, nil)
+	var s sessionAnswer
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, &s); err != nil {
+			t.Fatalf("session answer: %v: %s", err, body)
+		}
+	}
+	return resp.StatusCode, s, resp.Header
+}
+
+type sessionAnswer struct {
+	UserID        id.UserID   `json:"user_id"`
+	DeviceID      id.DeviceID `json:"device_id"`
+	AccessToken   string      `json:"access_token"`
+	HomeserverURL string      `json:"homeserver_url"`
+}
+
+// TestSessionOnDendrite: the session POST /api/matrix/session/ makes (the appservice
+// login) works in a real Matrix client library: mautrix syncs, sees the user's room and
+// sends a message that arrives in it. Credentials provision on demand; both answer 404
+// while chat is disabled and 503 when the account cannot be made; sessions are limited
+// per user; the token is never logged.
+func TestSessionOnDendrite(t *testing.T) {
+	dendritetest.Require(t)
+	t.Parallel()
+	e := newAccountsEnv(t, nil)
+	ctx := context.Background()
+	judy := e.member(t, "judy", "member")
+	roomID := e.roomID(t)
+	bot := e.bot(t, e.hs)
+	waitFor(t, "judy joined", 30*time.Second, func() (bool, string) {
+		m := membership(t, bot, roomID, mxid("judy"))
+		return m == event.MembershipJoin, string(m)
+	})
+	tok := e.token(t, judy)
+
+	status, s, header := e.session(t, tok)
+	if status != http.StatusOK || s.UserID != id.UserID(mxid("judy")) || s.DeviceID == "" || s.AccessToken == "" || s.HomeserverURL != e.hs.URL {
+		t.Fatalf("session: %d %+v", status, s)
+	}
+	if cc := header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q on a session", cc)
+	}
+
+	// A real client with the session: sync, the room, a message.
+	client, err := mautrix.NewClient(s.HomeserverURL, s.UserID, s.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.DeviceID = s.DeviceID
+	sync, err := client.SyncRequest(ctx, 0, "", "", true, event.PresenceOffline)
+	if err != nil {
+		t.Fatalf("sync with the session: %v", err)
+	}
+	if _, ok := sync.Rooms.Join[id.RoomID(roomID)]; !ok {
+		t.Fatalf("the synced rooms %v lack the project's room %s", roomIDs(sync.Rooms.Join), roomID)
+	}
+	sent, err := client.SendText(ctx, id.RoomID(roomID), "hello from the web chat")
+	if err != nil {
+		t.Fatalf("send with the session: %v", err)
+	}
+	evt, err := bot.GetEvent(ctx, id.RoomID(roomID), sent.EventID)
+	if err != nil {
+		t.Fatalf("the message is not in the room: %v", err)
+	}
+	if err := evt.Content.ParseRaw(evt.Type); err != nil || evt.Sender != s.UserID || evt.Content.AsMessage().Body != "hello from the web chat" {
+		t.Errorf("the message in the room: sender %s, content %s (%v)", evt.Sender, evt.Content.VeryRaw, err)
+	}
+	if strings.Contains(e.ts.Logs.String(), s.AccessToken) {
+		t.Error("the session's access token is in the server's log")
+	}
+
+	// At most api.SessionsPerHour per user; then 429 with Retry-After.
+	for i := 2; i <= api.SessionsPerHour; i++ {
+		if status, _, _ := e.session(t, tok); status != http.StatusOK {
+			t.Fatalf("session %d: %d", i, status)
+		}
+	}
+	status, _, header = e.session(t, tok)
+	if status != http.StatusTooManyRequests || header.Get("Retry-After") == "" {
+		t.Errorf("session %d: %d, Retry-After %q; want 429", api.SessionsPerHour+1, status, header.Get("Retry-After"))
+	}
+
+	// Credentials: the account, the public URL, the login method; made on demand.
+	kate := e.createUser(t, "kate") // no role: nobody provisioned her yet
+	if err := e.ts.Web.Settings().Set(ctx, map[string]string{settings.ExternalLoginMethod.Key: "oidc",
+		settings.HomeserverPublicURL.Key: "https://matrix.example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	var creds struct {
+		Method        string `json:"method"`
+		HomeserverURL string `json:"homeserver_url"`
+		MatrixUserID  string `json:"matrix_user_id"`
+	}
+	if code := e.ts.JSON(t, http.MethodGet, "/api/matrix/credentials/", e.token(t, kate), nil, &creds); code != http.StatusOK {
+		t.Fatalf("credentials: %d", code)
+	}
+	if creds.Method != "oidc" || creds.HomeserverURL != "https://matrix.example.org" || creds.MatrixUserID != mxid("kate") {
+		t.Errorf("credentials: %+v", creds)
+	}
+	if p := e.profile(t, "kate"); !p.Provisioned || p.Registration != "created" {
+		t.Errorf("kate was not provisioned on demand: %+v", p)
+	}
+	if w, err := e.as(t, e.hs, id.UserID(mxid("kate"))).Whoami(ctx); err != nil || w.UserID != id.UserID(mxid("kate")) {
+		t.Errorf("kate's account on the homeserver: %v %v", w, err)
+	}
+
+	// The homeserver cannot be reached: a user not provisioned yet gets 503.
+	if err := e.ts.Web.Settings().Set(ctx, map[string]string{settings.HomeserverURL.Key: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	leo := e.createUser(t, "leo")
+	resp, body := e.ts.Request(t, http.MethodGet, "/api/matrix/credentials/", e.token(t, leo), nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"detail":"Your Matrix account could not be set up: register @leo:localhost`) {
+		t.Errorf("unreachable homeserver: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = e.ts.Request(t, http.MethodPost, "/api/matrix/session/", e.token(t, leo), nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("session with an unreachable homeserver: %d", resp.StatusCode)
+	}
+
+	// Chat disabled: 404.
+	if err := e.ts.Web.Settings().Set(ctx, map[string]string{settings.Enabled.Key: "false"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ method, path string }{{http.MethodGet, "/api/matrix/credentials/"}, {http.MethodPost, "/api/matrix/session/"}} {
+		resp, body := e.ts.Request(t, r.method, r.path, e.token(t, kate), nil)
+		if resp.StatusCode != http.StatusNotFound || strings.TrimSpace(string(body)) != `{"detail":"Matrix chat is disabled."}` {
+			t.Errorf("%s %s while disabled: %d %s", r.method, r.path, resp.StatusCode, body)
+		}
+	}
+}
+
+func roomIDs[V any](m map[id.RoomID]V) []id.RoomID {
+	var out []id.RoomID
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestDeactivationOnDendrite: deactivating a user signs every device of theirs out (a
+// session stops working), removes them from the room and, where the homeserver offers
+// the bot an admin API (Synapse's, played here in front of Dendrite), locks the account;
+// reactivating unlocks it and brings them back into their rooms.
+func TestDeactivationOnDendrite(t *testing.T) {
+	dendritetest.Require(t)
+	t.Parallel()
+	var admin *fakesynapse.Server
+	e := newAccountsEnv(t, nil)
+	ctx := context.Background()
+	bot := e.bot(t, e.hs)
+	hank := e.member(t, "hank", "admin")
+	roomID := e.roomID(t)
+	inRoom := func(user string, want event.Membership) func() (bool, string) {
+		return func() (bool, string) {
+			m := membership(t, bot, roomID, mxid(user))
+			return m == want, string(m)
+		}
+	}
+	waitFor(t, "hank joined", 30*time.Second, inRoom("hank", event.MembershipJoin))
+
+	cycle := func(t *testing.T, u apiUser, wantLocked bool) {
+		_, s, _ := e.session(t, e.token(t, u))
+		client, err := mautrix.NewClient(e.hs.URL, s.UserID, s.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Whoami(ctx); err != nil {
+			t.Fatalf("the session before the deactivation: %v", err)
+		}
+		e.call(t, http.MethodPost, "/api/users/"+u.UUID+"/deactivate/", nil, nil, http.StatusOK)
+		waitFor(t, "signed out", 30*time.Second, func() (bool, string) {
+			p := e.profile(t, u.Username)
+			return p.SignedOut, p.LastError
+		})
+		if _, err := client.Whoami(ctx); !errors.Is(err, mautrix.MUnknownToken) {
+			t.Errorf("the session after the deactivation: %v, want M_UNKNOWN_TOKEN", err)
+		}
+		waitFor(t, "removed from the room", 30*time.Second, inRoom(u.Username, event.MembershipLeave))
+		if p := e.profile(t, u.Username); p.Locked != wantLocked {
+			t.Errorf("locked %v, want %v", p.Locked, wantLocked)
+		}
+		if admin != nil && admin.Locked(mxid(u.Username)) != wantLocked {
+			t.Errorf("locked on the homeserver: %v, want %v", admin.Locked(mxid(u.Username)), wantLocked)
+		}
+
+		e.call(t, http.MethodPatch, "/api/users/"+u.UUID+"/", map[string]any{"is_active": true}, nil, http.StatusOK)
+		waitFor(t, "back in the room", 30*time.Second, inRoom(u.Username, event.MembershipJoin))
+		waitFor(t, "provisioned again", 30*time.Second, func() (bool, string) {
+			p := e.profile(t, u.Username)
+			return p.Provisioned && !p.SignedOut && !p.Locked, p.LastError
+		})
+		if admin != nil && admin.Locked(mxid(u.Username)) {
+			t.Error("still locked on the homeserver after the reactivation")
+		}
+		waitFor(t, "the power level back", 30*time.Second, func() (bool, string) {
+			pl := powerUsers(t, bot, roomID)[mxid(u.Username)]
+			return pl == db.RolePowerLevel(db.RoleAdmin), fmt.Sprint(pl)
+		})
+	}
+
+	t.Run("Dendrite: signed out and removed, no lock", func(t *testing.T) { cycle(t, hank, false) })
+
+	t.Run("with an admin API for the bot: locked and unlocked", func(t *testing.T) {
+		admin = fakesynapse.New(t, fakesynapse.Options{Upstream: e.hs.URL, BotIsAdmin: true})
+		if err := e.ts.Web.Settings().Set(ctx, map[string]string{settings.HomeserverURL.Key: admin.URL}); err != nil {
+			t.Fatal(err)
+		}
+		ivan := e.member(t, "ivan", "admin")
+		waitFor(t, "ivan joined", 30*time.Second, inRoom("ivan", event.MembershipJoin))
+		cycle(t, ivan, true)
+		calls := strings.Join(admin.AdminCalls(), "\n")
+		if !strings.Contains(calls, "PUT /_synapse/admin/v2/users/@ivan:localhost") {
+			t.Errorf("admin calls: %s", calls)
+		}
+	})
 }
