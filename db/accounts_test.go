@@ -350,3 +350,51 @@ func TestAccountsMigration(t *testing.T) {
 		}
 	}
 }
+
+// TestUserIDFormatNeverRenames: MATRIX_USER_ID_FORMAT applies to profiles made after it
+// changed; an existing profile keeps its Matrix ID whatever the user's later updates.
+func TestUserIDFormatNeverRenames(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	byName := ProfileRules{Domain: "example.org", BotLocalpart: "waldur-bot", Format: FormatUsername}
+	byEmail := byName
+	byEmail.Format = FormatEmailLocal
+	u, _, err := s.PutUser(ctx, DirectoryUser{Username: "ann", Email: "Ann.Archer@example.org", IsActive: true}, byName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := profileOf(t, s, u); p.MatrixUserID != "@ann:example.org" {
+		t.Fatalf("username format: %s", p.MatrixUserID)
+	}
+	// The format changes; ann is updated, deactivated and reactivated: same ID.
+	for _, in := range []DirectoryUser{
+		{UUID: u.UUID, Username: "ann", Email: "Ann.Archer@example.org", FullName: "Ann Archer", IsActive: true},
+		{UUID: u.UUID, Username: "ann", Email: "Ann.Archer@example.org", FullName: "Ann Archer", IsActive: false},
+		{UUID: u.UUID, Username: "ann", Email: "Ann.Archer@example.org", FullName: "Ann Archer", IsActive: true},
+	} {
+		if _, _, err := s.PutUser(ctx, in, byEmail); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.EnsureProfile(ctx, u.ID, byEmail); err != nil {
+		t.Fatal(err)
+	}
+	if p := profileOf(t, s, u); p.MatrixUserID != "@ann:example.org" {
+		t.Errorf("the format change renamed ann: %s", p.MatrixUserID)
+	}
+	// A new user gets the new format.
+	v, _, err := s.PutUser(ctx, DirectoryUser{Username: "bob", Email: "Bobby+chat@example.org", IsActive: true}, byEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := profileOf(t, s, v); p.MatrixUserID != "@bobby+chat:example.org" {
+		t.Errorf("email_local format: %s", p.MatrixUserID)
+	}
+	w, _, err := s.PutUser(ctx, DirectoryUser{Username: "cid", IsActive: true}, ProfileRules{Domain: "example.org", BotLocalpart: "waldur-bot", Format: FormatUUID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := profileOf(t, s, w); p.MatrixUserID != id.NewUserID(w.UUID, "example.org") {
+		t.Errorf("uuid format: %s, want the uuid %s", p.MatrixUserID, w.UUID)
+	}
+}

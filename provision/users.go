@@ -101,6 +101,13 @@ func (w *Worker) provisionUser(ctx context.Context, ms *db.MatrixSettings, a acc
 		InhibitLogin: true,
 	}, nil)
 	fresh := err == nil // a new account has the homeserver's default display name
+	if errors.Is(err, mautrix.MUserInUse) && st.Prior == db.RegistrationSent {
+		// Most likely our own lost answer; but an admin account is never taken for one
+		// when the homeserver lets the bot tell (the account appeared in between).
+		if admin, aerr := matrix.IsServerAdmin(ctx, ms, w.opts.HTTPClient, a.MatrixUserID); aerr == nil && admin {
+			st.Prior = db.RegistrationNone
+		}
+	}
 	switch {
 	case err == nil, errors.Is(err, mautrix.MUserInUse) && st.Prior != db.RegistrationNone:
 		if _, err := w.store.FinishRegistration(bg, a.UserID, db.RegistrationCreated, ""); err != nil {
