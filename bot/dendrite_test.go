@@ -420,7 +420,7 @@ func TestBotOnDendrite(t *testing.T) {
 		if c := replies[help]; c == nil || c.Body != bot.HelpText || !strings.Contains(c.FormattedBody, "<code>!status</code>") {
 			t.Errorf("reply to !help: %+v", c)
 		}
-		wantMembers := "**Apollo**: members\n\n- Waldur bot (@waldur-bot:localhost): admin\n- Alice \\<Admin\\> (@alice:localhost): admin"
+		wantMembers := "**Apollo**: members\n\n- Waldur Bot (@waldur-bot:localhost): admin\n- Alice \\<Admin\\> (@alice:localhost): admin"
 		if c := replies[members]; c == nil || c.Body != wantMembers || !strings.Contains(c.FormattedBody, "Alice &lt;Admin&gt; (@alice:localhost): admin") {
 			t.Errorf("reply to !members: %+v", c)
 		}
