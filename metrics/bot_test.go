@@ -65,7 +65,9 @@ type fakeOutbox struct {
 	err error
 }
 
-func (f fakeOutbox) OutboxStats(context.Context, time.Time) (*db.OutboxStats, error) { return f.st, f.err }
+func (f fakeOutbox) OutboxStats(context.Context, time.Time) (*db.OutboxStats, error) {
+	return f.st, f.err
+}
 
 // TestOutboxCollector: the queue depth and the oldest message's age are read at scrape
 // time; a store that cannot be read leaves them out rather than reporting zeros.
