@@ -29,18 +29,6 @@ import (
 	"matrixas/settings"
 )
 
-// botResults is what TestBenchBot hands back to scenario 9.
-type botResults struct {
-	Commands  int
-	Rooms     int
-	LatencyMS []float64 // per command: its transaction arriving -> its reply's send leaving
-	Messages  int
-	OutboxS   float64 // the outbox: first message queued -> last one recorded as sent
-	QueuedS   float64 // of which queueing them all through the API
-	SerialS   float64 // the same number of plain sends, one after the other
-	InFlight  int
-}
-
 // stamps records when each event id was first seen passing a proxy.
 type stamps struct {
 	mu   sync.Mutex
