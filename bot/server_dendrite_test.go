@@ -366,14 +366,13 @@ func TestBotThroughTheServer(t *testing.T) {
 		}
 		ben := d.as(t, "ben")
 		var got *event.MessageEventContent
-		for _, evt := range d.botMessages(t, ben, "Apollo") {
-			if evt.ID == m.EventID {
+		waitUntil(t, "the message in ben's timeline", func() bool {
+			if evt := d.find(t, ben, "Apollo", m.EventID); evt != nil {
+				evt.Content.ParseRaw(evt.Type)
 				got = evt.Content.AsMessage()
 			}
-		}
-		if got == nil {
-			t.Fatalf("event %s not in the room", m.EventID)
-		}
+			return got != nil
+		})
 		want := "<p><strong>Maintenance</strong> tonight, &lt;22:00&gt; UTC:</p><ul><li>save your work</li></ul>"
 		if got.Body != "**Maintenance** tonight, <22:00> UTC:\n\n- save your work" || got.Format != event.FormatHTML ||
 			strings.ReplaceAll(got.FormattedBody, "\n", "") != want || got.RelatesTo != nil {
