@@ -66,13 +66,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	recorder := store.NewRecorder(256)
 	m := metrics.New(version, log)
 	m.CollectStore(store)
-	diag := diagnostics.New(store, settings, diagnostics.Options{
-		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
-		RequestTimeout: cfg.DiagnosticsRequestTimeout,
-		StaleAfter:     cfg.TransactionsStaleAfter,
-		Origin:         cfg.PublicURL,
-		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
-	})
+	m.CollectOutbox(store)
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
 		MaxAttempts:     cfg.Provision.MaxAttempts,
@@ -82,6 +76,19 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
 		Observer:        m,
+	})
+	sender := newBotSender(store, settings, m, log, botDeps{
+		Platform: nil, // the platform client (WALDUR_URL) comes with the platform sync
+		Owners:   nil, // customers and their owners come with the platform sync
+		OnSent:   worker.Wake,
+	})
+	diag := diagnostics.New(store, settings, diagnostics.Options{
+		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
+		RequestTimeout: cfg.DiagnosticsRequestTimeout,
+		StaleAfter:     cfg.TransactionsStaleAfter,
+		Origin:         cfg.PublicURL,
+		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
+		BotHeartbeat:   sender.LastBeat,
 	})
 	appserviceSetup := &setup.Service{
 		Settings:  settings,
@@ -94,6 +101,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Settings: settings,
 		Recorder: recorder,
 		Wake:     worker.Wake, // members changed in a managed room: re-sync it
+		WakeBot:  sender.Wake, // commands queued: answer them
 		Observer: m,
 	}
 	s.api = &api.Handler{
@@ -103,6 +111,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:            diag,
 		Log:             log,
 		Wake:            worker.Wake,
+		WakeBot:         sender.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
 	}
@@ -117,6 +126,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:            diag,
 		Log:             log,
 		Wake:            worker.Wake,
+		WakeBot:         sender.Wake,
 		PublicURL:       cfg.PublicURL,
 		TrustedProxies:  cfg.TrustedProxies,
 		Version:         version,
@@ -124,6 +134,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	s.health = &health.Handler{Store: store}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
+	s.jobs = append(s.jobs, sender.Run)
 	s.router = s.Routes()
 	return s, nil
 }
@@ -232,6 +243,8 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/retry", u.RoomRetry)
 			r.Post("/rooms/{uuid}/disable", u.RoomDisable)
 			r.Post("/rooms/{uuid}/reactivate", u.RoomReactivate)
+			r.Get("/outbox", u.OutboxPage)
+			r.Post("/outbox/{uuid}/retry", u.OutboxRetry)
 			r.Get("/projects", u.ProjectsPage)
 			r.Get("/projects/{uuid}", u.ProjectDetail)
 			r.Post("/projects/{uuid}/room", u.ProjectCreateRoom)
@@ -283,6 +296,7 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/retry/", a.RetryRoom)
 				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
+				r.Post("/matrix-rooms/{uuid}/messages/", a.SendMessage)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
 			})
 		})
