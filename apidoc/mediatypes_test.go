@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"maunium.net/go/mautrix/id"
+
 	"matrixas/internal/fakesynapse"
 	"matrixas/internal/testserver"
 	"matrixas/settings"
@@ -71,6 +73,20 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 			other := create("/api/users/", map[string]any{"username": "link-" + v})
 			mxid := "@linked-" + v + ":example.org"
 			return strings.Replace(path, user, other, 1), map[string]string{"matrix_user_id": mxid}, mxid
+		case "MatrixRoomMessageRequest":
+			room := create("/api/matrix-rooms/", map[string]any{"project": create("/api/projects/", map[string]any{"name": "Talk " + v})})
+			r, err := ts.Store.RoomByUUID(context.Background(), room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Active, as the worker leaves it: only an active room takes messages.
+			if err := ts.Store.SetRoomHomeserverID(context.Background(), r.ID, id.RoomID("!"+v+":localhost"), "", ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := ts.Store.FinishRoomSync(context.Background(), r.ID, "Talk"); err != nil {
+				t.Fatal(err)
+			}
+			return strings.ReplaceAll(path, "/api/matrix-rooms//", "/api/matrix-rooms/"+room+"/"), map[string]string{"body": "Hello " + v}, "Hello " + v
 		}
 		t.Fatalf("no sample for request schema %s: add one", schema)
 		return "", nil, ""

@@ -44,6 +44,8 @@ const (
 	CheckUserStats                  = "user_stats"
 	CheckProvisioningQueue          = "provisioning_queue"
 	CheckWebhookErrors              = "webhook_errors"
+	CheckBotRunning                 = "bot_running"
+	CheckOutboxFailures             = "outbox_failures"
 )
 
 // CheckNames lists every check name in report order.
@@ -53,6 +55,7 @@ var CheckNames = []string{
 	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
 	CheckBotWhoami, CheckUserNamespace, CheckBotAdmin, CheckPing, CheckLiveKit, CheckTransactions,
 	CheckRoomStats, CheckUserStats, CheckProvisioningQueue, CheckWebhookErrors,
+	CheckBotRunning, CheckOutboxFailures,
 }
 
 // Check is one check's outcome, in the reference API's shape; Hint (the next step to
@@ -105,6 +108,12 @@ type Options struct {
 	// WrapTransport, when set, wraps the probes' transport (the server's metrics time
 	// every homeserver call this way).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// BotHeartbeat is when the bot's sender last turned its loop (bot.Sender.LastBeat);
+	// nil = no sender runs in this process, and bot_running says so.
+	BotHeartbeat func() time.Time
+	// BotStaleAfter: a sender whose loop has not turned for this long is not running
+	// (default 2 min; it turns at least every 30 s, and a send takes at most 30 s).
+	BotStaleAfter time.Duration
 	// WebhookErrors counts the 5xx answers to the homeserver (webhook_errors); nil =
 	// none counted.
 	WebhookErrors ErrorCounter
@@ -140,6 +149,9 @@ func New(store *db.Store, settings *db.Settings, opts Options) *Diagnostics {
 	if opts.QueueStuckAfter <= 0 {
 		opts.QueueStuckAfter = time.Hour
 	}
+	if opts.BotStaleAfter <= 0 {
+		opts.BotStaleAfter = 2 * time.Minute
+	}
 	if opts.Origin == "" {
 		opts.Origin = "null"
 	}
@@ -170,8 +182,16 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
 	}
+	outbox, err := d.store.OutboxStats(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, fmt.Errorf("diagnostics: %w", err)
+	}
+	var beat time.Time
+	if d.opts.BotHeartbeat != nil {
+		beat = d.opts.BotHeartbeat()
+	}
 	p := d.probe(ctx, ms, id.UserID(loc.ProvisionedUser))
-	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now}
+	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now, outbox: outbox, botBeat: beat}
 	checks := c.all()
 
 	secrets := matrix.Secrets(ms)

@@ -71,15 +71,8 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	recorder := store.NewRecorder(256)
 	m := metrics.New(version, log)
 	m.CollectStore(store)
+	m.CollectOutbox(store)
 	webhookErrors := appservice.NewErrorWindow()
-	diag := diagnostics.New(store, settings, diagnostics.Options{
-		WebhookErrors:  webhookErrors,
-		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
-		RequestTimeout: cfg.DiagnosticsRequestTimeout,
-		StaleAfter:     cfg.TransactionsStaleAfter,
-		Origin:         cfg.PublicURL,
-		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
-	})
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
 		MaxAttempts:     cfg.Provision.MaxAttempts,
@@ -89,6 +82,20 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
 		Observer:        m,
+	})
+	sender := newBotSender(store, settings, m, log, botDeps{
+		Platform: nil, // the platform client (WALDUR_URL) comes with the platform sync
+		Owners:   nil, // customers and their owners come with the platform sync
+		OnSent:   worker.Wake,
+	})
+	diag := diagnostics.New(store, settings, diagnostics.Options{
+		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
+		RequestTimeout: cfg.DiagnosticsRequestTimeout,
+		StaleAfter:     cfg.TransactionsStaleAfter,
+		Origin:         cfg.PublicURL,
+		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
+		BotHeartbeat:   sender.LastBeat,
+		WebhookErrors:  webhookErrors,
 	})
 	appserviceSetup := &setup.Service{
 		Settings:  settings,
@@ -101,6 +108,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Settings: settings,
 		Recorder: recorder,
 		Wake:     worker.Wake, // members changed in a managed room: re-sync it
+		WakeBot:  sender.Wake, // commands queued: answer them
 		Observer: m,
 	}
 	s.api = &api.Handler{
@@ -110,6 +118,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:            diag,
 		Log:             log,
 		Wake:            worker.Wake,
+		WakeBot:         sender.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
 		Accounts:        worker,
@@ -127,6 +136,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:            diag,
 		Log:             log,
 		Wake:            worker.Wake,
+		WakeBot:         sender.Wake,
 		PublicURL:       cfg.PublicURL,
 		TrustedProxies:  cfg.TrustedProxies,
 		Version:         version,
@@ -134,6 +144,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	s.health = &health.Handler{Store: store}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
+	s.jobs = append(s.jobs, sender.Run)
 	s.router = s.Routes()
 	return s, nil
 }
@@ -243,6 +254,8 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/retry", u.RoomRetry)
 			r.Post("/rooms/{uuid}/disable", u.RoomDisable)
 			r.Post("/rooms/{uuid}/reactivate", u.RoomReactivate)
+			r.Get("/outbox", u.OutboxPage)
+			r.Post("/outbox/{uuid}/retry", u.OutboxRetry)
 			r.Get("/projects", u.ProjectsPage)
 			r.Get("/projects/{uuid}", u.ProjectDetail)
 			r.Post("/projects/{uuid}/room", u.ProjectCreateRoom)
@@ -295,6 +308,7 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/retry/", a.RetryRoom)
 				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
+				r.Post("/matrix-rooms/{uuid}/messages/", a.SendMessage)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
 			})
 			// The caller's own Matrix account: any authenticated user.
