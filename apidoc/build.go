@@ -22,7 +22,7 @@ const (
 	anyone      access = iota // no credentials needed
 	staffOnly                 // 401 anonymous, 403 non-staff
 	staffWrites               // any authenticated caller may read; writes are staff only
-	anyUser                   // any authenticated caller, writes included
+	anyUser                   // any authenticated caller, reads and writes (for themselves)
 )
 
 // Response bodies that handlers write as maps; these mirror them for the document, and
@@ -76,7 +76,7 @@ func requestSchemas() map[string]*Schema {
 	uri := func(desc string) *Schema { return &Schema{Type: "string", Format: "uri", Description: desc} }
 	return map[string]*Schema{
 		"MatrixAppserviceSetupRequest": object(nil, map[string]*Schema{
-			"url":                   str("Waldur URL reachable by the Matrix homeserver (for webhook callbacks). Defaults to the stored URL, then PUBLIC_URL."),
+			"url":                   str("Waldur URL reachable by the Matrix homeserver (for webhook callbacks). Optional: defaults to the stored URL, then PUBLIC_URL; without any, the registration has no url (url: null) and webhook_url is just the path."),
 			"sender_localpart":      &Schema{Type: "string", Pattern: `^[a-z0-9._=\-/]+$`, Description: "Localpart for the appservice bot user, e.g. 'waldur-bot'."},
 			"homeserver_url":        uri("Matrix homeserver base URL. Only persisted if MATRIX_HOMESERVER_URL is not already configured."),
 			"homeserver_public_url": uri("Optional. Matrix homeserver URL used by browser clients. Leave blank when the homeserver URL above is reachable from both servers and browsers. Only persisted if MATRIX_HOMESERVER_PUBLIC_URL is not already configured."),
@@ -92,12 +92,18 @@ func requestSchemas() map[string]*Schema {
 			"user": str("The user's UUID."),
 			"role": &Schema{Type: "string", Enum: roles},
 		}),
+		"LinkMatrixAccountRequest": object(nil, map[string]*Schema{
+			"matrix_user_id": str("The existing account to link, @localpart:domain on this homeserver. Default: the ID the user's profile has (the refused one) or would get."),
+		}),
 		"MatrixRoomRequest": object([]string{"project"}, map[string]*Schema{
 			"project": str("UUID of the project the room is for; a project has at most one room."),
 		}),
 		"MatrixRoomDisableRequest": object(nil, map[string]*Schema{
 			"delete_history": &Schema{Type: "boolean",
 				Description: "true: delete the room's history exports (files included) instead of exporting its history before it is archived. Default false."},
+		}),
+		"MatrixRoomMessageRequest": object([]string{"body"}, map[string]*Schema{
+			"body": str(fmt.Sprintf("The message, in Markdown (rendered to sanitized HTML when posted); not blank, at most %d bytes.", db.MaxOutboxBody)),
 		}),
 		"Detail": object([]string{"detail"}, map[string]*Schema{"detail": str("What went wrong, for people.")}),
 		"FieldErrors": {Type: "object", Description: "Validation errors: each field that was refused, with its messages.",
@@ -138,6 +144,9 @@ func responseComponents() (map[string]*Schema, error) {
 		{"MatrixRoomOpen", api.OpenRoomJSON{}},
 		{"EligibleProject", api.EligibleProjectJSON{}},
 		{"MatrixUserProfile", api.ProfileJSON{}},
+		{"MatrixCredentials", api.CredentialsJSON{}},
+		{"MatrixSession", api.SessionJSON{}},
+		{"MatrixRoomMessage", api.OutboxMessageJSON{}},
 		{"User", api.UserJSON{}},
 		{"Project", api.ProjectJSON{}},
 		{"ProjectMember", api.MemberJSON{}},
@@ -150,7 +159,9 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixAppserviceStatus.transaction_count":           desc("Transactions received from the homeserver, ever."),
 		"MatrixAppserviceSetupResponse":                      desc("Fresh tokens and the registration to install on the homeserver. Shown once: store them now."),
 		"MatrixAppserviceSetupResponse.registration_yaml":    desc("The appservice registration file: install it on the homeserver and restart it."),
-		"MatrixAppserviceSetupResponse.bot_provision_status": desc("skipped, ok, or failed: <reason> (usually failed: M_UNKNOWN_TOKEN until the homeserver loads the new registration; then call provision-bot)."),
+		"MatrixAppserviceSetupResponse.bot_provision_status": desc("ok (registered, or already there: M_USER_IN_USE, or reserved to this appservice: M_EXCLUSIVE), skipped (no homeserver configured), or failed: <reason>, also when the homeserver cannot be reached (usually failed: M_UNKNOWN_TOKEN until the homeserver loads the new registration; then call provision-bot)."),
+		"MatrixAppserviceSetupResponse.webhook_url":          desc("<url>/_matrix/app/v1/transactions/{txnId}; just the path when there is no url."),
+		"MatrixAppserviceStatus.homeserver_url":              desc("The public homeserver URL when one is set, else the internal one."),
 		"MatrixBotProvisionResponse.bot_provision_status":    desc("ok, or failed: <reason>."),
 		"MatrixAppserviceRegistration":                       desc("An appservice registration file, as YAML."),
 		"MatrixDiagnostics.ok":                               desc("True when every check is."),
@@ -180,19 +191,44 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixUserProfile.user":                             uuid("The user's UUID."),
 		"MatrixUserProfile.provisioned_at":                   dt(""),
 		"MatrixUserProfile.last_synced_at":                   dt(""),
-		"User.uuid":                                          uuid(""),
-		"User.created":                                       dt(""),
-		"User.modified":                                      dt(""),
-		"Project.uuid":                                       uuid(""),
-		"Project.room":                                       desc("The UUID of the project's Matrix room; null when it has none."),
-		"Project.room_state":                                 enum(append(states, nil), "The room's state; null when the project has no room."),
-		"Project.deleting":                                   desc("The project was deleted while its room was live: it goes, with its room, once the room is disabled and archived."),
-		"Project.created":                                    dt(""),
-		"Project.modified":                                   dt(""),
-		"ProjectMember.user":                                 uuid("The user's UUID."),
-		"ProjectMember.role":                                 enum(roles, ""),
-		"ProjectMember.created":                              dt(""),
-		"StateConflict.state":                                desc("The object's current state."),
+		"MatrixUserProfile.registration": enum([]any{string(db.RegistrationNone), string(db.RegistrationSent), string(db.RegistrationCreated),
+			string(db.RegistrationLinked), string(db.RegistrationRefused)},
+			"Who made the account: empty (not asked for yet), sent (asked, no answer yet), created (by this server), linked (an existing account, linked on purpose), refused (it existed before this server asked, so it is not used; last_error says how to link it)."),
+		"MatrixUserProfile.signed_out":      desc("The user is deactivated and every device of theirs was signed out on the homeserver."),
+		"MatrixUserProfile.locked":          desc("The account is locked on the homeserver (only where the homeserver offers the bot an admin API: Synapse with the bot a server admin)."),
+		"MatrixCredentials.method":          enum([]any{"none", "password", "oidc"}, "How the user signs in from a Matrix client of their own (MATRIX_EXTERNAL_LOGIN_METHOD)."),
+		"MatrixCredentials.homeserver_url":  desc("The homeserver URL for clients: the public one when set."),
+		"MatrixCredentials.matrix_user_id":  desc("The caller's Matrix user ID."),
+		"MatrixSession.access_token":        desc("The new session's access token: keep it secret; it is shown once and stored nowhere here."),
+		"MatrixSession.device_id":           desc("The new device the session is."),
+		"MatrixSession.homeserver_url":      desc("The homeserver URL for clients: the public one when set."),
+		"User.uuid":                         uuid(""),
+		"User.created":                      dt(""),
+		"User.modified":                     dt(""),
+		"Project.uuid":                      uuid(""),
+		"Project.room":                      desc("The UUID of the project's Matrix room; null when it has none."),
+		"Project.room_state":                enum(append(states, nil), "The room's state; null when the project has no room."),
+		"Project.deleting":                  desc("The project was deleted while its room was live: it goes, with its room, once the room is disabled and archived."),
+		"Project.created":                   dt(""),
+		"Project.modified":                  dt(""),
+		"ProjectMember.user":                uuid("The user's UUID."),
+		"ProjectMember.role":                enum(roles, ""),
+		"ProjectMember.created":             dt(""),
+		"StateConflict.state":               desc("The object's current state."),
+		"MatrixRoomMessage":                 desc("A message of the bot's outbox."),
+		"MatrixRoomMessage.uuid":            uuid("The message's UUID in this server."),
+		"MatrixRoomMessage.kind":            enum([]any{"notification", "reply"}, "notification (including those sent through this API) or reply (to a command)."),
+		"MatrixRoomMessage.state":           enum([]any{"pending", "sent", "failed"}, "pending until posted (sent) or given up after the retries (failed)."),
+		"MatrixRoomMessage.room":            uuid("The room's UUID."),
+		"MatrixRoomMessage.room_id":         desc("The Matrix room it is posted into."),
+		"MatrixRoomMessage.body":            desc("The message's Markdown."),
+		"MatrixRoomMessage.attempts":        desc("Sends begun in the current round of retries."),
+		"MatrixRoomMessage.next_attempt_at": dt("When the next send is due; null once sent or failed."),
+		"MatrixRoomMessage.last_error":      desc("Why the last send failed; empty when none did."),
+		"MatrixRoomMessage.event_id":        desc("The posted event; empty until sent."),
+		"MatrixRoomMessage.created":         dt("When it was queued."),
+		"MatrixRoomMessage.sent_at":         dt(""),
+		"MatrixRoomMessage.failed_at":       dt(""),
 	})
 }
 
@@ -205,6 +241,8 @@ var errorResponses = map[int]struct{ name, desc, schema string }{
 	http.StatusConflict:              {"Conflict", "The object's state does not allow this; the body says which state it is in.", "StateConflict"},
 	http.StatusRequestEntityTooLarge: {"PayloadTooLarge", "The request body is larger than MAX_BODY_BYTES.", "Detail"},
 	http.StatusUnsupportedMediaType:  {"UnsupportedMediaType", "The body is in a media type the API does not read: send application/json or application/x-www-form-urlencoded.", "Detail"},
+	http.StatusTooManyRequests:       {"TooManyRequests", "Too many requests: \"Request was throttled. Expected available in N seconds.\"; Retry-After says when to try again.", "Detail"},
+	http.StatusServiceUnavailable:    {"ServiceUnavailable", "The homeserver could not do it now; the detail says why.", "Detail"},
 }
 
 func errorResponseComponents() map[string]*Response {
@@ -217,8 +255,11 @@ func errorResponseComponents() map[string]*Response {
 			schema = ref(e.schema)
 		}
 		r := &Response{Description: e.desc, Content: map[string]MediaType{"application/json": {Schema: schema}}}
-		if code == http.StatusUnauthorized {
+		switch code {
+		case http.StatusUnauthorized:
 			r.Headers = map[string]*Header{"WWW-Authenticate": {Required: true, Schema: str(""), Description: `Token realm="api"`}}
+		case http.StatusTooManyRequests:
+			r.Headers = map[string]*Header{"Retry-After": {Required: true, Schema: &Schema{Type: "integer"}, Description: "Seconds to wait."}}
 		}
 		out[e.name] = r
 	}
@@ -231,7 +272,7 @@ type spec struct {
 	access                               access
 	params                               []*Parameter
 	body                                 *RequestBody
-	ok                                   map[int]*Response // the success answers
+	ok                                   map[int]*Response // the success answers, and answers of the operation's own shape
 	errors                               []int             // error statuses beyond the ones access and body imply
 }
 
@@ -291,7 +332,7 @@ const staffAccountNote = "A staff account (this server's operator) is 403: staff
 func specs() []spec {
 	uuidParam := pathParam("uuid", "The object's UUID (32 hex digits, dashes allowed).")
 	noContent := map[int]*Response{http.StatusNoContent: {Description: "Done; no body."}}
-	const admin, users, projects, rooms, profiles, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "schema"
+	const admin, users, projects, rooms, profiles, matrixTag, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "matrix", "schema"
 	return []spec{
 		{method: http.MethodGet, path: "/api/admin/matrix-appservice/status/", id: "admin_matrix_appservice_status_retrieve", tag: admin, access: staffOnly,
 			summary: "Get Matrix appservice status", desc: "Returns the current appservice configuration state.",
@@ -327,8 +368,9 @@ func specs() []spec {
 			ok: map[int]*Response{
 				202: jsonResp("Started.", ref("MatrixReprovisionResponse")),
 				200: jsonResp("Dry run: what would be reset.", ref("MatrixReprovisionResponse")),
-			},
-			errors: []int{400}},
+				400: jsonResp(`Matrix chat is disabled: ["Matrix chat is disabled."] (the reference's answer, a list); or a bad dry_run: {"dry_run": ["..."]}.`,
+					&Schema{OneOf: []*Schema{{Type: "array", Items: &Schema{Type: "string"}}, ref("FieldErrors")}}),
+			}},
 
 		{method: http.MethodGet, path: "/api/users/", id: "users_list", tag: users, access: staffWrites, summary: "List platform users",
 			desc:   "Staff accounts (this server's operators) are listed to staff callers only.",
@@ -352,6 +394,18 @@ func specs() []spec {
 		{method: http.MethodPost, path: "/api/users/{uuid}/deactivate/", id: "users_deactivate", tag: users, access: staffWrites, summary: "Deactivate a platform user",
 			desc:   "The user loses access and leaves every project room; roles are kept for a reactivation. " + staffAccountNote,
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404}},
+		{method: http.MethodPost, path: "/api/users/{uuid}/link_matrix_account/", id: "users_link_matrix_account", tag: users, access: staffWrites,
+			summary: "Link an existing Matrix account to a user",
+			desc: "What 'matrixas link-matrix-account USERNAME @id:domain' does: an account that existed on the homeserver before this server asked for it is refused (no silent takeover) until linked on purpose. " +
+				"Refused (400): another domain, the bot's own account, a homeserver admin account (when the homeserver lets the bot tell: Synapse with the bot a server admin). " +
+				"409: the ID is linked to another user, or the user's own account works and would be replaced. 503: the homeserver did not answer whether it is an admin account. " +
+				"The worker then provisions the account (display name) and syncs the user's rooms. Staff accounts (which join rooms) may be linked too.",
+			params: []*Parameter{uuidParam}, body: fieldsBody("LinkMatrixAccountRequest", false),
+			ok: map[int]*Response{
+				200: jsonResp("Linked (or already linked): the profile.", ref("MatrixUserProfile")),
+				409: jsonResp("Linked to another user, or the user's own account works.", ref("Detail")),
+			},
+			errors: []int{400, 404, 503}},
 
 		{method: http.MethodGet, path: "/api/projects/", id: "projects_list", tag: projects, access: staffWrites, summary: "List projects",
 			params: append([]*Parameter{searchParam}, pageParams...), ok: map[int]*Response{200: listResp("Project")}, errors: []int{404}},
@@ -438,6 +492,11 @@ func specs() []spec {
 		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/leave/", id: "matrix_rooms_leave", tag: rooms, access: staffWrites, summary: "Leave a chat room as staff",
 			desc:   "Staff self-leave, in an active room: \"NAME left the room.\" is posted and the caller leaves. 409 when the room is not active or the caller had not joined through join.",
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{202: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/messages/", id: "matrix_rooms_messages_create", tag: rooms, access: staffWrites,
+			summary: "Post a message from the bot into a room",
+			desc:    "Queues a notification into the room's outbox (202): the bot posts it with the Markdown rendered to sanitized HTML, retrying after 5 s, 30 s, 2 min, 10 min and 30 min before it is failed. Only an active room takes messages (409 otherwise).",
+			params:  []*Parameter{uuidParam}, body: fieldsBody("MatrixRoomMessageRequest", true),
+			ok: map[int]*Response{202: jsonResp("The queued message.", ref("MatrixRoomMessage"))}, errors: []int{400, 404, 409}},
 		{method: http.MethodGet, path: "/api/matrix-user-profiles/", id: "matrix_user_profiles_list", tag: profiles, access: staffWrites, summary: "List users' Matrix accounts",
 			params: append([]*Parameter{searchParam, query("provisioned", &Schema{Type: "boolean"}, "")}, pageParams...),
 			ok:     map[int]*Response{200: listResp("MatrixUserProfile")}, errors: []int{400, 404}},
@@ -445,6 +504,17 @@ func specs() []spec {
 			desc: "Returns the Matrix room ID to a member of the room (an active user with a role in the project, or staff who joined), accepting " +
 				"their pending invite by joining as them through the appservice. Other callers get 403; a room that is not active gets 409.",
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoomOpen"))}, errors: []int{403, 404, 409}},
+		{method: http.MethodGet, path: "/api/matrix/credentials/", id: "matrix_credentials_retrieve", tag: matrixTag, access: anyUser,
+			summary: "The caller's Matrix account",
+			desc: "How the caller reaches their own Matrix account from a Matrix client: the sign-in method, the public homeserver URL, their Matrix user ID. " +
+				"The account is provisioned on demand. 404 while Matrix chat is disabled; 503 when the account cannot be provisioned (the homeserver failed, or an account with the user's ID existed before and is not linked).",
+			ok: map[int]*Response{200: jsonResp("", ref("MatrixCredentials"))}, errors: []int{404, 503}},
+		{method: http.MethodPost, path: "/api/matrix/session/", id: "matrix_session_create", tag: matrixTag, access: anyUser,
+			summary: "A Matrix session for the caller",
+			desc: fmt.Sprintf("A new Matrix session (a new device) for the caller, made with the appservice login (m.login.application_service): "+
+				"a platform's web chat opens the user's rooms with it, without a password. At most %d per user per hour, then 429. "+
+				"The account is provisioned on demand. 404 while Matrix chat is disabled; 503 when the account cannot be provisioned or the homeserver makes no session.", api.SessionsPerHour),
+			ok: map[int]*Response{200: jsonResp("The session (Cache-Control: no-store).", ref("MatrixSession"))}, errors: []int{404, 429, 503}},
 
 		{method: http.MethodGet, path: "/api/schema/", id: "schema_retrieve", tag: schema, access: anyone, summary: "This OpenAPI document",
 			desc:   "OpenAPI 3 description of this API: JSON, or YAML with ?format=yaml. It describes paths and shapes only, the same for every installation, so it needs no credentials.",
@@ -505,6 +575,7 @@ func Build() *Document {
 			{Name: "projects", Description: "The platform's projects and their members' roles."},
 			{Name: "matrix-rooms", Description: "The Matrix room of each project."},
 			{Name: "matrix-user-profiles", Description: "Each user's Matrix account."},
+			{Name: "matrix", Description: "The caller's own Matrix account: how to reach it, and sessions for a web chat."},
 			{Name: "schema", Description: "This document."},
 		},
 	}
@@ -545,7 +616,7 @@ func (s spec) operation() *Operation {
 		who = "Staff only."
 	case anyUser:
 		errs[401] = true
-		who = "Any authenticated caller."
+		who = "Any authenticated caller, for themselves."
 	case staffWrites:
 		errs[401] = true
 		if write {

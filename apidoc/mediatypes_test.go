@@ -15,7 +15,9 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"matrixas/internal/fakesynapse"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // TestDocumentedMediaTypesAreParsed sends, for every operation with a request body,
@@ -61,6 +63,16 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 				"homeserver_domain": "example.org", "user_registration_secret": "media-secret", "sender_localpart": "bot-" + v}, "bot-" + v
 		case "ProjectMemberRequest":
 			return path, map[string]string{"user": user, "role": "member"}, user
+		case "LinkMatrixAccountRequest":
+			// A homeserver that answers the admin check (Synapse with the bot an admin).
+			if err := ts.Web.Settings().Set(context.Background(), map[string]string{
+				settings.HomeserverURL.Key: fakesynapse.New(t, fakesynapse.Options{BotIsAdmin: true}).URL}); err != nil {
+				t.Fatal(err)
+			}
+			// A user of its own each time: a user whose linked account works keeps it.
+			other := create("/api/users/", map[string]any{"username": "link-" + v})
+			mxid := "@linked-" + v + ":example.org"
+			return strings.Replace(path, user, other, 1), map[string]string{"matrix_user_id": mxid}, mxid
 		case "MatrixRoomDisableRequest": // an active room's
 			room := create("/api/matrix-rooms/", map[string]any{"project": create("/api/projects/", map[string]any{"name": "Disable " + v})})
 			r, err := ts.Store.RoomByUUID(context.Background(), room)
@@ -72,6 +84,20 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 				t.Fatal(err)
 			}
 			return strings.ReplaceAll(path, "/api/matrix-rooms//", "/api/matrix-rooms/"+room+"/"), map[string]string{"delete_history": "true"}, `"delete_history":true`
+		case "MatrixRoomMessageRequest":
+			room := create("/api/matrix-rooms/", map[string]any{"project": create("/api/projects/", map[string]any{"name": "Talk " + v})})
+			r, err := ts.Store.RoomByUUID(context.Background(), room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Active, as the worker leaves it: only an active room takes messages.
+			if err := ts.Store.SetRoomHomeserverID(context.Background(), r.ID, id.RoomID("!"+v+":localhost"), "", ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := ts.Store.FinishRoomSync(context.Background(), r.ID, "Talk"); err != nil {
+				t.Fatal(err)
+			}
+			return strings.ReplaceAll(path, "/api/matrix-rooms//", "/api/matrix-rooms/"+room+"/"), map[string]string{"body": "Hello " + v}, "Hello " + v
 		}
 		t.Fatalf("no sample for request schema %s: add one", schema)
 		return "", nil, ""

@@ -17,7 +17,9 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 
 	"matrixas/db"
+	"matrixas/internal/fakesynapse"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // call is one request of the conformance run.
@@ -279,6 +281,10 @@ func TestResponsesMatchDocument(t *testing.T) {
 	}
 	action("reactivate", 409) // active
 	action("join", 400)       // no homeserver domain yet: no Matrix account for staff
+	const messages = "/api/matrix-rooms/{uuid}/messages/"
+	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + roomUUID + "/messages/", token: staff, want: 202, body: map[string]any{"body": "Hello **all**"}})
+	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + roomUUID + "/messages/", token: staff, want: 400, badInput: true, body: map[string]any{"body": " "}})
+	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + missing + "/messages/", token: staff, want: 404, body: map[string]any{"body": "x"}})
 	const roomMembers, open, eligible = "/api/matrix-rooms/{uuid}/members/", "/api/matrix-rooms/{uuid}/open/", "/api/matrix-rooms/eligible_projects/"
 	c.do(call{method: http.MethodGet, pattern: roomsPath, path: roomsPath + "?member=true", token: user, want: 200})
 	c.do(call{method: http.MethodGet, pattern: roomsPath, path: roomsPath + "?member=perhaps", token: user, want: 400, badInput: true})
@@ -293,6 +299,7 @@ func TestResponsesMatchDocument(t *testing.T) {
 	c.do(call{method: http.MethodPost, pattern: "/api/matrix-rooms/{uuid}/disable/", path: roomsPath + roomUUID + "/disable/", token: staff, want: 202,
 		body: map[string]any{"delete_history": false}}) // active -> disabling
 	c.do(call{method: http.MethodPost, pattern: open, path: roomsPath + roomUUID + "/open/", token: user, want: 409})
+	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + roomUUID + "/messages/", token: staff, want: 409, body: map[string]any{"body": "too late"}})
 	c.do(call{method: http.MethodDelete, pattern: room, path: roomsPath + roomUUID + "/", token: staff, want: 409})
 	if _, err := ts.Store.FinishRoomDisable(ctx, dbRoom.ID); err != nil {
 		t.Fatal(err)
@@ -357,6 +364,28 @@ func TestResponsesMatchDocument(t *testing.T) {
 		t.Errorf("no profile for dave, so the item schema went unchecked: %s", list)
 	}
 	c.do(call{method: http.MethodGet, pattern: profiles, path: profiles + "?provisioned=perhaps", token: user, want: 400, badInput: true})
+
+	// The caller's Matrix account, and linking one, against a stand-in homeserver that
+	// answers like Synapse with the bot a server admin (the shapes; the behaviour is
+	// tested on Dendrite in handlers/api).
+	hs := fakesynapse.New(t, fakesynapse.Options{BotIsAdmin: true, Admins: []string{"@root:localhost"}})
+	if err := ts.Web.Settings().Set(ctx, map[string]string{settings.HomeserverURL.Key: hs.URL}); err != nil {
+		t.Fatal(err)
+	}
+	const creds, session = "/api/matrix/credentials/", "/api/matrix/session/"
+	c.do(call{method: http.MethodGet, pattern: creds, path: creds, token: user, want: 200})
+	c.do(call{method: http.MethodGet, pattern: creds, path: creds, want: 401})
+	c.do(call{method: http.MethodPost, pattern: session, path: session, token: user, want: 200})
+	c.do(call{method: http.MethodPost, pattern: session, path: session, want: 401})
+	const link = "/api/users/{uuid}/link_matrix_account/"
+	linkPath := users + bobUUID + "/link_matrix_account/"
+	c.do(call{method: http.MethodPost, pattern: link, path: linkPath, token: staff, want: 200, body: map[string]any{"matrix_user_id": "@bob-old:localhost"}})
+	c.do(call{method: http.MethodPost, pattern: link, path: linkPath, token: staff, want: 400, body: map[string]any{"matrix_user_id": "@root:localhost"}})
+	c.do(call{method: http.MethodPost, pattern: link, path: linkPath, token: staff, want: 400, body: url.Values{"matrix_user_id": {"@bob:elsewhere.org"}}})
+	c.do(call{method: http.MethodPost, pattern: link, path: users + ts.User.UUID + "/link_matrix_account/", token: staff, want: 409,
+		body: map[string]any{"matrix_user_id": "@bob-old:localhost"}})
+	c.do(call{method: http.MethodPost, pattern: link, path: users + missing + "/link_matrix_account/", token: staff, want: 404})
+	c.do(call{method: http.MethodPost, pattern: link, path: linkPath, token: user, want: 403})
 
 	// Reprovision: a dry run, the real one, its progress.
 	c.do(call{method: http.MethodPost, pattern: repro, path: repro + "?dry_run=true", token: staff, want: 200})

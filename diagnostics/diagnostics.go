@@ -36,11 +36,16 @@ const (
 	CheckSecretEnabled              = "registration_secret_enabled"
 	CheckBotWhoami                  = "bot_whoami"
 	CheckUserNamespace              = "appservice_user_namespace"
+	CheckBotAdmin                   = "bot_homeserver_admin"
 	CheckPing                       = "appservice_ping"
+	CheckLiveKit                    = "livekit_configured"
 	CheckTransactions               = "transactions_received"
 	CheckRoomStats                  = "room_stats"
 	CheckUserStats                  = "user_stats"
 	CheckProvisioningQueue          = "provisioning_queue"
+	CheckWebhookErrors              = "webhook_errors"
+	CheckBotRunning                 = "bot_running"
+	CheckOutboxFailures             = "outbox_failures"
 )
 
 // CheckNames lists every check name in report order.
@@ -48,8 +53,9 @@ var CheckNames = []string{
 	CheckHomeserverConfigured, CheckHomeserverDomainConfigured, CheckHomeserverReachable,
 	CheckHomeserverServerName, CheckPublicConfigured, CheckPublicReachable,
 	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
-	CheckBotWhoami, CheckUserNamespace, CheckPing, CheckTransactions,
-	CheckRoomStats, CheckUserStats, CheckProvisioningQueue,
+	CheckBotWhoami, CheckUserNamespace, CheckBotAdmin, CheckPing, CheckLiveKit, CheckTransactions,
+	CheckRoomStats, CheckUserStats, CheckProvisioningQueue, CheckWebhookErrors,
+	CheckBotRunning, CheckOutboxFailures,
 }
 
 // Check is one check's outcome, in the reference API's shape; Hint (the next step to
@@ -102,6 +108,21 @@ type Options struct {
 	// WrapTransport, when set, wraps the probes' transport (the server's metrics time
 	// every homeserver call this way).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// BotHeartbeat is when the bot's sender last turned its loop (bot.Sender.LastBeat);
+	// nil = no sender runs in this process, and bot_running says so.
+	BotHeartbeat func() time.Time
+	// BotStaleAfter: a sender whose loop has not turned for this long is not running
+	// (default 2 min; it turns at least every 30 s, and a send takes at most 30 s).
+	BotStaleAfter time.Duration
+	// WebhookErrors counts the 5xx answers to the homeserver (webhook_errors); nil =
+	// none counted.
+	WebhookErrors ErrorCounter
+}
+
+// ErrorCounter counts the 5xx answers this server gave the homeserver
+// (appservice.ErrorWindow): how many in the hour before now, counted since when.
+type ErrorCounter interface {
+	Count(now time.Time) (n int, since time.Time)
 }
 
 // Diagnostics runs the checks against the configured homeserver and the local database.
@@ -127,6 +148,9 @@ func New(store *db.Store, settings *db.Settings, opts Options) *Diagnostics {
 	}
 	if opts.QueueStuckAfter <= 0 {
 		opts.QueueStuckAfter = time.Hour
+	}
+	if opts.BotStaleAfter <= 0 {
+		opts.BotStaleAfter = 2 * time.Minute
 	}
 	if opts.Origin == "" {
 		opts.Origin = "null"
@@ -158,8 +182,16 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
 	}
+	outbox, err := d.store.OutboxStats(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, fmt.Errorf("diagnostics: %w", err)
+	}
+	var beat time.Time
+	if d.opts.BotHeartbeat != nil {
+		beat = d.opts.BotHeartbeat()
+	}
 	p := d.probe(ctx, ms, id.UserID(loc.ProvisionedUser))
-	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now}
+	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now, outbox: outbox, botBeat: beat}
 	checks := c.all()
 
 	secrets := matrix.Secrets(ms)

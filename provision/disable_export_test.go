@@ -102,7 +102,6 @@ func TestDisableExportsHistoryFirst(t *testing.T) {
 		c.Provision.ExportBeforeArchive = true
 		c.Provision.ExportTimeout = timeout
 	}})
-	startSender(t, a)
 	job := newExportJob(t, a)
 	u := a.createUser(t, "hist1")
 	bc := a.bot(t, a.hs)

@@ -15,30 +15,11 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrixas/bot"
 	"matrixas/db"
 	"matrixas/internal/dendritetest"
 	"matrixas/matrix"
 	"matrixas/settings"
 )
-
-// startSender runs the bot's sender over the test server's outbox until the test ends:
-// the disable path waits for its notice to be sent before it removes anyone.
-func startSender(t *testing.T, a *appservice) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	rio := matrix.NewBotRoomIO(a.ts.Web.Settings().Matrix, matrix.HTTPClient(3*time.Second, 10*time.Second))
-	s := bot.NewSender(a.ts.Store, rio, nil, bot.SenderOptions{Interval: 200 * time.Millisecond})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-}
 
 // tlEvent is one event of a room's timeline, as the tests compare them.
 type tlEvent struct {
@@ -133,7 +114,6 @@ func TestRoomLifecycleOnDendrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a := newAppservice(t, fastEnv)
-	startSender(t, a)
 	u1, u2 := a.createUser(t, "life1"), a.createUser(t, "life2")
 	var p struct {
 		UUID string `json:"uuid"`
@@ -309,7 +289,6 @@ func TestProjectDeletionOnDendrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a := newAppservice(t, fastEnv)
-	startSender(t, a)
 	u := a.createUser(t, "term1")
 	r := a.newProjectRoom(t, "Terminated", u)
 	waitFor(t, "room active", 60*time.Second, a.inState(t, r.UUID, "active"))

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 
@@ -70,13 +71,18 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	for _, m := range desired {
 		uid := m.MatrixUserID
 		pl := m.PowerLevel()
-		want[uid] = pl
 		cur := membership[uid]
 		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(cur.Membership), PowerLevel: pl}
 		registered := !m.Provisioned
-		err := w.ensureMember(ctx, ms, bot, roomID, m, cur.Membership)
-		if cur.Membership != event.MembershipJoin {
-			changed = true
+		var err error
+		if m.Registration == db.RegistrationRefused {
+			err = &refusedError{RefusalMessage(m.Username, m.UserUUID, uid)}
+		} else {
+			want[uid] = pl
+			err = w.ensureMember(ctx, ms, bot, roomID, m, cur.Membership)
+			if cur.Membership != event.MembershipJoin {
+				changed = true
+			}
 		}
 		if err == nil {
 			ms2.Membership = string(event.MembershipJoin)
@@ -90,7 +96,12 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 				unchecked = append(unchecked, len(synced))
 			}
 		}
-		if err != nil {
+		if errors.Is(err, ErrAccountRefused) {
+			// Someone else's account: never invited nor given a level, and not the
+			// room's failure; the member's error says how to link it.
+			delete(want, uid)
+			ms2.PowerLevel, ms2.LastError = 0, err.Error()
+		} else if err != nil {
 			ms2.LastError = describe(ms, err)
 			fail(err)
 		}
@@ -250,7 +261,7 @@ func (w *Worker) desiredMembers(ctx context.Context, ms *db.MatrixSettings, room
 	if err != nil {
 		return nil, err
 	}
-	rules := db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart}
+	rules := ms.ProfileRules()
 	for _, m := range desired {
 		if m.MatrixUserID == "" {
 			if m.MatrixUserID, err = w.store.EnsureProfile(ctx, m.UserID, rules); err != nil {

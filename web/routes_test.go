@@ -99,6 +99,8 @@ var routeTable = []routeRule{
 	{http.MethodPost, "/rooms/{uuid}/join", staffPage},
 	{http.MethodPost, "/rooms/{uuid}/leave", staffPage},
 	{http.MethodPost, "/rooms/{uuid}/delete", staffPage},
+	{http.MethodGet, "/outbox", staffPage},
+	{http.MethodPost, "/outbox/{uuid}/retry", staffPage},
 	{http.MethodGet, "/projects", staffPage},
 	{http.MethodGet, "/projects/{uuid}", staffPage},
 	{http.MethodPost, "/projects/{uuid}/room", staffPage},
@@ -123,6 +125,7 @@ var routeTable = []routeRule{
 	{http.MethodPut, "/api/users/{uuid}/", apiStaffWrite},
 	{http.MethodPatch, "/api/users/{uuid}/", apiStaffWrite},
 	{http.MethodPost, "/api/users/{uuid}/deactivate/", apiStaffWrite},
+	{http.MethodPost, "/api/users/{uuid}/link_matrix_account/", apiStaffWrite},
 	{http.MethodGet, "/api/projects/", apiStaffWrite},
 	{http.MethodPost, "/api/projects/", apiStaffWrite},
 	{http.MethodGet, "/api/projects/{uuid}/", apiStaffWrite},
@@ -145,7 +148,10 @@ var routeTable = []routeRule{
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/reactivate/", apiStaffWrite},
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/join/", apiStaffWrite},
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/leave/", apiStaffWrite},
+	{http.MethodPost, "/api/matrix-rooms/{uuid}/messages/", apiStaffWrite},
 	{http.MethodGet, "/api/matrix-user-profiles/", apiStaffWrite},
+	{http.MethodGet, "/api/matrix/credentials/", apiUser},
+	{http.MethodPost, "/api/matrix/session/", apiUser},
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/open/", apiUser},
 }
 
@@ -521,6 +527,9 @@ const (
 	// the upsert, the body's uuid): 403 for staff too, with a detail that says where
 	// staff accounts are managed; nothing changes.
 	staffAccountWrite access = "staffAccountWrite"
+	// staffAccountLink: linking a Matrix account to a staff account is allowed (staff
+	// join rooms with one), for staff callers only; it changes no staff account.
+	staffAccountLink access = "staffAccountLink"
 )
 
 var staffAccountTable = []routeRule{
@@ -530,6 +539,9 @@ var staffAccountTable = []routeRule{
 	{http.MethodPut, "/api/users/{uuid}/", staffAccountWrite},
 	{http.MethodPatch, "/api/users/{uuid}/", staffAccountWrite},
 	{http.MethodPost, "/api/users/{uuid}/deactivate/", staffAccountWrite},
+	// Staff may hold Matrix accounts (joining rooms), so theirs can be linked too: the
+	// test server has no homeserver domain, so the answer is the 400 saying so.
+	{http.MethodPost, "/api/users/{uuid}/link_matrix_account/", staffAccountLink},
 }
 
 // staffAccountExpectations says what each caller gets from a route of access a when the
@@ -542,6 +554,8 @@ func staffAccountExpectations(a access) map[caller]outcome {
 		return map[caller]outcome{anonymous: unauthorized, userToken: notFound, userSession: notFound, staffToken: allowed, staffSession: allowed}
 	case staffAccountWrite:
 		return map[caller]outcome{anonymous: unauthorized, userToken: forbidden, userSession: forbidden, staffToken: staffManaged, staffSession: staffManaged}
+	case staffAccountLink:
+		return map[caller]outcome{anonymous: unauthorized, userToken: forbidden, userSession: forbidden, staffToken: linkNotSetUp, staffSession: linkNotSetUp}
 	}
 	return nil
 }
@@ -551,6 +565,7 @@ const (
 	staffManaged                      // 403 {"detail"} naming the Account page and matrixas createstaff
 	staffHidden                       // 200, and the staff account is not in the list
 	staffListed                       // 200, and the staff account is in the list
+	linkNotSetUp                      // 400 {"detail"}: no homeserver domain to link on (not refused as a staff account)
 )
 
 // checkStaffAccount returns "" when resp is the outcome o for the staff account target.
@@ -563,6 +578,10 @@ func checkStaffAccount(o outcome, resp *http.Response, body []byte, target *db.U
 		}
 	case staffManaged:
 		if resp.StatusCode != http.StatusForbidden || !staffManagedDetail(body) {
+			return got
+		}
+	case linkNotSetUp:
+		if resp.StatusCode != http.StatusBadRequest || !hasJSONField(body, "detail") || staffManagedDetail(body) {
 			return got
 		}
 	case staffHidden, staffListed:

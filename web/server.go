@@ -43,8 +43,10 @@ type Server struct {
 	router   http.Handler
 	jobs     []func(ctx context.Context) // background loops, started by Start
 	metrics  *metrics.Metrics
-	wg       sync.WaitGroup
-	limits   httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
+	// webhookErrors counts the 5xx answers to the homeserver (webhook_errors).
+	webhookErrors *appservice.ErrorWindow
+	wg            sync.WaitGroup
+	limits        httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
 
 	// The handlers, one per audience; Routes maps paths to their methods.
 	appservice *appservice.Handler
@@ -55,6 +57,9 @@ type Server struct {
 
 // The server's metrics count what the webhook sees.
 var _ appservice.Observer = (*metrics.Metrics)(nil)
+
+// The worker makes accounts ready for the API's credentials and session endpoints.
+var _ api.Accounts = (*provision.Worker)(nil)
 
 // New wires the server by hand from its configuration and an open store.
 func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, version string) (*Server, error) {
@@ -67,13 +72,8 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	recorder := store.NewRecorder(256)
 	m := metrics.New(version, log)
 	m.CollectStore(store)
-	diag := diagnostics.New(store, settings, diagnostics.Options{
-		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
-		RequestTimeout: cfg.DiagnosticsRequestTimeout,
-		StaleAfter:     cfg.TransactionsStaleAfter,
-		Origin:         cfg.PublicURL,
-		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
-	})
+	m.CollectOutbox(store)
+	webhookErrors := appservice.NewErrorWindow()
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:         cfg.Provision.Concurrency,
 		MaxAttempts:         cfg.Provision.MaxAttempts,
@@ -88,18 +88,32 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		// A disable with delete_history deletes the room's exports, files first.
 		RemoveExportFiles: func(uuid string) error { return export.RemoveFiles(export.DefaultDir(cfg.DatabasePath), uuid) },
 	})
-	apiHTTP := m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI)
+	sender := newBotSender(store, settings, m, log, botDeps{
+		Platform: nil, // the platform client (WALDUR_URL) comes with the platform sync
+		Owners:   nil, // customers and their owners come with the platform sync
+		OnSent:   worker.Wake,
+	})
+	diag := diagnostics.New(store, settings, diagnostics.Options{
+		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
+		RequestTimeout: cfg.DiagnosticsRequestTimeout,
+		StaleAfter:     cfg.TransactionsStaleAfter,
+		Origin:         cfg.PublicURL,
+		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
+		BotHeartbeat:   sender.LastBeat,
+		WebhookErrors:  webhookErrors,
+	})
 	appserviceSetup := &setup.Service{
 		Settings:  settings,
-		HTTP:      apiHTTP,
+		HTTP:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
 		PublicURL: cfg.PublicURL,
 	}
 	sessions := auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://"))
-	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m}
+	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m, webhookErrors: webhookErrors}
 	s.appservice = &appservice.Handler{
 		Settings: settings,
 		Recorder: recorder,
 		Wake:     worker.Wake, // members changed in a managed room: re-sync it
+		WakeBot:  sender.Wake, // commands queued: answer them
 		Observer: m,
 	}
 	s.api = &api.Handler{
@@ -109,9 +123,12 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:            diag,
 		Log:             log,
 		Wake:            worker.Wake,
+		WakeBot:         sender.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
-		HomeserverHTTP:  apiHTTP,
+		Accounts:        worker,
+		SessionThrottle: auth.NewThrottle(api.SessionsPerHour, time.Hour),
+		HTTPClient:      appserviceSetup.HTTP,
 	}
 	s.ui = &ui.Handler{
 		Store:           store,
@@ -124,6 +141,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:            diag,
 		Log:             log,
 		Wake:            worker.Wake,
+		WakeBot:         sender.Wake,
 		PublicURL:       cfg.PublicURL,
 		TrustedProxies:  cfg.TrustedProxies,
 		Version:         version,
@@ -131,6 +149,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	s.health = &health.Handler{Store: store}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
+	s.jobs = append(s.jobs, sender.Run)
 	s.router = s.Routes()
 	return s, nil
 }
@@ -193,6 +212,7 @@ func (s *Server) Routes() http.Handler {
 
 	// The homeserver's side: authenticated by hs_token inside the handlers, never by session.
 	r.Route("/_matrix/app", func(r chi.Router) {
+		r.Use(countServerErrors(s.webhookErrors))
 		r.Use(limitBody(s.cfg.WebhookBodyMB << 20))
 		r.NotFound(respond.NotFound)
 		r.MethodNotAllowed(respond.MethodNotAllowed)
@@ -202,7 +222,7 @@ func (s *Server) Routes() http.Handler {
 		r.Get("/v1/rooms/{roomAlias}", hs.QueryNotFound)
 	})
 	// Legacy (pre-v1) transaction path, still sent by old homeservers: the same handler.
-	r.With(limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
+	r.With(countServerErrors(s.webhookErrors), limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
 
 	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
 	r.Group(func(r chi.Router) {
@@ -243,6 +263,8 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/join", u.RoomJoin)
 			r.Post("/rooms/{uuid}/leave", u.RoomLeave)
 			r.Post("/rooms/{uuid}/delete", u.RoomDelete)
+			r.Get("/outbox", u.OutboxPage)
+			r.Post("/outbox/{uuid}/retry", u.OutboxRetry)
 			r.Get("/projects", u.ProjectsPage)
 			r.Get("/projects/{uuid}", u.ProjectDetail)
 			r.Post("/projects/{uuid}/room", u.ProjectCreateRoom)
@@ -278,6 +300,7 @@ func (s *Server) Routes() http.Handler {
 				r.Put("/users/{uuid}/", a.UpdateUser)
 				r.Patch("/users/{uuid}/", a.UpdateUser)
 				r.Post("/users/{uuid}/deactivate/", a.DeactivateUser)
+				r.Post("/users/{uuid}/link_matrix_account/", a.LinkMatrixAccount)
 				r.Get("/projects/", a.ListProjects)
 				r.Post("/projects/", a.CreateProject)
 				r.Get("/projects/{uuid}/", a.GetProject)
@@ -300,11 +323,15 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
 				r.Post("/matrix-rooms/{uuid}/join/", a.JoinRoom)
 				r.Post("/matrix-rooms/{uuid}/leave/", a.LeaveRoom)
+				r.Post("/matrix-rooms/{uuid}/messages/", a.SendMessage)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
 			})
-			// Any authenticated caller, writes included: what members do with their own rooms.
+			// Any authenticated caller, writes included: the caller's own Matrix account,
+			// and what members do with their own rooms.
 			r.Group(func(r chi.Router) {
 				r.Use(requireUser)
+				r.Get("/matrix/credentials/", a.Credentials)
+				r.Post("/matrix/session/", a.Session)
 				r.Post("/matrix-rooms/{uuid}/open/", a.OpenRoom)
 			})
 		})

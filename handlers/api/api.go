@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/setup"
@@ -26,17 +27,21 @@ type Handler struct {
 	Log  *slog.Logger
 	// Wake nudges the provisioning worker after a write it should act on; nil = no worker.
 	Wake func()
-	// WakeSender nudges the bot's sender after a write queued a notification; nil = no
-	// sender.
-	WakeSender func()
-	// HomeserverHTTP calls the homeserver for what a request does there at once (the
-	// open action accepting an invite).
-	HomeserverHTTP *http.Client
+	// WakeBot nudges the bot's sender after a message was queued or put back in the
+	// queue; nil = no sender.
+	WakeBot func()
 	// AutoCreateRooms queues a Matrix room for every new project (AUTO_CREATE_ROOMS).
 	AutoCreateRooms bool
 	// PublicURL is this server's configured public URL (the base of Link headers); ""
 	// when unknown.
 	PublicURL string
+	// Accounts makes a caller's Matrix account ready on demand (credentials, sessions).
+	Accounts Accounts
+	// SessionThrottle limits POST /api/matrix/session/ per user (SessionsPerHour); nil =
+	// no limit.
+	SessionThrottle *auth.Throttle
+	// HTTPClient calls the homeserver while answering (sessions, the admin check of a link).
+	HTTPClient *http.Client
 }
 
 // wake nudges the provisioning worker, when there is one.
@@ -46,10 +51,10 @@ func (h *Handler) wake() {
 	}
 }
 
-// wakeSender nudges the bot's sender, when there is one.
-func (h *Handler) wakeSender() {
-	if h.WakeSender != nil {
-		h.WakeSender()
+// wakeBot nudges the bot's sender, when there is one.
+func (h *Handler) wakeBot() {
+	if h.WakeBot != nil {
+		h.WakeBot()
 	}
 }
 
@@ -59,5 +64,5 @@ func (h *Handler) profileRules(r *http.Request) (db.ProfileRules, error) {
 	if err != nil {
 		return db.ProfileRules{}, err
 	}
-	return db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart}, nil
+	return ms.ProfileRules(), nil
 }

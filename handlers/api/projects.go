@@ -170,7 +170,7 @@ func (h *Handler) DeleteProject(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		h.wake()
-		h.wakeSender()
+		h.wakeBot()
 		if p, err = h.Store.ProjectByUUID(r.Context(), p.UUID); err != nil {
 			respond.ServerError(w, r, err)
 			return

@@ -207,7 +207,7 @@ func joinStates(states []db.RoomState) string {
 // accepted answers an action the worker carries out: 202 with the room as it now is.
 func (h *Handler) accepted(w http.ResponseWriter, room *db.Room) {
 	h.wake()
-	h.wakeSender()
+	h.wakeBot()
 	respond.JSON(w, http.StatusAccepted, RoomToJSON(room))
 }
 
@@ -354,7 +354,7 @@ func (h *Handler) acceptInvite(r *http.Request, acc *db.RoomAccess) {
 	ctx := r.Context()
 	ms, err := h.Settings.Matrix(ctx)
 	if err == nil {
-		err = matrix.JoinAs(ctx, ms, h.HomeserverHTTP, acc.MatrixUserID, acc.Room.RoomID)
+		err = matrix.JoinAs(ctx, ms, h.HTTPClient, acc.MatrixUserID, acc.Room.RoomID)
 	}
 	if err == nil {
 		err = h.Store.MarkMemberJoined(ctx, acc.Room.ID, auth.UserFrom(ctx).ID)
@@ -418,6 +418,14 @@ type ProfileJSON struct {
 	ProvisionedAt *string   `json:"provisioned_at"`
 	LastSyncedAt  *string   `json:"last_synced_at"`
 	LastError     string    `json:"last_error"`
+	// Registration says who made the account: "" (not asked for yet), sent (asked, no
+	// answer yet), created, linked (an existing account linked on purpose) or refused (it
+	// existed before and is not used: last_error says how to link it).
+	Registration db.Registration `json:"registration"`
+	// SignedOut: the user is deactivated and their devices were signed out; Locked: their
+	// account was locked on the homeserver too (where the bot may).
+	SignedOut bool `json:"signed_out"`
+	Locked    bool `json:"locked"`
 }
 
 // ListProfiles is GET /api/matrix-user-profiles/: paginated; ?search= and
@@ -441,5 +449,6 @@ func (h *Handler) ListProfiles(w http.ResponseWriter, r *http.Request) {
 // profileJSON is a profile as the API shows it.
 func profileJSON(pr *db.Profile) ProfileJSON {
 	return ProfileJSON{User: pr.UserUUID, Username: pr.Username, MatrixUserID: pr.MatrixUserID, IsActive: pr.IsActive,
-		Provisioned: pr.Provisioned, ProvisionedAt: apiTime(pr.ProvisionedAt), LastSyncedAt: apiTime(pr.LastSyncedAt), LastError: pr.LastError}
+		Provisioned: pr.Provisioned, ProvisionedAt: apiTime(pr.ProvisionedAt), LastSyncedAt: apiTime(pr.LastSyncedAt), LastError: pr.LastError,
+		Registration: pr.Registration, SignedOut: pr.SignedOut, Locked: pr.Locked}
 }

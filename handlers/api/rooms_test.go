@@ -16,9 +16,9 @@ import (
 	"matrixas/internal/testserver"
 )
 
-// activeRoom makes a project with members (username -> role) and its room, active the
+// activeRoomWith makes a project with members (username -> role) and its room, active the
 // way the worker leaves it, and returns the room's uuid and row.
-func activeRoom(t *testing.T, s *testserver.Server, name string, members map[string]string) (apiProject, *db.Room) {
+func activeRoomWith(t *testing.T, s *testserver.Server, name string, members map[string]string) (apiProject, *db.Room) {
 	t.Helper()
 	ctx := context.Background()
 	p := mkProject(t, s, name)
@@ -90,7 +90,7 @@ func TestAPIDisableAndReactivateQueueTheirNotices(t *testing.T) {
 		{"form", url.Values{"delete_history": {"true"}}, true},
 		{"JSON false", `{"delete_history": false}`, false},
 	} {
-		_, room := activeRoom(t, s, "Disable "+tc.name, nil)
+		_, room := activeRoomWith(t, s, "Disable "+tc.name, nil)
 		var out map[string]any
 		resp, b := s.Request(t, http.MethodPost, "/api/matrix-rooms/"+room.UUID+"/disable/", s.StaffToken, tc.body)
 		json.Unmarshal(b, &out)
@@ -105,7 +105,7 @@ func TestAPIDisableAndReactivateQueueTheirNotices(t *testing.T) {
 			t.Errorf("%s: notices %q", tc.name, n)
 		}
 	}
-	_, room := activeRoom(t, s, "Bad body", nil)
+	_, room := activeRoomWith(t, s, "Bad body", nil)
 	for _, body := range []any{map[string]any{"delete_history": "perhaps"}, `{"delete_history": 3}`} {
 		resp, b := s.Request(t, http.MethodPost, "/api/matrix-rooms/"+room.UUID+"/disable/", s.StaffToken, body)
 		if resp.StatusCode != http.StatusBadRequest || len(apiErrs(t, b)["delete_history"]) == 0 {
@@ -139,7 +139,7 @@ func TestAPIDisableAndReactivateQueueTheirNotices(t *testing.T) {
 func TestAPIStaffJoinLeave(t *testing.T) {
 	s := apiServer(t)
 	ctx := context.Background()
-	_, room := activeRoom(t, s, "Helpdesk", map[string]string{"ann": "member"})
+	_, room := activeRoomWith(t, s, "Helpdesk", map[string]string{"ann": "member"})
 	base := "/api/matrix-rooms/" + room.UUID
 	if code := s.JSON(t, http.MethodPost, base+"/join/", s.UserToken, nil, nil); code != http.StatusForbidden {
 		t.Errorf("join as non-staff: %d", code)
@@ -172,7 +172,7 @@ func TestAPIStaffJoinLeave(t *testing.T) {
 	if n := notices(t, s, room.ID); !slices.Equal(n, []string{"Staff joined the room.", "Staff left the room."}) {
 		t.Errorf("notices: %q", n)
 	}
-	_, archived := activeRoom(t, s, "Archived", nil)
+	_, archived := activeRoomWith(t, s, "Archived", nil)
 	s.Store.DisableRoom(ctx, archived.UUID, false, "x")
 	s.Store.FinishRoomDisable(ctx, archived.ID)
 	for _, a := range []string{"join", "leave"} {
@@ -188,7 +188,7 @@ func TestAPIStaffJoinLeave(t *testing.T) {
 func TestAPIOpen(t *testing.T) {
 	s := apiServer(t)
 	ctx := context.Background()
-	_, room := activeRoom(t, s, "Open", map[string]string{"alice": "member"}) // alice is the test server's non-staff user
+	_, room := activeRoomWith(t, s, "Open", map[string]string{"alice": "member"}) // alice is the test server's non-staff user
 	s.Store.SaveMembers(ctx, room.ID, []db.MemberSync{{UserID: s.User.ID, Membership: "invite"}}, nil)
 	path := "/api/matrix-rooms/" + room.UUID + "/open/"
 	var out map[string]string
@@ -225,9 +225,9 @@ func TestAPIOpen(t *testing.T) {
 func TestAPIMyRoomsEligibleProjectsSyncAndDelete(t *testing.T) {
 	s := apiServer(t)
 	ctx := context.Background()
-	_, mine := activeRoom(t, s, "Mine", map[string]string{"alice": "member"})
+	_, mine := activeRoomWith(t, s, "Mine", map[string]string{"alice": "member"})
 	s.Store.SaveMembers(ctx, mine.ID, []db.MemberSync{{UserID: s.User.ID, Membership: "join"}}, nil)
-	_, other := activeRoom(t, s, "Other", nil)
+	_, other := activeRoomWith(t, s, "Other", nil)
 	free := mkProject(t, s, "Free")
 
 	var rooms []apiRoom
@@ -286,7 +286,7 @@ func TestAPIMyRoomsEligibleProjectsSyncAndDelete(t *testing.T) {
 func TestAPIDeleteProjectWithALiveRoom(t *testing.T) {
 	s := apiServer(t)
 	ctx := context.Background()
-	p, room := activeRoom(t, s, "Terminated", map[string]string{"ann": "admin"})
+	p, room := activeRoomWith(t, s, "Terminated", map[string]string{"ann": "admin"})
 	for range 2 {
 		var out map[string]any
 		resp, b := s.Request(t, http.MethodDelete, "/api/projects/"+p.UUID+"/", s.StaffToken, nil)

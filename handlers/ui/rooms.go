@@ -132,6 +132,13 @@ func (h *Handler) roomDetailData(r *http.Request, room *db.Room) (views.RoomDeta
 			d.Joined = true
 		}
 	}
+	recent, err := h.Store.RoomOutbox(r.Context(), room.ID, roomBotMessages)
+	if err != nil {
+		return views.RoomDetailData{}, err
+	}
+	for _, m := range recent {
+		d.BotMessages = append(d.BotMessages, outboxRow(m))
+	}
 	return d, nil
 }
 
@@ -278,7 +285,7 @@ func (h *Handler) roomUIAction(w http.ResponseWriter, r *http.Request, a db.Room
 		return
 	}
 	h.wake()
-	h.wakeSender()
+	h.wakeBot()
 	msg := fmt.Sprintf(done, room.ProjectName)
 	if !isHTMX(r) {
 		h.redirectFlash(w, r, next, views.FlashSuccess, msg)

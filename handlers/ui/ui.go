@@ -37,9 +37,9 @@ type Handler struct {
 	Log  *slog.Logger
 	// Wake nudges the provisioning worker after a write it should act on; nil = no worker.
 	Wake func()
-	// WakeSender nudges the bot's sender after a write queued a notification; nil = no
-	// sender.
-	WakeSender func()
+	// WakeBot nudges the bot's sender after a message was queued or put back in the
+	// queue; nil = no sender.
+	WakeBot func()
 	// PublicURL is this server's configured public URL (setup's default url); "" when unknown.
 	PublicURL string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
@@ -55,10 +55,10 @@ func (h *Handler) wake() {
 	}
 }
 
-// wakeSender nudges the bot's sender, when there is one.
-func (h *Handler) wakeSender() {
-	if h.WakeSender != nil {
-		h.WakeSender()
+// wakeBot nudges the bot's sender, when there is one.
+func (h *Handler) wakeBot() {
+	if h.WakeBot != nil {
+		h.WakeBot()
 	}
 }
 
