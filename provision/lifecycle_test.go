@@ -17,7 +17,6 @@ import (
 
 	"matrixas/db"
 	"matrixas/internal/dendritetest"
-	"matrixas/matrix"
 	"matrixas/settings"
 )
 
