@@ -179,8 +179,7 @@ func (h *Handler) RoomJoin(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		rules := db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart}
-		room, _, err := h.Store.StaffJoinRoom(ctx, id, staff, rules, bot.StaffJoined(db.DisplayName(staff.FullName, staff.Username)))
+		room, _, err := h.Store.StaffJoinRoom(ctx, id, staff, ms.ProfileRules(), bot.StaffJoined(db.DisplayName(staff.FullName, staff.Username)))
 		return room, err
 	})
 }
