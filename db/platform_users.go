@@ -20,72 +20,26 @@ type DirectoryUser struct {
 // sqlDirtyRoomsOfUser queues a member re-sync of every room of the user's projects. A
 // room being created is marked too, so a sync already under way runs again.
 const sqlDirtyRoomsOfUser = `UPDATE matrix_rooms SET members_dirty = 1, next_attempt_at = 0
-	WHERE state IN ('creating', 'active') AND project_id IN (SELECT project_id FROM project_roles WHERE user_id = ?)`
+	WHERE state IN ('creating', 'active') AND project_id IN (SELECT project_id FROM project_members WHERE user_id = ?)`
 
 // PutUser creates the user with in.UUID, or updates the user that has it, in one
 // transaction, and reports whether it created one. It is what a directory sync replays,
 // so writing the same values twice changes nothing. A taken username is ErrConflict; a
-// uuid that names a staff account is ErrStaffAccount (even when nothing would change).
-// Effects: a new user gets a profile (when rules.Domain is known); a changed full name
-// re-queues the profile (its display name); activation or deactivation queues a member
-// re-sync of the user's rooms, and deactivation revokes the user's sessions and tokens.
+// uuid that names a staff account is ErrStaffAccount (even when nothing would change); a
+// user the platform sync owns is *OwnedError. Effects: a new user gets a profile (when
+// rules.Domain is known); a changed full name re-queues the profile (its display name);
+// activation or deactivation queues a member re-sync of the user's rooms, and
+// deactivation revokes the user's sessions and tokens.
 func (s *Store) PutUser(ctx context.Context, in DirectoryUser, rules ProfileRules) (*User, bool, error) {
 	var created bool
 	var out *User
+	if in.UUID == "" {
+		in.UUID = NewUUID()
+	}
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		var old *User
-		if in.UUID != "" {
-			u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE uuid = ?`, in.UUID))
-			switch {
-			case err == nil && u.IsStaff:
-				return fmt.Errorf("db: put user %s: %w", in.UUID, ErrStaffAccount)
-			case err == nil:
-				old = u
-			case !errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("db: get user %s: %w", in.UUID, err)
-			}
-		} else {
-			in.UUID = NewUUID()
-		}
-		t := now()
-		if old == nil {
-			created = true
-			res, err := tx.ExecContext(ctx, `INSERT INTO users (uuid, username, email, full_name, is_staff, is_active, password_hash, created_at, modified_at)
-				VALUES (?, ?, ?, ?, 0, ?, '', ?, ?)`, in.UUID, in.Username, in.Email, in.FullName, in.IsActive, t, t)
-			if isUniqueViolation(err) {
-				return fmt.Errorf("db: create user %q: %w", in.Username, ErrConflict)
-			}
-			if err != nil {
-				return fmt.Errorf("db: create user %q: %w", in.Username, err)
-			}
-			id, _ := res.LastInsertId()
-			if in.IsActive {
-				if _, err := ensureProfileTx(ctx, tx, id, rules); err != nil {
-					return err
-				}
-			}
-		} else {
-			same := old.Username == in.Username && old.Email == in.Email && old.FullName == in.FullName && old.IsActive == in.IsActive
-			if !same {
-				_, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, email = ?, full_name = ?, is_active = ?, modified_at = ? WHERE id = ?`,
-					in.Username, in.Email, in.FullName, in.IsActive, t, old.ID)
-				if isUniqueViolation(err) {
-					return fmt.Errorf("db: update user %s: %w", in.UUID, ErrConflict)
-				}
-				if err != nil {
-					return fmt.Errorf("db: update user %s: %w", in.UUID, err)
-				}
-			}
-			if old.FullName != in.FullName {
-				if _, err := tx.ExecContext(ctx, `UPDATE matrix_user_profiles SET provisioned = 0, next_attempt_at = 0, attempts = 0 WHERE user_id = ?`, old.ID); err != nil {
-					return fmt.Errorf("db: re-queue profile of user %s: %w", in.UUID, err)
-				}
-			}
-			if old.IsActive != in.IsActive {
-				if err := userActiveChangedTx(ctx, tx, old.ID, in.IsActive, rules); err != nil {
-					return err
-				}
-			}
+		var err error
+		if _, created, _, err = putUserTx(ctx, tx, in, rules, SourceAPI); err != nil {
+			return err
 		}
 		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE uuid = ?`, in.UUID))
 		if err != nil {
@@ -98,6 +52,64 @@ func (s *Store) PutUser(ctx context.Context, in DirectoryUser, rules ProfileRule
 		return nil, false, err
 	}
 	return out, created, nil
+}
+
+// putUserTx creates or updates the user with in.UUID as source writes it (see PutUser)
+// and reports whether it created one and whether anything changed.
+func putUserTx(ctx context.Context, tx *sql.Tx, in DirectoryUser, rules ProfileRules, source string) (id int64, created, changed bool, err error) {
+	var old *User
+	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE uuid = ?`, in.UUID))
+	switch {
+	case err == nil && u.IsStaff:
+		return 0, false, false, fmt.Errorf("db: put user %s: %w", in.UUID, ErrStaffAccount)
+	case err == nil && u.Source != SourceAPI && source == SourceAPI:
+		return 0, false, false, &OwnedError{Kind: "user", UUID: in.UUID, Source: u.Source}
+	case err == nil:
+		old = u
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, false, false, fmt.Errorf("db: get user %s: %w", in.UUID, err)
+	}
+	t := now()
+	if old == nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (uuid, username, email, full_name, is_staff, is_active, password_hash, source, created_at, modified_at)
+			VALUES (?, ?, ?, ?, 0, ?, '', ?, ?, ?)`, in.UUID, in.Username, in.Email, in.FullName, in.IsActive, source, t, t)
+		if isUniqueViolation(err) {
+			return 0, false, false, fmt.Errorf("db: create user %q: %w", in.Username, ErrConflict)
+		}
+		if err != nil {
+			return 0, false, false, fmt.Errorf("db: create user %q: %w", in.Username, err)
+		}
+		id, _ := res.LastInsertId()
+		if in.IsActive {
+			if _, err := ensureProfileTx(ctx, tx, id, rules); err != nil {
+				return 0, false, false, err
+			}
+		}
+		return id, true, true, nil
+	}
+	same := old.Username == in.Username && old.Email == in.Email && old.FullName == in.FullName && old.IsActive == in.IsActive
+	if same && old.Source == source {
+		return old.ID, false, false, nil
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE users SET username = ?, email = ?, full_name = ?, is_active = ?, source = ?, modified_at = ? WHERE id = ?`,
+		in.Username, in.Email, in.FullName, in.IsActive, source, t, old.ID)
+	if isUniqueViolation(err) {
+		return 0, false, false, fmt.Errorf("db: update user %s: %w", in.UUID, ErrConflict)
+	}
+	if err != nil {
+		return 0, false, false, fmt.Errorf("db: update user %s: %w", in.UUID, err)
+	}
+	if old.FullName != in.FullName {
+		if _, err := tx.ExecContext(ctx, `UPDATE matrix_user_profiles SET provisioned = 0, next_attempt_at = 0, attempts = 0 WHERE user_id = ?`, old.ID); err != nil {
+			return 0, false, false, fmt.Errorf("db: re-queue profile of user %s: %w", in.UUID, err)
+		}
+	}
+	if old.IsActive != in.IsActive {
+		if err := userActiveChangedTx(ctx, tx, old.ID, in.IsActive, rules); err != nil {
+			return 0, false, false, err
+		}
+	}
+	return old.ID, false, true, nil
 }
 
 // userActiveChangedTx applies the effects of (de)activating a user.

@@ -132,7 +132,7 @@ func (s *Store) EnsureProfiles(ctx context.Context, rules ProfileRules) (int, er
 	var ids []int64
 	rows, err := s.r.QueryContext(ctx, `SELECT u.id FROM users u
 		WHERE u.is_active = 1 AND NOT EXISTS (SELECT 1 FROM matrix_user_profiles p WHERE p.user_id = u.id)
-		  AND (u.is_staff = 0 OR EXISTS (SELECT 1 FROM project_roles r WHERE r.user_id = u.id))
+		  AND (u.is_staff = 0 OR EXISTS (SELECT 1 FROM project_members r WHERE r.user_id = u.id))
 		ORDER BY u.id LIMIT 1000`)
 	if err != nil {
 		return 0, fmt.Errorf("db: find users without profile: %w", err)
