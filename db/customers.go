@@ -245,3 +245,57 @@ func customerIDByUUID(ctx context.Context, tx *sql.Tx, uuid string) (sql.NullInt
 	}
 	return sql.NullInt64{Int64: id, Valid: true}, nil
 }
+
+// SyncPutCustomers writes the customers the platform sync found new or changed as rows
+// it owns (adopting rows the API made with the same uuid), in one transaction.
+func (s *Store) SyncPutCustomers(ctx context.Context, in []DirectoryCustomer) (SyncCount, error) {
+	var n SyncCount
+	if len(in) == 0 {
+		return n, nil
+	}
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		n = SyncCount{}
+		for _, c := range in {
+			_, created, changed, err := putCustomerTx(ctx, tx, c, SourceWaldur)
+			if err != nil {
+				return err
+			}
+			switch {
+			case created:
+				n.Created++
+			case changed:
+				n.Updated++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// SyncRemoveCustomers deletes the customers the platform no longer has, in one
+// transaction: only rows the sync owns; their owners leave the rooms of their projects.
+func (s *Store) SyncRemoveCustomers(ctx context.Context, uuids []string) (int, error) {
+	n := 0
+	if len(uuids) == 0 {
+		return 0, nil
+	}
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		for _, u := range uuids {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM customers WHERE uuid = ? AND source = ?`, u, SourceWaldur).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("db: get customer %s: %w", u, err)
+			}
+			if err := s.deleteCustomerTx(ctx, tx, id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

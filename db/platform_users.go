@@ -176,3 +176,110 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]*User, int, erro
 	}
 	return out, total, rows.Err()
 }
+
+// SkippedUser is a platform user the sync could not write, and why.
+type SkippedUser struct {
+	UUID     string
+	Username string
+	Reason   string
+}
+
+// SyncPutUsers writes the users the platform sync found new or changed as rows it owns
+// (adopting rows the API made with the same uuid), in one transaction. A user who
+// cannot be written (a staff account's uuid, a username another account holds) is
+// skipped and reported, and the others are written: the platform's usernames are unique,
+// but this server's staff accounts share the table. Usernames that move from one user
+// to another in the same run (a swap) are freed first, so the order does not matter.
+func (s *Store) SyncPutUsers(ctx context.Context, in []DirectoryUser, rules ProfileRules) (SyncCount, []SkippedUser, error) {
+	var n SyncCount
+	var skipped []SkippedUser
+	if len(in) == 0 {
+		return n, nil, nil
+	}
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		n, skipped = SyncCount{}, nil
+		// Free the usernames that change: "~" never appears in a platform username.
+		renamed := map[string]string{} // uuid -> old username
+		for _, u := range in {
+			var old string
+			err := tx.QueryRowContext(ctx, `SELECT username FROM users WHERE uuid = ? AND is_staff = 0`, u.UUID).Scan(&old)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("db: get user %s: %w", u.UUID, err)
+			}
+			if old != u.Username {
+				if _, err := tx.ExecContext(ctx, `UPDATE users SET username = ? WHERE uuid = ?`, "~"+u.UUID, u.UUID); err != nil {
+					return fmt.Errorf("db: free username of user %s: %w", u.UUID, err)
+				}
+				renamed[u.UUID] = old
+			}
+		}
+		for _, u := range in {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT sync_user`); err != nil {
+				return fmt.Errorf("db: savepoint: %w", err)
+			}
+			_, created, changed, err := putUserTx(ctx, tx, u, rules, SourceWaldur)
+			if errors.Is(err, ErrConflict) || errors.Is(err, ErrStaffAccount) {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO sync_user`); err != nil {
+					return fmt.Errorf("db: roll back to savepoint: %w", err)
+				}
+				reason := "the username is taken by another account"
+				if errors.Is(err, ErrStaffAccount) {
+					reason = "the uuid is a staff account's"
+				}
+				skipped = append(skipped, SkippedUser{UUID: u.UUID, Username: u.Username, Reason: reason})
+				if old, ok := renamed[u.UUID]; ok { // put the old name back if it is still free
+					if _, err := tx.ExecContext(ctx, `UPDATE OR IGNORE users SET username = ? WHERE uuid = ?`, old, u.UUID); err != nil {
+						return fmt.Errorf("db: restore username of user %s: %w", u.UUID, err)
+					}
+				}
+			} else if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE sync_user`); err != nil {
+				return fmt.Errorf("db: release savepoint: %w", err)
+			}
+			switch {
+			case err != nil:
+			case created:
+				n.Created++
+			case changed:
+				n.Updated++
+			}
+		}
+		return nil
+	})
+	return n, skipped, err
+}
+
+// SyncDeactivateUsers deactivates the users the platform no longer has, in one
+// transaction: only active rows the sync owns. They leave every room; their rows stay,
+// so a user who comes back keeps their Matrix account.
+func (s *Store) SyncDeactivateUsers(ctx context.Context, uuids []string, rules ProfileRules) (int, error) {
+	n := 0
+	if len(uuids) == 0 {
+		return 0, nil
+	}
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		for _, u := range uuids {
+			var id int64
+			err := tx.QueryRowContext(ctx, `UPDATE users SET is_active = 0, modified_at = ? WHERE uuid = ? AND source = ? AND is_active = 1 AND is_staff = 0
+				RETURNING id`, now(), u, SourceWaldur).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("db: deactivate user %s: %w", u, err)
+			}
+			if err := userActiveChangedTx(ctx, tx, id, false, rules); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

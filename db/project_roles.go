@@ -366,3 +366,153 @@ func (s *Store) DeleteRole(ctx context.Context, projectID int64, userUUID string
 		return err
 	})
 }
+
+// RoleChange is one difference the platform sync found: the role a user should now
+// hold in a project (ProjectUUID set; Role a project role) or on a customer
+// (CustomerUUID set; Role CUSTOMER.OWNER), "" for none (revoked).
+type RoleChange struct {
+	ProjectUUID  string
+	CustomerUUID string
+	UserUUID     string
+	Role         string
+}
+
+// SyncRoles applies the role changes the platform sync found, in one transaction: each
+// announced in the rooms it concerns, each room whose members changed queued for a
+// member sync. Created counts grants, Updated changed roles, Removed revocations;
+// skipped counts changes naming a user, project or customer the store does not have.
+func (s *Store) SyncRoles(ctx context.Context, changes []RoleChange, rules ProfileRules) (n SyncCount, skipped int, err error) {
+	if len(changes) == 0 {
+		return n, 0, nil
+	}
+	err = s.Tx(ctx, func(tx *sql.Tx) error {
+		n, skipped = SyncCount{}, 0
+		ids := map[string]int64{} // "u"+uuid, "p"+uuid, "c"+uuid -> row id; 0 = none
+		lookup := func(kind, table, uuid string) (int64, error) {
+			if id, ok := ids[kind+uuid]; ok {
+				return id, nil
+			}
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM `+table+` WHERE uuid = ?`, uuid).Scan(&id)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return 0, fmt.Errorf("db: get %s %s: %w", table, uuid, err)
+			}
+			ids[kind+uuid] = id
+			return id, nil
+		}
+		dirty := map[int64]bool{}
+		for _, c := range changes {
+			uid, err := lookup("u", "users", c.UserUUID)
+			if err != nil {
+				return err
+			}
+			if uid == 0 {
+				skipped++
+				continue
+			}
+			if c.CustomerUUID != "" {
+				cid, err := lookup("c", "customers", c.CustomerUUID)
+				if err != nil {
+					return err
+				}
+				if cid == 0 {
+					skipped++
+					continue
+				}
+				var done bool
+				if c.Role == "" {
+					done, err = s.deleteOwnerTx(ctx, tx, cid, uid)
+					if done {
+						n.Removed++
+					}
+				} else {
+					done, err = s.putOwnerTx(ctx, tx, cid, uid, rules)
+					if done {
+						n.Created++
+					}
+				}
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			pid, err := lookup("p", "projects", c.ProjectUUID)
+			if err != nil {
+				return err
+			}
+			if pid == 0 {
+				skipped++
+				continue
+			}
+			if c.Role == "" {
+				gone, err := s.deleteRoleTx(ctx, tx, pid, uid)
+				if err != nil {
+					return err
+				}
+				if gone {
+					n.Removed++
+					dirty[pid] = true
+				}
+				continue
+			}
+			created, changed, err := s.putRoleTx(ctx, tx, pid, uid, c.Role, rules)
+			if err != nil {
+				return err
+			}
+			switch {
+			case created:
+				n.Created++
+			case changed:
+				n.Updated++
+			}
+			if changed {
+				dirty[pid] = true
+			}
+		}
+		for pid := range dirty {
+			if _, err := tx.ExecContext(ctx, sqlDirtyRoomOfProject, pid); err != nil {
+				return fmt.Errorf("db: queue room of project %d: %w", pid, err)
+			}
+		}
+		return nil
+	})
+	return n, skipped, err
+}
+
+// RolesOfUser returns a user's project roles (by project uuid) and the customers they
+// own (uuids), for the platform sync's comparison of one user's roles. An unknown user
+// has none.
+func (s *Store) RolesOfUser(ctx context.Context, userUUID string) (projects map[string]string, customers []string, err error) {
+	projects = map[string]string{}
+	rows, err := s.r.QueryContext(ctx, `SELECT p.uuid, r.role FROM project_roles r JOIN projects p ON p.id = r.project_id
+		WHERE r.user_id = (SELECT id FROM users WHERE uuid = ?)`, userUUID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: roles of user %s: %w", userUUID, err)
+	}
+	for rows.Next() {
+		var p, role string
+		if err := rows.Scan(&p, &role); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("db: roles of user %s: %w", userUUID, err)
+		}
+		projects[p] = role
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("db: roles of user %s: %w", userUUID, err)
+	}
+	rows, err = s.r.QueryContext(ctx, `SELECT c.uuid FROM customer_roles r JOIN customers c ON c.id = r.customer_id
+		WHERE r.user_id = (SELECT id FROM users WHERE uuid = ?)`, userUUID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: customers of user %s: %w", userUUID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, nil, fmt.Errorf("db: customers of user %s: %w", userUUID, err)
+		}
+		customers = append(customers, c)
+	}
+	return projects, customers, rows.Err()
+}

@@ -230,3 +230,36 @@ func (s *Store) DeleteProject(ctx context.Context, uuid string) error {
 		return nil
 	})
 }
+
+// SyncPutProjects writes the projects the platform sync found new or changed as rows it
+// owns (adopting rows the API made with the same uuid), in one transaction; with
+// autoRoom (AUTO_CREATE_ROOMS) every one of them without a room gets one queued. A
+// project naming a customer the store does not have is written without one.
+func (s *Store) SyncPutProjects(ctx context.Context, in []DirectoryProject, autoRoom bool) (SyncCount, error) {
+	var n SyncCount
+	if len(in) == 0 {
+		return n, nil
+	}
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		n = SyncCount{}
+		for _, p := range in {
+			_, created, changed, err := putProjectTx(ctx, tx, p, autoRoom, SourceWaldur)
+			var uc *UnknownCustomerError
+			if errors.As(err, &uc) {
+				p.CustomerUUID = ""
+				_, created, changed, err = putProjectTx(ctx, tx, p, autoRoom, SourceWaldur)
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case created:
+				n.Created++
+			case changed:
+				n.Updated++
+			}
+		}
+		return nil
+	})
+	return n, err
+}

@@ -41,6 +41,11 @@ const (
 	CheckRoomStats                  = "room_stats"
 	CheckUserStats                  = "user_stats"
 	CheckProvisioningQueue          = "provisioning_queue"
+
+	// The platform's checks come last, and only when a platform is configured.
+	CheckPlatformReachable = "platform_reachable"
+	CheckPlatformSync      = "platform_sync"
+	CheckPlatformEvents    = "platform_events"
 )
 
 // CheckNames lists every check name in report order.
@@ -50,6 +55,16 @@ var CheckNames = []string{
 	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
 	CheckBotWhoami, CheckUserNamespace, CheckPing, CheckTransactions,
 	CheckRoomStats, CheckUserStats, CheckProvisioningQueue,
+}
+
+// PlatformCheckNames lists the platform's checks in report order: present only when a
+// platform is configured (Options.Platform), platform_events only when its event
+// receiver is on.
+var PlatformCheckNames = []string{CheckPlatformReachable, CheckPlatformSync, CheckPlatformEvents}
+
+// PlatformChecker runs the platform's checks (package platform implements it).
+type PlatformChecker interface {
+	Checks(ctx context.Context) []Check
 }
 
 // Check is one check's outcome, in the reference API's shape; Hint (the next step to
@@ -102,6 +117,9 @@ type Options struct {
 	// WrapTransport, when set, wraps the probes' transport (the server's metrics time
 	// every homeserver call this way).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// Platform adds the platform's checks after the others; nil when no platform is
+	// configured (the checks are then absent).
+	Platform PlatformChecker
 }
 
 // Diagnostics runs the checks against the configured homeserver and the local database.
@@ -158,9 +176,17 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
 	}
+	var platform chan []Check
+	if d.opts.Platform != nil { // the platform's probe runs beside the homeserver's
+		platform = make(chan []Check, 1)
+		go func() { platform <- d.opts.Platform.Checks(ctx) }()
+	}
 	p := d.probe(ctx, ms, id.UserID(loc.ProvisionedUser))
 	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now}
 	checks := c.all()
+	if platform != nil {
+		checks = append(checks, <-platform...)
+	}
 
 	secrets := matrix.Secrets(ms)
 	rep := &Report{OK: true, Checks: checks}

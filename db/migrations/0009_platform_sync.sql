@@ -71,6 +71,7 @@ CREATE TABLE platform_sync_runs (
     ok          INTEGER,
     error       TEXT    NOT NULL DEFAULT '',
     counts      TEXT    NOT NULL DEFAULT '{}',
+    changes     INTEGER NOT NULL DEFAULT 0, -- rows changed in all (the counts' sum)
     requests    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX platform_sync_runs_kind ON platform_sync_runs(kind, id);
