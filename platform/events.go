@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -440,6 +441,16 @@ func (s *Syncer) refreshScope(ctx context.Context, scope waldur.ScopeType, uuid 
 			}
 		}
 	}
+	// Revocations first, then grants, each by user: the room reads them in a stable order.
+	slices.SortFunc(changes, func(a, b db.RoleChange) int {
+		if (a.Role == "") != (b.Role == "") {
+			if a.Role == "" {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.UserUUID, b.UserUUID)
+	})
 	n, _, err := s.store.SyncRoles(ctx, changes, rules)
 	s.wake(err == nil && n.Created+n.Updated+n.Removed > 0)
 	return err
