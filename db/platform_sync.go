@@ -286,11 +286,11 @@ func (s *Store) ReadDirectory(ctx context.Context, r DirectoryReader) error {
 // staff account's uuid): the rest of the run goes on without it.
 var ErrSkipped = errors.New("skipped")
 
-// LastFinishedSyncRun returns the newest run of the kind that has ended, ok or not;
-// ErrNotFound when none.
+// LastFinishedSyncRun returns the newest run of the kind ("" = any) that has ended, ok
+// or not; ErrNotFound when none.
 func (s *Store) LastFinishedSyncRun(ctx context.Context, kind string) (*SyncRun, error) {
 	r, err := scanSyncRun(s.r.QueryRowContext(ctx, `SELECT `+syncRunColumns+` FROM platform_sync_runs
-		WHERE kind = ? AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1`, kind))
+		WHERE (kind = ?1 OR ?1 = '') AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1`, kind))
 	if err != nil {
 		return nil, notFound(err, "last finished sync run")
 	}

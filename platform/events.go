@@ -90,13 +90,13 @@ func (s *Syncer) ApplyEvents(ctx context.Context) int {
 			}
 			if err != nil {
 				if e.Attempts >= len(eventRetries) {
-					state, note = db.EventFailed, describe(err)
+					state, note = db.EventFailed, Describe(err)
 				} else {
 					retried++
-					if rerr := s.store.RetryPlatformEvent(ctx, e.ID, describe(err), s.opts.Now().Add(eventRetries[e.Attempts])); rerr != nil {
+					if rerr := s.store.RetryPlatformEvent(ctx, e.ID, Describe(err), s.opts.Now().Add(eventRetries[e.Attempts])); rerr != nil {
 						s.log.Error("platform events: retry later", "event", e.ID, "error", rerr.Error())
 					}
-					s.log.Warn("platform event: will retry", "event", e.ID, "type", e.EventType, "error", describe(err))
+					s.log.Warn("platform event: will retry", "event", e.ID, "type", e.EventType, "error", Describe(err))
 					continue
 				}
 			}

@@ -171,8 +171,8 @@ func (s *Syncer) Start(full bool) error {
 // Running reports whether a run is under way.
 func (s *Syncer) Running() bool { return s.running.Load() }
 
-// describe words a run's failure for people: a rejected token says so first.
-func describe(err error) string {
+// Describe words a failure of the platform for people: a rejected token says so first.
+func Describe(err error) string {
 	switch {
 	case errors.Is(err, waldur.ErrTokenRejected):
 		return "token rejected: " + err.Error() + " — give WALDUR_TOKEN a valid token of a staff or support user"
@@ -214,7 +214,7 @@ func (s *Syncer) run(ctx context.Context, full, dryRun bool) (res *Result, err e
 			res.Requests = s.client.Stats().Requests - requests
 			msg := ""
 			if err != nil {
-				msg = describe(err)
+				msg = Describe(err)
 			}
 			if ferr := s.store.FinishSyncRun(context.WithoutCancel(ctx), res.RunID, res.Finished, msg, res.Counts, res.Requests); ferr != nil && err == nil {
 				err = ferr

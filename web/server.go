@@ -17,6 +17,7 @@ import (
 
 	"matrixas/apidoc"
 	"matrixas/auth"
+	"matrixas/bot"
 	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/handlers/api"
@@ -26,10 +27,12 @@ import (
 	"matrixas/handlers/ui"
 	"matrixas/matrix"
 	"matrixas/metrics"
+	"matrixas/platform"
 	"matrixas/provision"
 	"matrixas/settings"
 	"matrixas/setup"
 	"matrixas/static"
+	"matrixas/waldur"
 )
 
 // Server is the wired application: the store, the handlers and the router.
@@ -42,6 +45,7 @@ type Server struct {
 	router   http.Handler
 	jobs     []func(ctx context.Context) // background loops, started by Start
 	metrics  *metrics.Metrics
+	platform platformParts // the platform sync; zero without WALDUR_URL
 	wg       sync.WaitGroup
 	limits   httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
 
@@ -58,7 +62,8 @@ var _ appservice.Observer = (*metrics.Metrics)(nil)
 // New wires the server by hand from its configuration and an open store.
 func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, version string) (*Server, error) {
 	settings := db.NewSettings(store, cfg.FixedSettings())
-	log = newRedactingLogger(log, settings)
+	log = newRedactingLogger(log, settings, cfg.Platform.Token, cfg.Platform.EventsSecret)
+	store.SetRoleNotices(bot.RoleNotices{}) // role writes announce themselves in the rooms
 	key, err := sessionKey(ctx, cfg, settings)
 	if err != nil {
 		return nil, err
@@ -66,13 +71,6 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	recorder := store.NewRecorder(256)
 	m := metrics.New(version, log)
 	m.CollectStore(store)
-	diag := diagnostics.New(store, settings, diagnostics.Options{
-		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
-		RequestTimeout: cfg.DiagnosticsRequestTimeout,
-		StaleAfter:     cfg.TransactionsStaleAfter,
-		Origin:         cfg.PublicURL,
-		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
-	})
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
 		MaxAttempts:     cfg.Provision.MaxAttempts,
@@ -83,13 +81,30 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
 		Observer:        m,
 	})
+	// The platform sync (nil parts without WALDUR_URL). plat.Client is the configured
+	// platform client, for whatever else reads the platform (the bot's live answers).
+	plat, err := newPlatform(cfg, store, settings, log, version, worker.Wake)
+	if err != nil {
+		return nil, err
+	}
+	diagOpts := diagnostics.Options{
+		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
+		RequestTimeout: cfg.DiagnosticsRequestTimeout,
+		StaleAfter:     cfg.TransactionsStaleAfter,
+		Origin:         cfg.PublicURL,
+		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
+	}
+	if plat.Sync != nil {
+		diagOpts.Platform = plat.Sync
+	}
+	diag := diagnostics.New(store, settings, diagOpts)
 	appserviceSetup := &setup.Service{
 		Settings:  settings,
 		HTTP:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
 		PublicURL: cfg.PublicURL,
 	}
 	sessions := auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://"))
-	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m}
+	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m, platform: plat}
 	s.appservice = &appservice.Handler{
 		Settings: settings,
 		Recorder: recorder,
@@ -105,6 +120,10 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Wake:            worker.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
+		EventsSecret:    cfg.Platform.EventsSecret,
+	}
+	if plat.Sync != nil {
+		s.api.Platform = plat.Sync
 	}
 	s.ui = &ui.Handler{
 		Store:           store,
@@ -124,6 +143,11 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	s.health = &health.Handler{Store: store}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
+	if plat.Sync != nil {
+		s.ui.Platform = plat.Sync
+		s.ui.EventsSecret = cfg.Platform.EventsSecret
+		s.jobs = append(s.jobs, plat.Sync.Run)
+	}
 	s.router = s.Routes()
 	return s, nil
 }
@@ -144,6 +168,13 @@ func (s *Server) Wait() { s.wg.Wait() }
 
 // Handler is the root HTTP handler.
 func (s *Server) Handler() http.Handler { return s.router }
+
+// Platform is the platform sync, nil when no platform is configured.
+func (s *Server) Platform() *platform.Syncer { return s.platform.Sync }
+
+// PlatformClient is the configured platform client (for the bot's live reads), nil when
+// no platform is configured.
+func (s *Server) PlatformClient() *waldur.Client { return s.platform.Client }
 
 // Settings is the settings store the server uses.
 func (s *Server) Settings() *db.Settings { return s.settings }
@@ -197,6 +228,10 @@ func (s *Server) Routes() http.Handler {
 	// Legacy (pre-v1) transaction path, still sent by old homeservers: the same handler.
 	r.With(limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
 
+	// The platform's web hook: the secret in the path is the credential (no session, no
+	// token, no cross-site check: the platform is no browser).
+	r.With(limitBody(s.cfg.MaxBodyBytes)).Post("/api/waldur/events/{secret}/", a.PlatformEvent)
+
 	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
 	r.Group(func(r chi.Router) {
 		r.Use(crossOrigin(s.cfg.PublicURL))
@@ -240,6 +275,10 @@ func (s *Server) Routes() http.Handler {
 			r.Get("/reprovision", u.ReprovisionPage)
 			r.Post("/reprovision", u.ReprovisionSubmit)
 			r.Get("/reprovision/progress", u.ReprovisionProgressFragment)
+			r.Get("/platform", u.PlatformPage)
+			r.Get("/platform/status", u.PlatformStatusFragment)
+			r.Post("/platform/sync", u.PlatformSyncNow)
+			r.Post("/platform/hook", u.PlatformRegisterHook)
 		})
 
 		// JSON API.
@@ -257,6 +296,8 @@ func (s *Server) Routes() http.Handler {
 				r.Get("/admin/matrix/diagnostics/", a.Diagnostics)
 				r.Get("/admin/matrix/reprovision/", a.ReprovisionProgress)
 				r.Post("/admin/matrix/reprovision/", a.Reprovision)
+				r.Get("/admin/platform-sync/", a.PlatformSyncStatus)
+				r.Post("/admin/platform-sync/", a.StartPlatformSync)
 			})
 			// Platform directory, rooms and profiles: any token reads, staff writes.
 			r.Group(func(r chi.Router) {
@@ -277,6 +318,16 @@ func (s *Server) Routes() http.Handler {
 				r.Put("/projects/{uuid}/members/", a.SetMembers)
 				r.Post("/projects/{uuid}/members/", a.AddMember)
 				r.Delete("/projects/{uuid}/members/{user}/", a.RemoveMember)
+				r.Get("/customers/", a.ListCustomers)
+				r.Post("/customers/", a.CreateCustomer)
+				r.Get("/customers/{uuid}/", a.GetCustomer)
+				r.Put("/customers/{uuid}/", a.UpdateCustomer)
+				r.Patch("/customers/{uuid}/", a.UpdateCustomer)
+				r.Delete("/customers/{uuid}/", a.DeleteCustomer)
+				r.Get("/customers/{uuid}/owners/", a.ListOwners)
+				r.Put("/customers/{uuid}/owners/", a.SetOwners)
+				r.Post("/customers/{uuid}/owners/", a.AddOwner)
+				r.Delete("/customers/{uuid}/owners/{user}/", a.RemoveOwner)
 				r.Get("/matrix-rooms/", a.ListRooms)
 				r.Post("/matrix-rooms/", a.CreateRoom)
 				r.Get("/matrix-rooms/{uuid}/", a.GetRoom)

@@ -31,6 +31,12 @@ type Handler struct {
 	// PublicURL is this server's configured public URL (the base of Link headers); ""
 	// when unknown.
 	PublicURL string
+	// Platform is the platform sync (status, runs on demand, the event receiver); nil
+	// when no platform is configured.
+	Platform PlatformSync
+	// EventsSecret is the event receiver's path secret (WALDUR_EVENTS_SECRET); "" keeps
+	// the receiver off.
+	EventsSecret string
 }
 
 // wake nudges the provisioning worker, when there is one.
