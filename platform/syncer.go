@@ -71,10 +71,10 @@ type Syncer struct {
 	applyMu  sync.Mutex  // one writer of the directory at a time: a run's apply, an event
 	progress *progress
 
-	mu    sync.Mutex
-	base  context.Context // the context runs started on demand use (Run's)
-	runs  sync.WaitGroup
-	kick  chan string // runs asked for by the loop's neighbours (an event without context)
+	mu     sync.Mutex
+	base   context.Context // the context runs started on demand use (Run's)
+	runs   sync.WaitGroup
+	kick   chan string // runs asked for by the loop's neighbours (an event without context)
 	evKick chan struct{}
 }
 

@@ -22,10 +22,10 @@ type ProjectJSON struct {
 	CustomerName *string `json:"customer_name"` // null when no customer
 	Source       string  `json:"source"`        // "api" or "waldur" (the platform sync owns it)
 	Room         *string `json:"room"`          // the room's uuid, null when none
-	RoomState   *string `json:"room_state"` // null when no room
-	MemberCount int     `json:"member_count"`
-	Created     *string `json:"created"`
-	Modified    *string `json:"modified"`
+	RoomState    *string `json:"room_state"`    // null when no room
+	MemberCount  int     `json:"member_count"`
+	Created      *string `json:"created"`
+	Modified     *string `json:"modified"`
 }
 
 func projectJSON(p *db.Project) ProjectJSON {
