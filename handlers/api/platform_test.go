@@ -252,3 +252,39 @@ func TestSyncedRowsRefuseDirectoryWrites(t *testing.T) {
 		t.Errorf("pushed user: %d %+v", code, got)
 	}
 }
+
+// TestDiagnosticsIncludeThePlatform: with a platform configured the three platform
+// checks come last, in order; without one they are absent.
+func TestDiagnosticsIncludeThePlatform(t *testing.T) {
+	s, _, _, _, _ := platformServer(t)
+	var rep struct {
+		Checks []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"checks"`
+	}
+	if code := s.JSON(t, http.MethodGet, "/api/admin/matrix/diagnostics/", s.StaffToken, nil, &rep); code != http.StatusOK {
+		t.Fatalf("diagnostics: %d", code)
+	}
+	n := len(rep.Checks)
+	if n < 3 {
+		t.Fatalf("checks %+v", rep.Checks)
+	}
+	var last []string
+	for _, c := range rep.Checks[n-3:] {
+		last = append(last, c.Name)
+	}
+	if strings.Join(last, ",") != "platform_reachable,platform_sync,platform_events" {
+		t.Errorf("last checks %v", last)
+	}
+	if !rep.Checks[n-3].OK || !rep.Checks[n-2].OK {
+		t.Errorf("platform checks %+v", rep.Checks[n-3:])
+	}
+	plain := testserver.New(t)
+	plain.JSON(t, http.MethodGet, "/api/admin/matrix/diagnostics/", plain.StaffToken, nil, &rep)
+	for _, c := range rep.Checks {
+		if strings.HasPrefix(c.Name, "platform_") {
+			t.Errorf("check %s without a platform", c.Name)
+		}
+	}
+}
