@@ -31,7 +31,7 @@ func projectIDsOfCustomer(ctx context.Context, tx *sql.Tx, customerID int64) ([]
 // putOwnerTx makes a user an owner of a customer, announcing it in the rooms of its
 // projects and queuing their member sync; false when they already were.
 func (s *Store) putOwnerTx(ctx context.Context, tx *sql.Tx, customerID, userID int64, rules ProfileRules) (bool, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO customer_roles (customer_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
+	res, err := execTx(ctx, tx, `INSERT INTO customer_roles (customer_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (customer_id, user_id) DO NOTHING`, customerID, userID, RoleCustomerOwner, now())
 	if err != nil {
 		return false, fmt.Errorf("db: add owner of customer %d: %w", customerID, err)
@@ -39,7 +39,7 @@ func (s *Store) putOwnerTx(ctx context.Context, tx *sql.Tx, customerID, userID i
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, nil
 	}
-	if _, err := ensureProfileTx(ctx, tx, userID, rules); err != nil {
+	if err := ensureProfileOnceTx(ctx, tx, userID, rules); err != nil {
 		return false, err
 	}
 	projects, err := projectIDsOfCustomer(ctx, tx, customerID)

@@ -236,7 +236,7 @@ func customerIDByUUID(ctx context.Context, tx *sql.Tx, uuid string) (sql.NullInt
 		return sql.NullInt64{}, nil
 	}
 	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM customers WHERE uuid = ?`, uuid).Scan(&id)
+	err := queryRowTx(ctx, tx, `SELECT id FROM customers WHERE uuid = ?`, uuid).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sql.NullInt64{}, &UnknownCustomerError{UUID: uuid}
 	}

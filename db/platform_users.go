@@ -58,7 +58,7 @@ func (s *Store) PutUser(ctx context.Context, in DirectoryUser, rules ProfileRule
 // and reports whether it created one and whether anything changed.
 func putUserTx(ctx context.Context, tx *sql.Tx, in DirectoryUser, rules ProfileRules, source string) (id int64, created, changed bool, err error) {
 	var old *User
-	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE uuid = ?`, in.UUID))
+	u, err := scanUser(queryRowTx(ctx, tx, `SELECT `+userColumns+` FROM users WHERE uuid = ?`, in.UUID))
 	switch {
 	case err == nil && u.IsStaff:
 		return 0, false, false, fmt.Errorf("db: put user %s: %w", in.UUID, ErrStaffAccount)
@@ -71,7 +71,7 @@ func putUserTx(ctx context.Context, tx *sql.Tx, in DirectoryUser, rules ProfileR
 	}
 	t := now()
 	if old == nil {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (uuid, username, email, full_name, is_staff, is_active, password_hash, source, created_at, modified_at)
+		res, err := execTx(ctx, tx, `INSERT INTO users (uuid, username, email, full_name, is_staff, is_active, password_hash, source, created_at, modified_at)
 			VALUES (?, ?, ?, ?, 0, ?, '', ?, ?, ?)`, in.UUID, in.Username, in.Email, in.FullName, in.IsActive, source, t, t)
 		if isUniqueViolation(err) {
 			return 0, false, false, fmt.Errorf("db: create user %q: %w", in.Username, ErrConflict)
@@ -81,7 +81,7 @@ func putUserTx(ctx context.Context, tx *sql.Tx, in DirectoryUser, rules ProfileR
 		}
 		id, _ := res.LastInsertId()
 		if in.IsActive {
-			if _, err := ensureProfileTx(ctx, tx, id, rules); err != nil {
+			if err := ensureProfileOnceTx(ctx, tx, id, rules); err != nil {
 				return 0, false, false, err
 			}
 		}
@@ -91,7 +91,7 @@ func putUserTx(ctx context.Context, tx *sql.Tx, in DirectoryUser, rules ProfileR
 	if same && old.Source == source {
 		return old.ID, false, false, nil
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE users SET username = ?, email = ?, full_name = ?, is_active = ?, source = ?, modified_at = ? WHERE id = ?`,
+	_, err = execTx(ctx, tx, `UPDATE users SET username = ?, email = ?, full_name = ?, is_active = ?, source = ?, modified_at = ? WHERE id = ?`,
 		in.Username, in.Email, in.FullName, in.IsActive, source, t, old.ID)
 	if isUniqueViolation(err) {
 		return 0, false, false, fmt.Errorf("db: update user %s: %w", in.UUID, ErrConflict)
@@ -197,12 +197,14 @@ func (s *Store) SyncPutUsers(ctx context.Context, in []DirectoryUser, rules Prof
 		return n, nil, nil
 	}
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		ctx, done := withTxCache(ctx, tx)
+		defer done()
 		n, skipped = SyncCount{}, nil
 		// Free the usernames that change: "~" never appears in a platform username.
 		renamed := map[string]string{} // uuid -> old username
 		for _, u := range in {
 			var old string
-			err := tx.QueryRowContext(ctx, `SELECT username FROM users WHERE uuid = ? AND is_staff = 0`, u.UUID).Scan(&old)
+			err := queryRowTx(ctx, tx, `SELECT username FROM users WHERE uuid = ? AND is_staff = 0`, u.UUID).Scan(&old)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -217,12 +219,12 @@ func (s *Store) SyncPutUsers(ctx context.Context, in []DirectoryUser, rules Prof
 			}
 		}
 		for _, u := range in {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT sync_user`); err != nil {
+			if _, err := execTx(ctx, tx, `SAVEPOINT sync_user`); err != nil {
 				return fmt.Errorf("db: savepoint: %w", err)
 			}
 			_, created, changed, err := putUserTx(ctx, tx, u, rules, SourceWaldur)
 			if errors.Is(err, ErrConflict) || errors.Is(err, ErrStaffAccount) {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO sync_user`); err != nil {
+				if _, err := execTx(ctx, tx, `ROLLBACK TO sync_user`); err != nil {
 					return fmt.Errorf("db: roll back to savepoint: %w", err)
 				}
 				reason := "the username is taken by another account"
@@ -238,7 +240,7 @@ func (s *Store) SyncPutUsers(ctx context.Context, in []DirectoryUser, rules Prof
 			} else if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE sync_user`); err != nil {
+			if _, err := execTx(ctx, tx, `RELEASE sync_user`); err != nil {
 				return fmt.Errorf("db: release savepoint: %w", err)
 			}
 			switch {

@@ -76,7 +76,7 @@ func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileR
 		}
 		mxid := id.NewUserID(lp, rules.Domain)
 		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM matrix_user_profiles WHERE matrix_user_id = ?`, mxid).Scan(&one)
+		err := queryRowTx(ctx, tx, `SELECT 1 FROM matrix_user_profiles WHERE matrix_user_id = ?`, mxid).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return mxid, nil
 		}
@@ -92,7 +92,7 @@ func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileR
 func ensureProfileTx(ctx context.Context, tx *sql.Tx, userID int64, rules ProfileRules) (id.UserID, error) {
 	var mxid id.UserID
 	var username, uuid string
-	err := tx.QueryRowContext(ctx, `SELECT COALESCE(p.matrix_user_id, ''), u.username, u.uuid FROM users u
+	err := queryRowTx(ctx, tx, `SELECT COALESCE(p.matrix_user_id, ''), u.username, u.uuid FROM users u
 		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id WHERE u.id = ?`, userID).Scan(&mxid, &username, &uuid)
 	if err != nil {
 		return "", notFound(err, fmt.Sprintf("get profile of user %d", userID))
@@ -104,7 +104,7 @@ func ensureProfileTx(ctx context.Context, tx *sql.Tx, userID int64, rules Profil
 	if err != nil {
 		return "", err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO matrix_user_profiles (user_id, matrix_user_id, created_at) VALUES (?, ?, ?)`,
+	if _, err := execTx(ctx, tx, `INSERT INTO matrix_user_profiles (user_id, matrix_user_id, created_at) VALUES (?, ?, ?)`,
 		userID, mxid, now()); err != nil {
 		return "", fmt.Errorf("db: create profile of user %d: %w", userID, err)
 	}

@@ -131,19 +131,28 @@ func (s *Store) announceRoleTx(ctx context.Context, tx *sql.Tx, projectIDs []int
 	}
 	name := ""
 	queued := 0
+	cache := cacheOf(ctx, tx)
 	for _, pid := range projectIDs {
-		var roomPK int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM matrix_rooms WHERE project_id = ? AND state = 'active' AND room_id != ''`, pid).Scan(&roomPK)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
+		roomPK, known := int64(0), false
+		if cache != nil {
+			roomPK, known = cache.rooms[pid]
 		}
-		if err != nil {
-			return queued, fmt.Errorf("db: room of project %d: %w", pid, err)
+		if !known {
+			err := queryRowTx(ctx, tx, `SELECT id FROM matrix_rooms WHERE project_id = ? AND state = 'active' AND room_id != ''`, pid).Scan(&roomPK)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return queued, fmt.Errorf("db: room of project %d: %w", pid, err)
+			}
+			if cache != nil {
+				cache.rooms[pid] = roomPK
+			}
+		}
+		if roomPK == 0 {
+			continue
 		}
 		if name == "" {
 			var full, username string
 			var active bool
-			if err := tx.QueryRowContext(ctx, `SELECT full_name, username, is_active FROM users WHERE id = ?`, userID).Scan(&full, &username, &active); err != nil {
+			if err := queryRowTx(ctx, tx, `SELECT full_name, username, is_active FROM users WHERE id = ?`, userID).Scan(&full, &username, &active); err != nil {
 				return queued, notFound(err, fmt.Sprintf("get user %d", userID))
 			}
 			if !active {
@@ -235,14 +244,14 @@ func (s *Store) putRoleTx(ctx context.Context, tx *sql.Tx, projectID, userID int
 		return false, false, fmt.Errorf("db: set role: %w", ErrBadRole)
 	}
 	var old string
-	err = tx.QueryRowContext(ctx, `SELECT role FROM project_roles WHERE project_id = ? AND user_id = ?`, projectID, userID).Scan(&old)
+	err = queryRowTx(ctx, tx, `SELECT role FROM project_roles WHERE project_id = ? AND user_id = ?`, projectID, userID).Scan(&old)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO project_roles (project_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`,
+		if _, err := execTx(ctx, tx, `INSERT INTO project_roles (project_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`,
 			projectID, userID, role, now()); err != nil {
 			return false, false, fmt.Errorf("db: add role: %w", err)
 		}
-		if _, err := ensureProfileTx(ctx, tx, userID, rules); err != nil {
+		if err := ensureProfileOnceTx(ctx, tx, userID, rules); err != nil {
 			return false, false, err
 		}
 		_, err := s.announceRoleTx(ctx, tx, []int64{projectID}, userID, role, true)
@@ -252,7 +261,7 @@ func (s *Store) putRoleTx(ctx context.Context, tx *sql.Tx, projectID, userID int
 	case old == role:
 		return false, false, nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE project_roles SET role = ? WHERE project_id = ? AND user_id = ?`, role, projectID, userID); err != nil {
+	if _, err := execTx(ctx, tx, `UPDATE project_roles SET role = ? WHERE project_id = ? AND user_id = ?`, role, projectID, userID); err != nil {
 		return false, false, fmt.Errorf("db: update role: %w", err)
 	}
 	if _, err := s.announceRoleTx(ctx, tx, []int64{projectID}, userID, old, false); err != nil {
@@ -265,7 +274,7 @@ func (s *Store) putRoleTx(ctx context.Context, tx *sql.Tx, projectID, userID int
 // deleteRoleTx removes a user's role in a project, announcing it; false when there was none.
 func (s *Store) deleteRoleTx(ctx context.Context, tx *sql.Tx, projectID, userID int64) (bool, error) {
 	var old string
-	err := tx.QueryRowContext(ctx, `DELETE FROM project_roles WHERE project_id = ? AND user_id = ? RETURNING role`, projectID, userID).Scan(&old)
+	err := queryRowTx(ctx, tx, `DELETE FROM project_roles WHERE project_id = ? AND user_id = ? RETURNING role`, projectID, userID).Scan(&old)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -386,6 +395,8 @@ func (s *Store) SyncRoles(ctx context.Context, changes []RoleChange, rules Profi
 		return n, 0, nil
 	}
 	err = s.Tx(ctx, func(tx *sql.Tx) error {
+		ctx, done := withTxCache(ctx, tx)
+		defer done()
 		n, skipped = SyncCount{}, 0
 		ids := map[string]int64{} // "u"+uuid, "p"+uuid, "c"+uuid -> row id; 0 = none
 		lookup := func(kind, table, uuid string) (int64, error) {
@@ -393,7 +404,7 @@ func (s *Store) SyncRoles(ctx context.Context, changes []RoleChange, rules Profi
 				return id, nil
 			}
 			var id int64
-			err := tx.QueryRowContext(ctx, `SELECT id FROM `+table+` WHERE uuid = ?`, uuid).Scan(&id)
+			err := queryRowTx(ctx, tx, `SELECT id FROM `+table+` WHERE uuid = ?`, uuid).Scan(&id)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return 0, fmt.Errorf("db: get %s %s: %w", table, uuid, err)
 			}
@@ -470,7 +481,7 @@ func (s *Store) SyncRoles(ctx context.Context, changes []RoleChange, rules Profi
 			}
 		}
 		for pid := range dirty {
-			if _, err := tx.ExecContext(ctx, sqlDirtyRoomOfProject, pid); err != nil {
+			if _, err := execTx(ctx, tx, sqlDirtyRoomOfProject, pid); err != nil {
 				return fmt.Errorf("db: queue room of project %d: %w", pid, err)
 			}
 		}
@@ -515,4 +526,20 @@ func (s *Store) RolesOfUser(ctx context.Context, userUUID string) (projects map[
 		customers = append(customers, c)
 	}
 	return projects, customers, rows.Err()
+}
+
+// ensureProfileOnceTx is ensureProfileTx, skipped for a user this transaction already
+// made sure of (a bulk write gives one user many roles).
+func ensureProfileOnceTx(ctx context.Context, tx *sql.Tx, userID int64, rules ProfileRules) error {
+	c := cacheOf(ctx, tx)
+	if c != nil && c.ensured[userID] {
+		return nil
+	}
+	if _, err := ensureProfileTx(ctx, tx, userID, rules); err != nil {
+		return err
+	}
+	if c != nil {
+		c.ensured[userID] = true
+	}
+	return nil
 }

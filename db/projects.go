@@ -86,13 +86,13 @@ func putProjectTx(ctx context.Context, tx *sql.Tx, in DirectoryProject, autoRoom
 	}
 	var name, desc, oldSource string
 	var oldCustomer sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT id, name, description, customer_id, source FROM projects WHERE uuid = ?`, in.UUID).
+	err = queryRowTx(ctx, tx, `SELECT id, name, description, customer_id, source FROM projects WHERE uuid = ?`, in.UUID).
 		Scan(&id, &name, &desc, &oldCustomer, &oldSource)
 	t := now()
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		created, changed = true, true
-		res, err := tx.ExecContext(ctx, `INSERT INTO projects (uuid, name, description, customer_id, source, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		res, err := execTx(ctx, tx, `INSERT INTO projects (uuid, name, description, customer_id, source, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			in.UUID, in.Name, in.Description, customer, source, t, t)
 		if err != nil {
 			return 0, false, false, fmt.Errorf("db: create project %s: %w", in.UUID, err)
@@ -241,6 +241,8 @@ func (s *Store) SyncPutProjects(ctx context.Context, in []DirectoryProject, auto
 		return n, nil
 	}
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		ctx, done := withTxCache(ctx, tx)
+		defer done()
 		n = SyncCount{}
 		for _, p := range in {
 			_, created, changed, err := putProjectTx(ctx, tx, p, autoRoom, SourceWaldur)
