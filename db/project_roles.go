@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 )
@@ -386,14 +387,12 @@ type RoleChange struct {
 	Role         string
 }
 
-// SyncRoles applies the role changes the platform sync found, in one transaction: each
+// SyncRoles applies the role changes the platform sync found (taken one at a time, so a
+// large run never holds them all in the store's form), in one transaction: each
 // announced in the rooms it concerns, each room whose members changed queued for a
 // member sync. Created counts grants, Updated changed roles, Removed revocations;
 // skipped counts changes naming a user, project or customer the store does not have.
-func (s *Store) SyncRoles(ctx context.Context, changes []RoleChange, rules ProfileRules) (n SyncCount, skipped int, err error) {
-	if len(changes) == 0 {
-		return n, 0, nil
-	}
+func (s *Store) SyncRoles(ctx context.Context, changes iter.Seq[RoleChange], rules ProfileRules) (n SyncCount, skipped int, err error) {
 	err = s.Tx(ctx, func(tx *sql.Tx) error {
 		ctx, done := withTxCache(ctx, tx)
 		defer done()
@@ -412,7 +411,7 @@ func (s *Store) SyncRoles(ctx context.Context, changes []RoleChange, rules Profi
 			return id, nil
 		}
 		dirty := map[int64]bool{}
-		for _, c := range changes {
+		for c := range changes {
 			uid, err := lookup("u", "users", c.UserUUID)
 			if err != nil {
 				return err

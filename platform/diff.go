@@ -1,9 +1,11 @@
 package platform
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -29,7 +31,7 @@ type snapshot struct {
 	users     map[uid]sUser
 	usernames map[string]uid
 	projects  map[uid]sProject
-	roles     map[pair]string
+	roles     map[pair]uint8 // roleIndex
 	owners    map[pair]struct{}
 }
 
@@ -39,7 +41,7 @@ func newSnapshot() *snapshot {
 		users:     map[uid]sUser{},
 		usernames: map[string]uid{},
 		projects:  map[uid]sProject{},
-		roles:     map[pair]string{},
+		roles:     map[pair]uint8{},
 		owners:    map[pair]struct{}{},
 	}
 }
@@ -79,7 +81,7 @@ func (s *Syncer) readSnapshot(ctx context.Context, l *listing) (*snapshot, error
 			p, ok1 := parseUID(project)
 			u, ok2 := parseUID(user)
 			if ok1 && ok2 {
-				sn.roles[pair{p, u}] = internRole(role)
+				sn.roles[pair{p, u}] = roleIndex(role)
 			}
 			return nil
 		}
@@ -150,7 +152,7 @@ func (s *Syncer) readSnapshot(ctx context.Context, l *listing) (*snapshot, error
 		}
 		for p, role := range projects {
 			if id, ok := parseUID(p); ok {
-				sn.roles[pair{id, user}] = internRole(role)
+				sn.roles[pair{id, user}] = roleIndex(role)
 				if err := project(id); err != nil {
 					return nil, err
 				}
@@ -170,11 +172,49 @@ func (s *Syncer) readSnapshot(ctx context.Context, l *listing) (*snapshot, error
 	return sn, nil
 }
 
-// roleDiff is one role change with the role held before ("" = none), for the counts
-// and the printed differences.
+// roleDiff is one role change, compact (a full run may hold a hundred thousand): the
+// scope, the user, the role to hold and the role held before, as indexes into roleNames
+// plus one (0 = none).
 type roleDiff struct {
-	db.RoleChange
-	Old string
+	scope, user uid
+	customer    bool // the scope is a customer (the role CUSTOMER.OWNER)
+	role, old   uint8
+}
+
+func roleIndex(role string) uint8 {
+	if role == "" {
+		return 0
+	}
+	return uint8(slices.Index(roleNames, role) + 1)
+}
+
+func roleOf(i uint8) string {
+	if i == 0 {
+		return ""
+	}
+	return roleNames[i-1]
+}
+
+// change is the store's form of the difference.
+func (r roleDiff) change() db.RoleChange {
+	c := db.RoleChange{UserUUID: r.user.String(), Role: roleOf(r.role)}
+	if r.customer {
+		c.CustomerUUID = r.scope.String()
+	} else {
+		c.ProjectUUID = r.scope.String()
+	}
+	return c
+}
+
+// RoleChanges yields the role differences in the store's form, one at a time.
+func (d *Diff) RoleChanges() iter.Seq[db.RoleChange] {
+	return func(yield func(db.RoleChange) bool) {
+		for _, r := range d.roles {
+			if !yield(r.change()) {
+				return
+			}
+		}
+	}
 }
 
 // Diff is what a run found different between the platform and the directory, in the
@@ -183,14 +223,14 @@ type Diff struct {
 	NewCustomers, ChangedCustomers []db.DirectoryCustomer
 	NewUsers, ChangedUsers         []db.DirectoryUser
 	NewProjects, ChangedProjects   []db.DirectoryProject
-	Roles                          []roleDiff
+	roles                          []roleDiff
 	RemovedProjects                []string
 	RemovedCustomers               []string
 	RemovedUsers                   []string // deactivated: gone from the platform
 	// SkippedUsers could not be mirrored (a staff account's uuid or username).
 	SkippedUsers []db.SkippedUser
 
-	names map[uid]string // names of everything above, for Lines
+	names map[uid]string // names of everything above, for Lines; nil unless asked for
 }
 
 // Counts are the differences counted the way a run counts what it applied.
@@ -200,11 +240,11 @@ func (d *Diff) Counts() db.SyncCounts {
 		Users:     db.SyncCount{Created: len(d.NewUsers), Updated: len(d.ChangedUsers), Removed: len(d.RemovedUsers)},
 		Projects:  db.SyncCount{Created: len(d.NewProjects), Updated: len(d.ChangedProjects), Removed: len(d.RemovedProjects)},
 	}
-	for _, r := range d.Roles {
+	for _, r := range d.roles {
 		switch {
-		case r.Role == "":
+		case r.role == 0:
 			c.Roles.Removed++
-		case r.Old == "":
+		case r.old == 0:
 			c.Roles.Created++
 		default:
 			c.Roles.Updated++
@@ -217,7 +257,7 @@ func (d *Diff) Counts() db.SyncCounts {
 func (d *Diff) Empty() bool { return d.Counts().Total() == 0 }
 
 func (d *Diff) name(s string) string {
-	if id, ok := parseUID(s); ok {
+	if id, ok := parseUID(s); ok && d.names != nil {
 		if n, ok := d.names[id]; ok && n != "" {
 			return fmt.Sprintf("%q (%s)", n, s)
 		}
@@ -249,18 +289,19 @@ func (d *Diff) Lines(fn func(string)) {
 	for _, p := range d.ChangedProjects {
 		fn(fmt.Sprintf("project   update  %s %q customer %s", p.UUID, p.Name, orNone(d.name(p.CustomerUUID))))
 	}
-	for _, r := range d.Roles {
+	for _, rd := range d.roles {
+		r, old := rd.change(), roleOf(rd.old)
 		scope := "project " + d.name(r.ProjectUUID)
 		if r.CustomerUUID != "" {
 			scope = "customer " + d.name(r.CustomerUUID)
 		}
 		switch {
 		case r.Role == "":
-			fn(fmt.Sprintf("role      revoke  %s from %s in %s", r.Old, d.name(r.UserUUID), scope))
-		case r.Old == "":
+			fn(fmt.Sprintf("role      revoke  %s from %s in %s", old, d.name(r.UserUUID), scope))
+		case old == "":
 			fn(fmt.Sprintf("role      grant   %s to %s in %s", r.Role, d.name(r.UserUUID), scope))
 		default:
-			fn(fmt.Sprintf("role      change  %s -> %s of %s in %s", r.Old, r.Role, d.name(r.UserUUID), scope))
+			fn(fmt.Sprintf("role      change  %s -> %s of %s in %s", old, r.Role, d.name(r.UserUUID), scope))
 		}
 	}
 	for _, p := range d.RemovedProjects {
@@ -281,9 +322,19 @@ func orNone(s string) string {
 	return s
 }
 
-// compare computes the differences between a listing and the store.
-func compare(l *listing, sn *snapshot) *Diff {
-	d := &Diff{names: map[uid]string{}}
+// compare computes the differences between a listing and the store; with names, the
+// diff keeps the names Lines shows.
+func compare(l *listing, sn *snapshot, names bool) *Diff {
+	d := &Diff{}
+	nm := map[uid]string{}
+	if !names {
+		nm = nil
+	}
+	setName := func(id uid, name string) {
+		if nm != nil {
+			nm[id] = name
+		}
+	}
 	sorted := func(m map[uid]bool) []uid {
 		out := make([]uid, 0, len(m))
 		for k := range m {
@@ -295,7 +346,7 @@ func compare(l *listing, sn *snapshot) *Diff {
 
 	// Customers: the listing always has them all.
 	for id, c := range l.customers {
-		d.names[id] = c.Name
+		setName(id, c.Name)
 		in := db.DirectoryCustomer{UUID: id.String(), Name: c.Name, Abbreviation: c.Abbreviation}
 		old, ok := sn.customers[id]
 		switch {
@@ -309,7 +360,7 @@ func compare(l *listing, sn *snapshot) *Diff {
 	for id, c := range sn.customers {
 		if _, ok := l.customers[id]; !ok && c.source == db.SourceWaldur {
 			gone[id] = true
-			d.names[id] = c.name
+			setName(id, c.name)
 		}
 	}
 	for _, id := range sorted(gone) {
@@ -331,7 +382,7 @@ func compare(l *listing, sn *snapshot) *Diff {
 	// Users.
 	skipped := map[uid]bool{}
 	for id, u := range l.users {
-		d.names[id] = u.username
+		setName(id, u.username)
 		old, ok := sn.users[id]
 		if ok && old.staff {
 			skipped[id] = true
@@ -356,7 +407,7 @@ func compare(l *listing, sn *snapshot) *Diff {
 		for id, u := range sn.users {
 			if _, ok := l.users[id]; !ok && u.source == db.SourceWaldur && u.active && !u.staff {
 				gone[id] = true
-				d.names[id] = u.username
+				setName(id, u.username)
 			}
 		}
 		for _, id := range sorted(gone) {
@@ -378,7 +429,7 @@ func compare(l *listing, sn *snapshot) *Diff {
 	live := map[uid]bool{} // the sync's projects after this run
 	removed := map[uid]bool{}
 	for id, p := range l.projects {
-		d.names[id] = p.name
+		setName(id, p.name)
 		old, ok := sn.projects[id]
 		if p.removed {
 			if ok && old.source == db.SourceWaldur {
@@ -399,7 +450,7 @@ func compare(l *listing, sn *snapshot) *Diff {
 		for id, p := range sn.projects {
 			if _, ok := l.projects[id]; !ok && p.source == db.SourceWaldur {
 				removed[id] = true
-				d.names[id] = p.name
+				setName(id, p.name)
 			}
 		}
 	}
@@ -431,56 +482,68 @@ func compare(l *listing, sn *snapshot) *Diff {
 		return l.complete || l.reread[u]
 	}
 	var roles []roleDiff
+	owner := roleIndex(db.RoleCustomerOwner)
 	for k, role := range l.roles {
 		if !projectInScope(k.scope, k.user) || !userKnown(k.user) {
 			continue
 		}
 		if old := sn.roles[k]; old != role {
-			roles = append(roles, roleDiff{RoleChange: db.RoleChange{ProjectUUID: k.scope.String(), UserUUID: k.user.String(), Role: role}, Old: old})
+			roles = append(roles, roleDiff{scope: k.scope, user: k.user, role: role, old: old})
 		}
 	}
 	for k, old := range sn.roles {
 		if _, ok := l.roles[k]; ok || !projectInScope(k.scope, k.user) {
 			continue
 		}
-		if _, ok := l.roles[k]; !ok {
-			roles = append(roles, roleDiff{RoleChange: db.RoleChange{ProjectUUID: k.scope.String(), UserUUID: k.user.String()}, Old: old})
-		}
+		roles = append(roles, roleDiff{scope: k.scope, user: k.user, old: old})
 	}
 	for k := range l.owners {
 		if !customerInScope(k.scope, k.user) || !userKnown(k.user) {
 			continue
 		}
 		if _, ok := sn.owners[k]; !ok {
-			roles = append(roles, roleDiff{RoleChange: db.RoleChange{CustomerUUID: k.scope.String(), UserUUID: k.user.String(), Role: db.RoleCustomerOwner}})
+			roles = append(roles, roleDiff{scope: k.scope, user: k.user, customer: true, role: owner})
 		}
 	}
 	for k := range sn.owners {
 		if _, ok := l.owners[k]; ok || !customerInScope(k.scope, k.user) {
 			continue
 		}
-		roles = append(roles, roleDiff{RoleChange: db.RoleChange{CustomerUUID: k.scope.String(), UserUUID: k.user.String()}, Old: db.RoleCustomerOwner})
+		roles = append(roles, roleDiff{scope: k.scope, user: k.user, customer: true, old: owner})
 	}
-	// A stable order: the printed differences and the notifications read in order.
+	// A stable order (customers first, then by scope and user): the printed differences
+	// and the notifications read in order.
 	slices.SortFunc(roles, func(a, b roleDiff) int {
-		return strings.Compare(a.CustomerUUID+a.ProjectUUID+a.UserUUID, b.CustomerUUID+b.ProjectUUID+b.UserUUID)
+		if a.customer != b.customer {
+			if a.customer {
+				return -1
+			}
+			return 1
+		}
+		if c := bytes.Compare(a.scope[:], b.scope[:]); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.user[:], b.user[:])
 	})
-	d.Roles = roles
-	for id, u := range sn.users {
-		if _, ok := d.names[id]; !ok {
-			d.names[id] = u.username
+	d.roles = roles
+	if nm != nil {
+		for id, u := range sn.users {
+			if _, ok := nm[id]; !ok {
+				nm[id] = u.username
+			}
+		}
+		for id, p := range sn.projects {
+			if _, ok := nm[id]; !ok {
+				nm[id] = p.name
+			}
+		}
+		for id, c := range sn.customers {
+			if _, ok := nm[id]; !ok {
+				nm[id] = c.name
+			}
 		}
 	}
-	for id, p := range sn.projects {
-		if _, ok := d.names[id]; !ok {
-			d.names[id] = p.name
-		}
-	}
-	for id, c := range sn.customers {
-		if _, ok := d.names[id]; !ok {
-			d.names[id] = c.name
-		}
-	}
+	d.names = nm
 	return d
 }
 

@@ -451,7 +451,7 @@ func (s *Syncer) refreshScope(ctx context.Context, scope waldur.ScopeType, uuid 
 		}
 		return strings.Compare(a.UserUUID, b.UserUUID)
 	})
-	n, _, err := s.store.SyncRoles(ctx, changes, rules)
+	n, _, err := s.store.SyncRoles(ctx, slices.Values(changes), rules)
 	s.wake(err == nil && n.Created+n.Updated+n.Removed > 0)
 	return err
 }

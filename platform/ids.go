@@ -28,14 +28,3 @@ func (u uid) isZero() bool { return u == uid{} }
 
 // pair names a role: a scope (project or customer) and a user.
 type pair struct{ scope, user uid }
-
-// internRole returns the package constant equal to role, so that a map of a hundred
-// thousand roles shares four strings.
-func internRole(role string) string {
-	for _, r := range roleNames {
-		if r == role {
-			return r
-		}
-	}
-	return role
-}

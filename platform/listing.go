@@ -36,7 +36,7 @@ type listing struct {
 	customers map[uid]waldur.Customer
 	users     map[uid]pUser
 	projects  map[uid]pProject
-	roles     map[pair]string   // project roles: (project, user) -> the strongest held
+	roles     map[pair]uint8    // project roles: (project, user) -> the strongest held (roleIndex)
 	owners    map[pair]struct{} // (customer, user)
 	// reread are the users whose whole role set an incremental run read: their roles
 	// are compared completely (a role they lost is revoked).
@@ -49,7 +49,7 @@ func newListing(complete bool) *listing {
 		customers: map[uid]waldur.Customer{},
 		users:     map[uid]pUser{},
 		projects:  map[uid]pProject{},
-		roles:     map[pair]string{},
+		roles:     map[pair]uint8{},
 		owners:    map[pair]struct{}{},
 		reread:    map[uid]bool{},
 	}
@@ -68,8 +68,11 @@ func (l *listing) addRole(r waldur.RoleAssignment) {
 		l.owners[k] = struct{}{}
 		return
 	}
-	role := internRole(string(r.Role))
-	if old, ok := l.roles[k]; !ok || db.StrongerRole(role, old) {
+	role := roleIndex(string(r.Role))
+	if role == 0 {
+		return
+	}
+	if old, ok := l.roles[k]; !ok || db.StrongerRole(roleOf(role), roleOf(old)) {
 		l.roles[k] = role
 	}
 }

@@ -382,7 +382,7 @@ func TestIncrementalWithoutAFullRunIsFull(t *testing.T) {
 // TestDryRunChangesNothing: a dry run reports the differences, line by line, and writes
 // nothing, not even a run.
 func TestDryRunChangesNothing(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(o *platform.Options) { o.Describe = true })
 	w := e.seedWorld()
 	before := e.state()
 	res, err := e.sync.Sync(e.ctx, true, true)

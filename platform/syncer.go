@@ -44,6 +44,9 @@ type Options struct {
 	// EventsStaleAfter is how long without an event the platform_events check
 	// tolerates (default 24 h).
 	EventsStaleAfter time.Duration
+	// Describe keeps the names of what differs, for Diff.Lines (matrixas sync prints
+	// them); without it the lines name uuids only and a large run holds less memory.
+	Describe bool
 	// TokenFingerprint is how the token is shown (waldur.Fingerprint): never the token.
 	TokenFingerprint string
 	// Probe is the client the diagnostics use (short timeouts, no retries); nil = the
@@ -241,7 +244,7 @@ func (s *Syncer) run(ctx context.Context, full, dryRun bool) (res *Result, err e
 	if err != nil {
 		return res, err
 	}
-	res.Diff = compare(l, sn)
+	res.Diff = compare(l, sn, s.opts.Describe)
 	l, sn = nil, nil // the diff keeps what it needs; let the rest go before applying
 	if dryRun {
 		res.Counts = res.Diff.Counts()
@@ -301,11 +304,7 @@ func (s *Syncer) apply(ctx context.Context, d *Diff) (db.SyncCounts, []string, e
 		return c, nil, err
 	}
 	s.progress.phase("applying roles")
-	changes := make([]db.RoleChange, len(d.Roles))
-	for i, r := range d.Roles {
-		changes[i] = r.RoleChange
-	}
-	if c.Roles, _, err = s.store.SyncRoles(ctx, changes, rules); err != nil {
+	if c.Roles, _, err = s.store.SyncRoles(ctx, d.RoleChanges(), rules); err != nil {
 		return c, nil, err
 	}
 	s.progress.phase("applying removals")

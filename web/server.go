@@ -83,7 +83,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	})
 	// The platform sync (nil parts without WALDUR_URL). plat.Client is the configured
 	// platform client, for whatever else reads the platform (the bot's live answers).
-	plat, err := newPlatform(cfg, store, settings, log, version, worker.Wake)
+	plat, err := newPlatform(cfg, store, settings, log, version, worker.Wake, false)
 	if err != nil {
 		return nil, err
 	}
