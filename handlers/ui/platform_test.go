@@ -100,7 +100,9 @@ func TestPlatformSyncNow(t *testing.T) {
 		t.Errorf("second start: %d %q", resp.StatusCode, strings.Join(strings.Fields(doc.Text()), " "))
 	}
 	// While it runs, the status panel polls and shows the progress.
-	resp, doc = getPage(t, s, c, "/platform")
+	if resp, doc = getPage(t, s, c, "/platform"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("page while running: %d", resp.StatusCode)
+	}
 	panel := doc.Find(tid("platform-status"))
 	if panel.AttrOr("data-running", "") != "true" || panel.AttrOr("hx-get", "") != "/platform/status" {
 		t.Errorf("status panel while running: running=%q hx-get=%q", panel.AttrOr("data-running", ""), panel.AttrOr("hx-get", ""))
