@@ -91,14 +91,15 @@ func (s *Store) StartSyncRun(ctx context.Context, kind string, at time.Time) (in
 	return id, nil
 }
 
-// FinishSyncRun records a run's outcome.
-func (s *Store) FinishSyncRun(ctx context.Context, id int64, at time.Time, runErr string, counts SyncCounts, requests int64) error {
+// FinishSyncRun records a run's outcome, and its kind (an incremental run that found
+// too much to re-read listed everything: it ends as a full run).
+func (s *Store) FinishSyncRun(ctx context.Context, id int64, kind string, at time.Time, runErr string, counts SyncCounts, requests int64) error {
 	b, err := json.Marshal(counts)
 	if err != nil {
 		return fmt.Errorf("db: finish sync run %d: %w", id, err)
 	}
-	if _, err := s.w.ExecContext(ctx, `UPDATE platform_sync_runs SET finished_at = ?, ok = ?, error = ?, counts = ?, changes = ?, requests = ? WHERE id = ?`,
-		at.Unix(), runErr == "", runErr, string(b), counts.Total(), requests, id); err != nil {
+	if _, err := s.w.ExecContext(ctx, `UPDATE platform_sync_runs SET kind = ?, finished_at = ?, ok = ?, error = ?, counts = ?, changes = ?, requests = ? WHERE id = ?`,
+		kind, at.Unix(), runErr == "", runErr, string(b), counts.Total(), requests, id); err != nil {
 		return fmt.Errorf("db: finish sync run %d: %w", id, err)
 	}
 	return nil

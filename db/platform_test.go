@@ -273,15 +273,15 @@ func TestSyncRuns(t *testing.T) {
 	old := time.Now().Add(-40 * 24 * time.Hour)
 	full, _ := s.StartSyncRun(ctx, SyncFull, old)
 	counts := SyncCounts{Users: SyncCount{Created: 3}, Roles: SyncCount{Removed: 1}}
-	if err := s.FinishSyncRun(ctx, full, old.Add(time.Second), "", counts, 12); err != nil {
+	if err := s.FinishSyncRun(ctx, full, SyncFull, old.Add(time.Second), "", counts, 12); err != nil {
 		t.Fatal(err)
 	}
 	quiet, _ := s.StartSyncRun(ctx, SyncIncremental, old.Add(time.Minute))
-	s.FinishSyncRun(ctx, quiet, old.Add(time.Minute), "", SyncCounts{}, 4)
+	s.FinishSyncRun(ctx, quiet, SyncIncremental, old.Add(time.Minute), "", SyncCounts{}, 4)
 	busy, _ := s.StartSyncRun(ctx, SyncIncremental, old.Add(2*time.Minute))
-	s.FinishSyncRun(ctx, busy, old.Add(2*time.Minute), "", SyncCounts{Projects: SyncCount{Updated: 1}}, 4)
+	s.FinishSyncRun(ctx, busy, SyncIncremental, old.Add(2*time.Minute), "", SyncCounts{Projects: SyncCount{Updated: 1}}, 4)
 	bad, _ := s.StartSyncRun(ctx, SyncFull, time.Now())
-	s.FinishSyncRun(ctx, bad, time.Now(), "token rejected: x", SyncCounts{}, 1)
+	s.FinishSyncRun(ctx, bad, SyncFull, time.Now(), "token rejected: x", SyncCounts{}, 1)
 	running, _ := s.StartSyncRun(ctx, SyncIncremental, time.Now())
 
 	last, err := s.LastSyncRun(ctx, "")

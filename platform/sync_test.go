@@ -509,3 +509,26 @@ func TestUsernamesSwapped(t *testing.T) {
 		t.Errorf("u1 is %q", u.Username)
 	}
 }
+
+// TestIncrementalRunWithManyRoleChangesListsEverything: when more users' grants changed
+// than it would re-read one by one, the incremental run lists everything instead, and
+// is recorded as the full run it became.
+func TestIncrementalRunWithManyRoleChangesListsEverything(t *testing.T) {
+	e := newEnv(t)
+	f := e.fake
+	f.Advance(-time.Hour)
+	w := e.seedWorld()
+	e.full()
+	f.Advance(time.Hour)
+	for i := range 101 {
+		u := f.AddUser(fakewaldur.User{Username: fmt.Sprintf("wave%03d", i), Active: true})
+		f.Grant(fakewaldur.Permission{UserUUID: u.UUID, Role: "PROJECT.MEMBER", ScopeType: "project", ScopeUUID: w.p3.UUID})
+	}
+	res := e.incremental()
+	if res.Kind != db.SyncFull || res.Counts.Roles.Created != 101 {
+		t.Errorf("kind %s, counts %+v", res.Kind, res.Counts)
+	}
+	if run, err := e.store.LastSyncRun(e.ctx, ""); err != nil || run.Kind != db.SyncFull || !run.OK {
+		t.Errorf("recorded run %+v, %v", run, err)
+	}
+}

@@ -219,7 +219,7 @@ func (s *Syncer) run(ctx context.Context, full, dryRun bool) (res *Result, err e
 			if err != nil {
 				msg = Describe(err)
 			}
-			if ferr := s.store.FinishSyncRun(context.WithoutCancel(ctx), res.RunID, res.Finished, msg, res.Counts, res.Requests); ferr != nil && err == nil {
+			if ferr := s.store.FinishSyncRun(context.WithoutCancel(ctx), res.RunID, res.Kind, res.Finished, msg, res.Counts, res.Requests); ferr != nil && err == nil {
 				err = ferr
 			}
 			level := slog.LevelInfo
