@@ -2,6 +2,7 @@ package apidoc_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"maunium.net/go/mautrix/id"
 
 	"matrixas/internal/fakewaldur"
 	"matrixas/internal/testserver"
@@ -76,6 +79,20 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 			return path, map[string]string{"mode": "incremental"}, `"running_kind":"incremental"`
 		case "PlatformEvent", "PlatformEventForm":
 			return path, map[string]string{"event_type": "user_update_succeeded", "message": v}, "Event received."
+		case "MatrixRoomMessageRequest":
+			room := create("/api/matrix-rooms/", map[string]any{"project": create("/api/projects/", map[string]any{"name": "Talk " + v})})
+			r, err := ts.Store.RoomByUUID(context.Background(), room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Active, as the worker leaves it: only an active room takes messages.
+			if err := ts.Store.SetRoomHomeserverID(context.Background(), r.ID, id.RoomID("!"+v+":localhost"), "", ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := ts.Store.FinishRoomSync(context.Background(), r.ID, "Talk"); err != nil {
+				t.Fatal(err)
+			}
+			return strings.ReplaceAll(path, "/api/matrix-rooms//", "/api/matrix-rooms/"+room+"/"), map[string]string{"body": "Hello " + v}, "Hello " + v
 		}
 		t.Fatalf("no sample for request schema %s: add one", schema)
 		return "", nil, ""

@@ -83,7 +83,8 @@ func runAll(ctx context.Context, quick bool, out, peer, only string) error {
 		{"6", "diagnostics", diagnosticsTime},
 		{"7", "memory, size, start", memoryAndStart},
 		{"8", "microbenchmarks", microbenchmarks},
-		{"9", "platform sync at scale", platformSync},
+		{"9", "the bot", botScenario},
+		{"10", "platform sync at scale", platformSync},
 	}
 	for _, s := range scenarios {
 		if only != "" && !strings.Contains(","+only+",", ","+s.n+",") {

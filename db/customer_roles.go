@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // CustomerOwner is an owner of a customer (CUSTOMER.OWNER): a member, at power level
@@ -192,4 +194,19 @@ func (s *Store) DeleteCustomerOwner(ctx context.Context, customerUUID, userUUID 
 		}
 		return nil
 	})
+}
+
+// IsCustomerOwner reports whether sender's Matrix account belongs to an active owner of
+// the customer of the project (the bot answers owners like project members).
+func (s *Store) IsCustomerOwner(ctx context.Context, projectUUID string, sender id.UserID) (bool, error) {
+	var ok bool
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM matrix_user_profiles p
+		JOIN users u ON u.id = p.user_id AND u.is_active = 1
+		JOIN customer_roles r ON r.user_id = p.user_id
+		JOIN projects pr ON pr.customer_id = r.customer_id AND pr.uuid = ?
+		WHERE p.matrix_user_id = ?)`, projectUUID, string(sender)).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("db: is %s an owner of project %s's customer: %w", sender, projectUUID, err)
+	}
+	return ok, nil
 }

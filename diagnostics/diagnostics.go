@@ -41,6 +41,8 @@ const (
 	CheckRoomStats                  = "room_stats"
 	CheckUserStats                  = "user_stats"
 	CheckProvisioningQueue          = "provisioning_queue"
+	CheckBotRunning                 = "bot_running"
+	CheckOutboxFailures             = "outbox_failures"
 
 	// The platform's checks come last, and only when a platform is configured.
 	CheckPlatformReachable = "platform_reachable"
@@ -55,6 +57,7 @@ var CheckNames = []string{
 	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
 	CheckBotWhoami, CheckUserNamespace, CheckPing, CheckTransactions,
 	CheckRoomStats, CheckUserStats, CheckProvisioningQueue,
+	CheckBotRunning, CheckOutboxFailures,
 }
 
 // PlatformCheckNames lists the platform's checks in report order: present only when a
@@ -117,6 +120,12 @@ type Options struct {
 	// WrapTransport, when set, wraps the probes' transport (the server's metrics time
 	// every homeserver call this way).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// BotHeartbeat is when the bot's sender last turned its loop (bot.Sender.LastBeat);
+	// nil = no sender runs in this process, and bot_running says so.
+	BotHeartbeat func() time.Time
+	// BotStaleAfter: a sender whose loop has not turned for this long is not running
+	// (default 2 min; it turns at least every 30 s, and a send takes at most 30 s).
+	BotStaleAfter time.Duration
 	// Platform adds the platform's checks after the others; nil when no platform is
 	// configured (the checks are then absent).
 	Platform PlatformChecker
@@ -145,6 +154,9 @@ func New(store *db.Store, settings *db.Settings, opts Options) *Diagnostics {
 	}
 	if opts.QueueStuckAfter <= 0 {
 		opts.QueueStuckAfter = time.Hour
+	}
+	if opts.BotStaleAfter <= 0 {
+		opts.BotStaleAfter = 2 * time.Minute
 	}
 	if opts.Origin == "" {
 		opts.Origin = "null"
@@ -176,13 +188,21 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
 	}
+	outbox, err := d.store.OutboxStats(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, fmt.Errorf("diagnostics: %w", err)
+	}
+	var beat time.Time
+	if d.opts.BotHeartbeat != nil {
+		beat = d.opts.BotHeartbeat()
+	}
 	var platform chan []Check
 	if d.opts.Platform != nil { // the platform's probe runs beside the homeserver's
 		platform = make(chan []Check, 1)
 		go func() { platform <- d.opts.Platform.Checks(ctx) }()
 	}
 	p := d.probe(ctx, ms, id.UserID(loc.ProvisionedUser))
-	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now}
+	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now, outbox: outbox, botBeat: beat}
 	checks := c.all()
 	if platform != nil {
 		checks = append(checks, <-platform...)

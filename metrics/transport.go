@@ -16,6 +16,7 @@ const (
 	CallerAPI         = "api"         // setup and provision-bot, from the API and the dashboard
 	CallerWorker      = "worker"      // the provisioning worker
 	CallerDiagnostics = "diagnostics" // the live diagnostics' probes
+	CallerBot         = "bot"         // the bot's sender: messages and its history searches
 )
 
 // InstrumentClient returns a copy of c whose transport times every request in
@@ -124,6 +125,7 @@ var endpoints = compileEndpoints([]string{
 	"/_matrix/client/{version}/rooms/{roomId}/state/{eventType}",
 	"/_matrix/client/{version}/rooms/{roomId}/state/{eventType}/{stateKey}",
 	"/_matrix/client/{version}/rooms/{roomId}/send/{eventType}/{txnId}",
+	"/_matrix/client/{version}/rooms/{roomId}/messages",
 	"/_matrix/client/{version}/rooms/{roomId}/redact/{eventId}/{txnId}",
 	"/_matrix/client/{version}/profile/{userId}",
 	"/_matrix/client/{version}/profile/{userId}/displayname",

@@ -78,7 +78,7 @@ func (b *BufferedWriter) Close() error {
 // limit of 96 MiB unless GOMEMLIMIT says otherwise: a platform sync of a large
 // directory builds its comparison in bursts of garbage, and 200% over its live heap
 // took the process to 160 MiB; near the limit the collector runs sooner instead
-// (docs/PERFORMANCE.md, scenario 9). The limit is soft: a heap that needs more gets it.
+// (docs/PERFORMANCE.md, scenario 10). The limit is soft: a heap that needs more gets it.
 func TuneRuntime(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(200)

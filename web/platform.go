@@ -21,7 +21,7 @@ type platformParts struct {
 // newPlatform builds the platform client and the sync job from cfg.Platform (nothing
 // when no platform is configured). The diagnostics get a client of their own that
 // answers within their timeouts and never retries.
-func newPlatform(cfg *Config, store *db.Store, settings *db.Settings, log *slog.Logger, version string, wake func(), describe bool) (platformParts, error) {
+func newPlatform(cfg *Config, store *db.Store, settings *db.Settings, log *slog.Logger, version string, wake, wakeSender func(), describe bool) (platformParts, error) {
 	pc := cfg.Platform
 	if !pc.Enabled() {
 		return platformParts{}, nil
@@ -44,6 +44,7 @@ func newPlatform(cfg *Config, store *db.Store, settings *db.Settings, log *slog.
 		TokenFingerprint: waldur.Fingerprint(pc.Token),
 		Probe:            probe,
 		Wake:             wake,
+		WakeSender:       wakeSender,
 		Describe:         describe,
 		Rules: func(ctx context.Context) (db.ProfileRules, error) {
 			ms, err := settings.Matrix(ctx)
@@ -63,6 +64,6 @@ func newPlatform(cfg *Config, store *db.Store, settings *db.Settings, log *slog.
 func NewPlatformSync(cfg *Config, store *db.Store, log *slog.Logger, version string) (*platform.Syncer, error) {
 	settings := db.NewSettings(store, cfg.FixedSettings())
 	store.SetRoleNotices(bot.RoleNotices{})
-	parts, err := newPlatform(cfg, store, settings, newRedactingLogger(log, settings, cfg.Platform.Token, cfg.Platform.EventsSecret), version, nil, true)
+	parts, err := newPlatform(cfg, store, settings, newRedactingLogger(log, settings, cfg.Platform.Token, cfg.Platform.EventsSecret), version, nil, nil, true)
 	return parts.Sync, err
 }

@@ -97,6 +97,8 @@ var routeTable = []routeRule{
 	{http.MethodPost, "/rooms/{uuid}/retry", staffPage},
 	{http.MethodPost, "/rooms/{uuid}/disable", staffPage},
 	{http.MethodPost, "/rooms/{uuid}/reactivate", staffPage},
+	{http.MethodGet, "/outbox", staffPage},
+	{http.MethodPost, "/outbox/{uuid}/retry", staffPage},
 	{http.MethodGet, "/projects", staffPage},
 	{http.MethodGet, "/projects/{uuid}", staffPage},
 	{http.MethodPost, "/projects/{uuid}/room", staffPage},
@@ -153,6 +155,7 @@ var routeTable = []routeRule{
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/retry/", apiStaffWrite},
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/disable/", apiStaffWrite},
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/reactivate/", apiStaffWrite},
+	{http.MethodPost, "/api/matrix-rooms/{uuid}/messages/", apiStaffWrite},
 	{http.MethodGet, "/api/matrix-user-profiles/", apiStaffWrite},
 }
 

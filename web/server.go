@@ -71,6 +71,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	recorder := store.NewRecorder(256)
 	m := metrics.New(version, log)
 	m.CollectStore(store)
+	m.CollectOutbox(store)
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
 		MaxAttempts:     cfg.Provision.MaxAttempts,
@@ -82,17 +83,29 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Observer:        m,
 	})
 	// The platform sync (nil parts without WALDUR_URL). plat.Client is the configured
-	// platform client, for whatever else reads the platform (the bot's live answers).
-	plat, err := newPlatform(cfg, store, settings, log, version, worker.Wake, false)
+	// platform client, which the bot reads live too (!status, !orders).
+	var sender *bot.Sender
+	wakeSender := func() { // the sender is made below, with the platform's client
+		if sender != nil {
+			sender.Wake()
+		}
+	}
+	plat, err := newPlatform(cfg, store, settings, log, version, worker.Wake, wakeSender, false)
 	if err != nil {
 		return nil, err
 	}
+	sender = newBotSender(store, settings, m, log, botDeps{
+		Platform: plat.Client,
+		Owners:   store, // the owners of each project's customer (db.Store.IsCustomerOwner)
+		OnSent:   worker.Wake,
+	})
 	diagOpts := diagnostics.Options{
 		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
 		RequestTimeout: cfg.DiagnosticsRequestTimeout,
 		StaleAfter:     cfg.TransactionsStaleAfter,
 		Origin:         cfg.PublicURL,
 		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
+		BotHeartbeat:   sender.LastBeat,
 	}
 	if plat.Sync != nil {
 		diagOpts.Platform = plat.Sync
@@ -109,6 +122,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Settings: settings,
 		Recorder: recorder,
 		Wake:     worker.Wake, // members changed in a managed room: re-sync it
+		WakeBot:  sender.Wake, // commands queued: answer them
 		Observer: m,
 	}
 	s.api = &api.Handler{
@@ -118,6 +132,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:            diag,
 		Log:             log,
 		Wake:            worker.Wake,
+		WakeBot:         sender.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
 		EventsSecret:    cfg.Platform.EventsSecret,
@@ -136,6 +151,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:            diag,
 		Log:             log,
 		Wake:            worker.Wake,
+		WakeBot:         sender.Wake,
 		PublicURL:       cfg.PublicURL,
 		TrustedProxies:  cfg.TrustedProxies,
 		Version:         version,
@@ -143,6 +159,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	s.health = &health.Handler{Store: store}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
+	s.jobs = append(s.jobs, sender.Run)
 	if plat.Sync != nil {
 		s.ui.Platform = plat.Sync
 		s.ui.EventsSecret = cfg.Platform.EventsSecret
@@ -267,6 +284,8 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/retry", u.RoomRetry)
 			r.Post("/rooms/{uuid}/disable", u.RoomDisable)
 			r.Post("/rooms/{uuid}/reactivate", u.RoomReactivate)
+			r.Get("/outbox", u.OutboxPage)
+			r.Post("/outbox/{uuid}/retry", u.OutboxRetry)
 			r.Get("/projects", u.ProjectsPage)
 			r.Get("/projects/{uuid}", u.ProjectDetail)
 			r.Post("/projects/{uuid}/room", u.ProjectCreateRoom)
@@ -334,6 +353,7 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/retry/", a.RetryRoom)
 				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
+				r.Post("/matrix-rooms/{uuid}/messages/", a.SendMessage)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
 			})
 		})

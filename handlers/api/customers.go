@@ -198,6 +198,7 @@ func (h *Handler) DeleteCustomer(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 	default:
 		h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
@@ -306,6 +307,7 @@ func (h *Handler) SetOwners(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	h.writeOwners(w, r, http.StatusOK, c)
 }
 
@@ -346,6 +348,7 @@ func (h *Handler) AddOwner(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -375,6 +378,7 @@ func (h *Handler) RemoveOwner(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 	default:
 		h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

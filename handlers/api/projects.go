@@ -188,6 +188,7 @@ func (h *Handler) saveProject(w http.ResponseWriter, r *http.Request, in db.Dire
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -346,6 +347,7 @@ func (h *Handler) SetMembers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	h.writeMembers(w, r, http.StatusOK, p)
 }
 
@@ -386,6 +388,7 @@ func (h *Handler) AddMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -415,5 +418,6 @@ func (h *Handler) RemoveMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	w.WriteHeader(http.StatusNoContent)
 }
