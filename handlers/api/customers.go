@@ -198,7 +198,7 @@ func (h *Handler) DeleteCustomer(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 	default:
 		h.wake()
-	h.wakeBot() // role changes are announced in the rooms
+		h.wakeBot() // role changes are announced in the rooms
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
@@ -378,7 +378,7 @@ func (h *Handler) RemoveOwner(w http.ResponseWriter, r *http.Request) {
 		respond.ServerError(w, r, err)
 	default:
 		h.wake()
-	h.wakeBot() // role changes are announced in the rooms
+		h.wakeBot() // role changes are announced in the rooms
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
