@@ -23,6 +23,7 @@ const (
 	anyone      access = iota // no credentials needed
 	staffOnly                 // 401 anonymous, 403 non-staff
 	staffWrites               // any authenticated caller may read; writes are staff only
+	anyUser                   // any authenticated caller, reads and writes (for themselves)
 )
 
 // Response bodies that handlers write as maps; these mirror them for the document, and
@@ -89,7 +90,7 @@ func requestSchemas() map[string]*Schema {
 	uri := func(desc string) *Schema { return &Schema{Type: "string", Format: "uri", Description: desc} }
 	return map[string]*Schema{
 		"MatrixAppserviceSetupRequest": object(nil, map[string]*Schema{
-			"url":                   str("Waldur URL reachable by the Matrix homeserver (for webhook callbacks). Defaults to the stored URL, then PUBLIC_URL."),
+			"url":                   str("Waldur URL reachable by the Matrix homeserver (for webhook callbacks). Optional: defaults to the stored URL, then PUBLIC_URL; without any, the registration has no url (url: null) and webhook_url is just the path."),
 			"sender_localpart":      &Schema{Type: "string", Pattern: `^[a-z0-9._=\-/]+$`, Description: "Localpart for the appservice bot user, e.g. 'waldur-bot'."},
 			"homeserver_url":        uri("Matrix homeserver base URL. Only persisted if MATRIX_HOMESERVER_URL is not already configured."),
 			"homeserver_public_url": uri("Optional. Matrix homeserver URL used by browser clients. Leave blank when the homeserver URL above is reachable from both servers and browsers. Only persisted if MATRIX_HOMESERVER_PUBLIC_URL is not already configured."),
@@ -126,6 +127,9 @@ func requestSchemas() map[string]*Schema {
 			"message":    str(""),
 			"context": {Type: "object", Description: "The ids the event names: scope_type, scope_uuid, affected_user_uuid, project_uuid, customer_uuid, order_uuid, ... Form-encoded bodies carry it as JSON text.",
 				AdditionalProperties: &Schema{}},
+		}),
+		"LinkMatrixAccountRequest": object(nil, map[string]*Schema{
+			"matrix_user_id": str("The existing account to link, @localpart:domain on this homeserver. Default: the ID the user's profile has (the refused one) or would get."),
 		}),
 		"MatrixRoomRequest": object([]string{"project"}, map[string]*Schema{
 			"project": str("UUID of the project the room is for; a project has at most one room."),
@@ -170,6 +174,8 @@ func responseComponents() (map[string]*Schema, error) {
 		{"MatrixRoomDetail", api.RoomDetailJSON{}},
 		{"MatrixRoomMember", api.RoomMemberJSON{}},
 		{"MatrixUserProfile", api.ProfileJSON{}},
+		{"MatrixCredentials", api.CredentialsJSON{}},
+		{"MatrixSession", api.SessionJSON{}},
 		{"MatrixRoomMessage", api.OutboxMessageJSON{}},
 		{"User", api.UserJSON{}},
 		{"Project", api.ProjectJSON{}},
@@ -189,7 +195,9 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixAppserviceStatus.transaction_count":           desc("Transactions received from the homeserver, ever."),
 		"MatrixAppserviceSetupResponse":                      desc("Fresh tokens and the registration to install on the homeserver. Shown once: store them now."),
 		"MatrixAppserviceSetupResponse.registration_yaml":    desc("The appservice registration file: install it on the homeserver and restart it."),
-		"MatrixAppserviceSetupResponse.bot_provision_status": desc("skipped, ok, or failed: <reason> (usually failed: M_UNKNOWN_TOKEN until the homeserver loads the new registration; then call provision-bot)."),
+		"MatrixAppserviceSetupResponse.bot_provision_status": desc("ok (registered, or already there: M_USER_IN_USE, or reserved to this appservice: M_EXCLUSIVE), skipped (no homeserver configured), or failed: <reason>, also when the homeserver cannot be reached (usually failed: M_UNKNOWN_TOKEN until the homeserver loads the new registration; then call provision-bot)."),
+		"MatrixAppserviceSetupResponse.webhook_url":          desc("<url>/_matrix/app/v1/transactions/{txnId}; just the path when there is no url."),
+		"MatrixAppserviceStatus.homeserver_url":              desc("The public homeserver URL when one is set, else the internal one."),
 		"MatrixBotProvisionResponse.bot_provision_status":    desc("ok, or failed: <reason>."),
 		"MatrixAppserviceRegistration":                       desc("An appservice registration file, as YAML."),
 		"MatrixDiagnostics.ok":                               desc("True when every check is."),
@@ -215,54 +223,65 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixUserProfile.user":                             uuid("The user's UUID."),
 		"MatrixUserProfile.provisioned_at":                   dt(""),
 		"MatrixUserProfile.last_synced_at":                   dt(""),
-		"User.uuid":                                          uuid(""),
-		"User.created":                                       dt(""),
-		"User.modified":                                      dt(""),
-		"Project.uuid":                                       uuid(""),
-		"Project.room":                                       desc("The UUID of the project's Matrix room; null when it has none."),
-		"Project.room_state":                                 enum(append(states, nil), "The room's state; null when the project has no room."),
-		"Project.created":                                    dt(""),
-		"Project.modified":                                   dt(""),
-		"ProjectMember.user":                                 uuid("The user's UUID."),
-		"ProjectMember.role":                                 enum(roles, "The platform's role name."),
-		"User.source":                                        enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
-		"Project.source":                                     enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
-		"Project.customer":                                   desc("The UUID of the project's customer, whose owners are members of its room; null when none."),
-		"Customer.uuid":                                      uuid(""),
-		"Customer.source":                                    enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
-		"Customer.created":                                   dt(""),
-		"Customer.modified":                                  dt(""),
-		"CustomerOwner.user":                                 uuid("The user's UUID."),
-		"CustomerOwner.role":                                 enum([]any{db.RoleCustomerOwner}, ""),
-		"CustomerOwner.created":                              dt(""),
-		"PlatformSync.configured":                            desc("False without WALDUR_URL: every other field is then empty."),
-		"PlatformSync.running":                               desc("A run (full or incremental) is under way."),
-		"PlatformSync.running_kind":                          enum([]any{"full", "incremental", nil}, "The kind of the run under way; null when none is."),
-		"PlatformSync.last_started_at":                       dt("When the newest run started (the running one, if any)."),
-		"PlatformSync.last_finished_at":                      dt("When the newest finished run ended; null before the first."),
-		"PlatformSync.last_ok":                               desc("Whether the newest finished run succeeded. A failed run changes nothing."),
-		"PlatformSync.last_error":                            desc("Why the newest finished run failed, in words (\"token rejected: ...\" for a 401); null when it did not."),
-		"PlatformSync.events_received":                       desc("Events the receiver accepted, ever."),
-		"PlatformSync.last_event_at":                         dt("When the last event arrived; null when none did."),
-		"PlatformSync.last_kind":                             enum([]any{"full", "incremental", nil}, "The newest finished run's kind."),
-		"PlatformSync.last_full_ok_at":                       dt("When the newest successful full reconcile started."),
-		"PlatformSync.token_fingerprint":                     desc("sha256:<first 12 hex digits> of the token; never the token."),
-		"ProjectMember.created":                              dt(""),
-		"StateConflict.state":                                desc("The object's current state."),
-		"MatrixRoomMessage":                                  desc("A message of the bot's outbox."),
-		"MatrixRoomMessage.uuid":                             uuid("The message's UUID in this server."),
-		"MatrixRoomMessage.kind":                             enum([]any{"notification", "reply"}, "notification (including those sent through this API) or reply (to a command)."),
-		"MatrixRoomMessage.state":                            enum([]any{"pending", "sent", "failed"}, "pending until posted (sent) or given up after the retries (failed)."),
-		"MatrixRoomMessage.room":                             uuid("The room's UUID."),
-		"MatrixRoomMessage.room_id":                          desc("The Matrix room it is posted into."),
-		"MatrixRoomMessage.body":                             desc("The message's Markdown."),
-		"MatrixRoomMessage.attempts":                         desc("Sends begun in the current round of retries."),
-		"MatrixRoomMessage.next_attempt_at":                  dt("When the next send is due; null once sent or failed."),
-		"MatrixRoomMessage.last_error":                       desc("Why the last send failed; empty when none did."),
-		"MatrixRoomMessage.event_id":                         desc("The posted event; empty until sent."),
-		"MatrixRoomMessage.created":                          dt("When it was queued."),
-		"MatrixRoomMessage.sent_at":                          dt(""),
-		"MatrixRoomMessage.failed_at":                        dt(""),
+		"MatrixUserProfile.registration": enum([]any{string(db.RegistrationNone), string(db.RegistrationSent), string(db.RegistrationCreated),
+			string(db.RegistrationLinked), string(db.RegistrationRefused)},
+			"Who made the account: empty (not asked for yet), sent (asked, no answer yet), created (by this server), linked (an existing account, linked on purpose), refused (it existed before this server asked, so it is not used; last_error says how to link it)."),
+		"MatrixUserProfile.signed_out":      desc("The user is deactivated and every device of theirs was signed out on the homeserver."),
+		"MatrixUserProfile.locked":          desc("The account is locked on the homeserver (only where the homeserver offers the bot an admin API: Synapse with the bot a server admin)."),
+		"MatrixCredentials.method":          enum([]any{"none", "password", "oidc"}, "How the user signs in from a Matrix client of their own (MATRIX_EXTERNAL_LOGIN_METHOD)."),
+		"MatrixCredentials.homeserver_url":  desc("The homeserver URL for clients: the public one when set."),
+		"MatrixCredentials.matrix_user_id":  desc("The caller's Matrix user ID."),
+		"MatrixSession.access_token":        desc("The new session's access token: keep it secret; it is shown once and stored nowhere here."),
+		"MatrixSession.device_id":           desc("The new device the session is."),
+		"MatrixSession.homeserver_url":      desc("The homeserver URL for clients: the public one when set."),
+		"User.uuid":                         uuid(""),
+		"User.created":                      dt(""),
+		"User.modified":                     dt(""),
+		"Project.uuid":                      uuid(""),
+		"Project.room":                      desc("The UUID of the project's Matrix room; null when it has none."),
+		"Project.room_state":                enum(append(states, nil), "The room's state; null when the project has no room."),
+		"Project.created":                   dt(""),
+		"Project.modified":                  dt(""),
+		"ProjectMember.user":                uuid("The user's UUID."),
+		"ProjectMember.role":                enum(roles, "The platform's role name."),
+		"ProjectMember.created":             dt(""),
+		"StateConflict.state":               desc("The object's current state."),
+		"MatrixRoomMessage":                 desc("A message of the bot's outbox."),
+		"MatrixRoomMessage.uuid":            uuid("The message's UUID in this server."),
+		"MatrixRoomMessage.kind":            enum([]any{"notification", "reply"}, "notification (including those sent through this API) or reply (to a command)."),
+		"MatrixRoomMessage.state":           enum([]any{"pending", "sent", "failed"}, "pending until posted (sent) or given up after the retries (failed)."),
+		"MatrixRoomMessage.room":            uuid("The room's UUID."),
+		"MatrixRoomMessage.room_id":         desc("The Matrix room it is posted into."),
+		"MatrixRoomMessage.body":            desc("The message's Markdown."),
+		"MatrixRoomMessage.attempts":        desc("Sends begun in the current round of retries."),
+		"MatrixRoomMessage.next_attempt_at": dt("When the next send is due; null once sent or failed."),
+		"MatrixRoomMessage.last_error":      desc("Why the last send failed; empty when none did."),
+		"MatrixRoomMessage.event_id":        desc("The posted event; empty until sent."),
+		"MatrixRoomMessage.created":         dt("When it was queued."),
+		"MatrixRoomMessage.sent_at":         dt(""),
+		"MatrixRoomMessage.failed_at":       dt(""),
+		"User.source":                       enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
+		"Project.source":                    enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
+		"Project.customer":                  desc("The UUID of the project's customer, whose owners are members of its room; null when none."),
+		"Customer.uuid":                     uuid(""),
+		"Customer.source":                   enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
+		"Customer.created":                  dt(""),
+		"Customer.modified":                 dt(""),
+		"CustomerOwner.user":                uuid("The user's UUID."),
+		"CustomerOwner.role":                enum([]any{db.RoleCustomerOwner}, ""),
+		"CustomerOwner.created":             dt(""),
+		"PlatformSync.configured":           desc("False without WALDUR_URL: every other field is then empty."),
+		"PlatformSync.running":              desc("A run (full or incremental) is under way."),
+		"PlatformSync.running_kind":         enum([]any{"full", "incremental", nil}, "The kind of the run under way; null when none is."),
+		"PlatformSync.last_started_at":      dt("When the newest run started (the running one, if any)."),
+		"PlatformSync.last_finished_at":     dt("When the newest finished run ended; null before the first."),
+		"PlatformSync.last_ok":              desc("Whether the newest finished run succeeded. A failed run changes nothing."),
+		"PlatformSync.last_error":           desc("Why the newest finished run failed, in words (\"token rejected: ...\" for a 401); null when it did not."),
+		"PlatformSync.events_received":      desc("Events the receiver accepted, ever."),
+		"PlatformSync.last_event_at":        dt("When the last event arrived; null when none did."),
+		"PlatformSync.last_kind":            enum([]any{"full", "incremental", nil}, "The newest finished run's kind."),
+		"PlatformSync.last_full_ok_at":      dt("When the newest successful full reconcile started."),
+		"PlatformSync.token_fingerprint":    desc("sha256:<first 12 hex digits> of the token; never the token."),
 	})
 }
 
@@ -275,6 +294,8 @@ var errorResponses = map[int]struct{ name, desc, schema string }{
 	http.StatusConflict:              {"Conflict", "The object's state does not allow this (the body says which state it is in), the object is owned by the platform sync (change it on the platform), or a sync is already running.", ""},
 	http.StatusRequestEntityTooLarge: {"PayloadTooLarge", "The request body is larger than MAX_BODY_BYTES.", "Detail"},
 	http.StatusUnsupportedMediaType:  {"UnsupportedMediaType", "The body is in a media type the API does not read: send application/json or application/x-www-form-urlencoded.", "Detail"},
+	http.StatusTooManyRequests:       {"TooManyRequests", "Too many requests: \"Request was throttled. Expected available in N seconds.\"; Retry-After says when to try again.", "Detail"},
+	http.StatusServiceUnavailable:    {"ServiceUnavailable", "The homeserver could not do it now; the detail says why.", "Detail"},
 }
 
 func errorResponseComponents() map[string]*Response {
@@ -290,8 +311,11 @@ func errorResponseComponents() map[string]*Response {
 			schema = ref(e.schema)
 		}
 		r := &Response{Description: e.desc, Content: map[string]MediaType{"application/json": {Schema: schema}}}
-		if code == http.StatusUnauthorized {
+		switch code {
+		case http.StatusUnauthorized:
 			r.Headers = map[string]*Header{"WWW-Authenticate": {Required: true, Schema: str(""), Description: `Token realm="api"`}}
+		case http.StatusTooManyRequests:
+			r.Headers = map[string]*Header{"Retry-After": {Required: true, Schema: &Schema{Type: "integer"}, Description: "Seconds to wait."}}
 		}
 		out[e.name] = r
 	}
@@ -304,7 +328,7 @@ type spec struct {
 	access                               access
 	params                               []*Parameter
 	body                                 *RequestBody
-	ok                                   map[int]*Response // the success answers
+	ok                                   map[int]*Response // the success answers, and answers of the operation's own shape
 	errors                               []int             // error statuses beyond the ones access and body imply
 }
 
@@ -364,7 +388,7 @@ const staffAccountNote = "A staff account (this server's operator) is 403: staff
 func specs() []spec {
 	uuidParam := pathParam("uuid", "The object's UUID (32 hex digits, dashes allowed).")
 	noContent := map[int]*Response{http.StatusNoContent: {Description: "Done; no body."}}
-	const admin, users, projects, rooms, profiles, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "schema"
+	const admin, users, projects, rooms, profiles, matrixTag, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "matrix", "schema"
 	const customers, platform = "customers", "platform"
 	ownedNote := " Rows the platform sync owns (source waldur) are 409: change them on the platform."
 	ownersList := &Schema{Type: "array", Items: ref("CustomerOwner")}
@@ -403,8 +427,9 @@ func specs() []spec {
 			ok: map[int]*Response{
 				202: jsonResp("Started.", ref("MatrixReprovisionResponse")),
 				200: jsonResp("Dry run: what would be reset.", ref("MatrixReprovisionResponse")),
-			},
-			errors: []int{400}},
+				400: jsonResp(`Matrix chat is disabled: ["Matrix chat is disabled."] (the reference's answer, a list); or a bad dry_run: {"dry_run": ["..."]}.`,
+					&Schema{OneOf: []*Schema{{Type: "array", Items: &Schema{Type: "string"}}, ref("FieldErrors")}}),
+			}},
 		{method: http.MethodGet, path: "/api/admin/platform-sync/", id: "admin_platform_sync_retrieve", tag: platform, access: staffOnly,
 			summary: "Platform sync status",
 			desc:    "The platform sync's state: whether a platform (WALDUR_URL) is configured, whether a run is under way, the newest run's outcome and counts, and the events received.",
@@ -438,6 +463,18 @@ func specs() []spec {
 		{method: http.MethodPost, path: "/api/users/{uuid}/deactivate/", id: "users_deactivate", tag: users, access: staffWrites, summary: "Deactivate a platform user",
 			desc:   "The user loses access and leaves every project room; roles are kept for a reactivation. " + staffAccountNote,
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404, 409}},
+		{method: http.MethodPost, path: "/api/users/{uuid}/link_matrix_account/", id: "users_link_matrix_account", tag: users, access: staffWrites,
+			summary: "Link an existing Matrix account to a user",
+			desc: "What 'matrixas link-matrix-account USERNAME @id:domain' does: an account that existed on the homeserver before this server asked for it is refused (no silent takeover) until linked on purpose. " +
+				"Refused (400): another domain, the bot's own account, a homeserver admin account (when the homeserver lets the bot tell: Synapse with the bot a server admin). " +
+				"409: the ID is linked to another user, or the user's own account works and would be replaced. 503: the homeserver did not answer whether it is an admin account. " +
+				"The worker then provisions the account (display name) and syncs the user's rooms. Staff accounts (which join rooms) may be linked too.",
+			params: []*Parameter{uuidParam}, body: fieldsBody("LinkMatrixAccountRequest", false),
+			ok: map[int]*Response{
+				200: jsonResp("Linked (or already linked): the profile.", ref("MatrixUserProfile")),
+				409: jsonResp("Linked to another user, or the user's own account works.", ref("Detail")),
+			},
+			errors: []int{400, 404, 503}},
 
 		{method: http.MethodGet, path: "/api/projects/", id: "projects_list", tag: projects, access: staffWrites, summary: "List projects",
 			params: append([]*Parameter{searchParam}, pageParams...), ok: map[int]*Response{200: listResp("Project")}, errors: []int{404}},
@@ -532,6 +569,17 @@ func specs() []spec {
 		{method: http.MethodGet, path: "/api/matrix-user-profiles/", id: "matrix_user_profiles_list", tag: profiles, access: staffWrites, summary: "List users' Matrix accounts",
 			params: append([]*Parameter{searchParam, query("provisioned", &Schema{Type: "boolean"}, "")}, pageParams...),
 			ok:     map[int]*Response{200: listResp("MatrixUserProfile")}, errors: []int{400, 404}},
+		{method: http.MethodGet, path: "/api/matrix/credentials/", id: "matrix_credentials_retrieve", tag: matrixTag, access: anyUser,
+			summary: "The caller's Matrix account",
+			desc: "How the caller reaches their own Matrix account from a Matrix client: the sign-in method, the public homeserver URL, their Matrix user ID. " +
+				"The account is provisioned on demand. 404 while Matrix chat is disabled; 503 when the account cannot be provisioned (the homeserver failed, or an account with the user's ID existed before and is not linked).",
+			ok: map[int]*Response{200: jsonResp("", ref("MatrixCredentials"))}, errors: []int{404, 503}},
+		{method: http.MethodPost, path: "/api/matrix/session/", id: "matrix_session_create", tag: matrixTag, access: anyUser,
+			summary: "A Matrix session for the caller",
+			desc: fmt.Sprintf("A new Matrix session (a new device) for the caller, made with the appservice login (m.login.application_service): "+
+				"a platform's web chat opens the user's rooms with it, without a password. At most %d per user per hour, then 429. "+
+				"The account is provisioned on demand. 404 while Matrix chat is disabled; 503 when the account cannot be provisioned or the homeserver makes no session.", api.SessionsPerHour),
+			ok: map[int]*Response{200: jsonResp("The session (Cache-Control: no-store).", ref("MatrixSession"))}, errors: []int{404, 429, 503}},
 
 		{method: http.MethodPost, path: "/api/waldur/events/{secret}/", id: "waldur_events_create", tag: platform, access: anyone,
 			summary: "Receive a platform event (the platform's web hook)",
@@ -605,6 +653,7 @@ func Build() *Document {
 			{Name: "projects", Description: "The platform's projects and their members' roles."},
 			{Name: "matrix-rooms", Description: "The Matrix room of each project."},
 			{Name: "matrix-user-profiles", Description: "Each user's Matrix account."},
+			{Name: "matrix", Description: "The caller's own Matrix account: how to reach it, and sessions for a web chat."},
 			{Name: "customers", Description: "The platform's customers (organisations): their owners are members of their projects' rooms."},
 			{Name: "platform", Description: "The platform sync (Waldur): its status, runs on demand, and the event receiver."},
 			{Name: "schema", Description: "This document."},
@@ -645,6 +694,9 @@ func (s spec) operation() *Operation {
 	case staffOnly:
 		errs[401], errs[403] = true, true
 		who = "Staff only."
+	case anyUser:
+		errs[401] = true
+		who = "Any authenticated caller, for themselves."
 	case staffWrites:
 		errs[401] = true
 		if write {

@@ -15,8 +15,10 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"matrixas/internal/fakesynapse"
 	"matrixas/internal/fakewaldur"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // TestDocumentedMediaTypesAreParsed sends, for every operation with a request body,
@@ -79,6 +81,16 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 			return path, map[string]string{"mode": "incremental"}, `"running_kind":"incremental"`
 		case "PlatformEvent", "PlatformEventForm":
 			return path, map[string]string{"event_type": "user_update_succeeded", "message": v}, "Event received."
+		case "LinkMatrixAccountRequest":
+			// A homeserver that answers the admin check (Synapse with the bot an admin).
+			if err := ts.Web.Settings().Set(context.Background(), map[string]string{
+				settings.HomeserverURL.Key: fakesynapse.New(t, fakesynapse.Options{BotIsAdmin: true}).URL}); err != nil {
+				t.Fatal(err)
+			}
+			// A user of its own each time: a user whose linked account works keeps it.
+			other := create("/api/users/", map[string]any{"username": "link-" + v})
+			mxid := "@linked-" + v + ":example.org"
+			return strings.Replace(path, user, other, 1), map[string]string{"matrix_user_id": mxid}, mxid
 		case "MatrixRoomMessageRequest":
 			room := create("/api/matrix-rooms/", map[string]any{"project": create("/api/projects/", map[string]any{"name": "Talk " + v})})
 			r, err := ts.Store.RoomByUUID(context.Background(), room)

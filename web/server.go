@@ -45,9 +45,11 @@ type Server struct {
 	router   http.Handler
 	jobs     []func(ctx context.Context) // background loops, started by Start
 	metrics  *metrics.Metrics
-	platform platformParts // the platform sync; zero without WALDUR_URL
-	wg       sync.WaitGroup
-	limits   httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
+	// webhookErrors counts the 5xx answers to the homeserver (webhook_errors).
+	webhookErrors *appservice.ErrorWindow
+	platform      platformParts // the platform sync; zero without WALDUR_URL
+	wg            sync.WaitGroup
+	limits        httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
 
 	// The handlers, one per audience; Routes maps paths to their methods.
 	appservice *appservice.Handler
@@ -58,6 +60,9 @@ type Server struct {
 
 // The server's metrics count what the webhook sees.
 var _ appservice.Observer = (*metrics.Metrics)(nil)
+
+// The worker makes accounts ready for the API's credentials and session endpoints.
+var _ api.Accounts = (*provision.Worker)(nil)
 
 // New wires the server by hand from its configuration and an open store.
 func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, version string) (*Server, error) {
@@ -72,6 +77,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	m := metrics.New(version, log)
 	m.CollectStore(store)
 	m.CollectOutbox(store)
+	webhookErrors := appservice.NewErrorWindow()
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
 		MaxAttempts:     cfg.Provision.MaxAttempts,
@@ -106,6 +112,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Origin:         cfg.PublicURL,
 		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
 		BotHeartbeat:   sender.LastBeat,
+		WebhookErrors:  webhookErrors,
 	}
 	if plat.Sync != nil {
 		diagOpts.Platform = plat.Sync
@@ -117,7 +124,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		PublicURL: cfg.PublicURL,
 	}
 	sessions := auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://"))
-	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m, platform: plat}
+	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m, webhookErrors: webhookErrors, platform: plat}
 	s.appservice = &appservice.Handler{
 		Settings: settings,
 		Recorder: recorder,
@@ -135,6 +142,9 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		WakeBot:         sender.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
+		Accounts:        worker,
+		SessionThrottle: auth.NewThrottle(api.SessionsPerHour, time.Hour),
+		HTTPClient:      appserviceSetup.HTTP,
 		EventsSecret:    cfg.Platform.EventsSecret,
 	}
 	if plat.Sync != nil {
@@ -234,6 +244,7 @@ func (s *Server) Routes() http.Handler {
 
 	// The homeserver's side: authenticated by hs_token inside the handlers, never by session.
 	r.Route("/_matrix/app", func(r chi.Router) {
+		r.Use(countServerErrors(s.webhookErrors))
 		r.Use(limitBody(s.cfg.WebhookBodyMB << 20))
 		r.NotFound(respond.NotFound)
 		r.MethodNotAllowed(respond.MethodNotAllowed)
@@ -243,7 +254,7 @@ func (s *Server) Routes() http.Handler {
 		r.Get("/v1/rooms/{roomAlias}", hs.QueryNotFound)
 	})
 	// Legacy (pre-v1) transaction path, still sent by old homeservers: the same handler.
-	r.With(limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
+	r.With(countServerErrors(s.webhookErrors), limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
 
 	// The platform's web hook: the secret in the path is the credential (no session, no
 	// token, no cross-site check: the platform is no browser).
@@ -327,6 +338,7 @@ func (s *Server) Routes() http.Handler {
 				r.Put("/users/{uuid}/", a.UpdateUser)
 				r.Patch("/users/{uuid}/", a.UpdateUser)
 				r.Post("/users/{uuid}/deactivate/", a.DeactivateUser)
+				r.Post("/users/{uuid}/link_matrix_account/", a.LinkMatrixAccount)
 				r.Get("/projects/", a.ListProjects)
 				r.Post("/projects/", a.CreateProject)
 				r.Get("/projects/{uuid}/", a.GetProject)
@@ -355,6 +367,12 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
 				r.Post("/matrix-rooms/{uuid}/messages/", a.SendMessage)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
+			})
+			// The caller's own Matrix account: any authenticated user.
+			r.Group(func(r chi.Router) {
+				r.Use(requireUser)
+				r.Get("/matrix/credentials/", a.Credentials)
+				r.Post("/matrix/session/", a.Session)
 			})
 		})
 	})

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/setup"
@@ -34,6 +35,13 @@ type Handler struct {
 	// PublicURL is this server's configured public URL (the base of Link headers); ""
 	// when unknown.
 	PublicURL string
+	// Accounts makes a caller's Matrix account ready on demand (credentials, sessions).
+	Accounts Accounts
+	// SessionThrottle limits POST /api/matrix/session/ per user (SessionsPerHour); nil =
+	// no limit.
+	SessionThrottle *auth.Throttle
+	// HTTPClient calls the homeserver while answering (sessions, the admin check of a link).
+	HTTPClient *http.Client
 	// Platform is the platform sync (status, runs on demand, the event receiver); nil
 	// when no platform is configured.
 	Platform PlatformSync
@@ -62,5 +70,5 @@ func (h *Handler) profileRules(r *http.Request) (db.ProfileRules, error) {
 	if err != nil {
 		return db.ProfileRules{}, err
 	}
-	return db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart}, nil
+	return ms.ProfileRules(), nil
 }
