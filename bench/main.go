@@ -84,6 +84,7 @@ func runAll(ctx context.Context, quick bool, out, peer, only string) error {
 		{"7", "memory, size, start", memoryAndStart},
 		{"8", "microbenchmarks", microbenchmarks},
 		{"9", "the bot", botScenario},
+		{"10", "platform sync at scale", platformSync},
 	}
 	for _, s := range scenarios {
 		if only != "" && !strings.Contains(","+only+",", ","+s.n+",") {

@@ -168,8 +168,9 @@ func (s *Store) SetRoomHomeserverID(ctx context.Context, roomPK int64, roomID id
 	return nil
 }
 
-// DesiredMember is a user who should be in a room: active, with a role in the project
-// or, for staff, joined through the room's join action.
+// DesiredMember is a user who should be in a room: active, with a role in the project or
+// owning its customer (Role is then CUSTOMER.OWNER), or, for staff, joined through the
+// room's join action.
 type DesiredMember struct {
 	UserID       int64
 	UserUUID     string
@@ -201,12 +202,12 @@ func DisplayName(fullName, username string) string {
 // with a role in the project, and active staff who joined through the join action.
 func (s *Store) DesiredMembers(ctx context.Context, roomPK int64) ([]*DesiredMember, error) {
 	rows, err := s.r.QueryContext(ctx, `WITH room AS (SELECT id, project_id FROM matrix_rooms WHERE id = ?),
-		ids AS (SELECT user_id FROM project_roles WHERE project_id = (SELECT project_id FROM room)
+		ids AS (SELECT user_id FROM project_members WHERE project_id = (SELECT project_id FROM room)
 		        UNION SELECT user_id FROM matrix_room_members WHERE room_pk = (SELECT id FROM room) AND staff_joined = 1)
 		SELECT u.id, u.uuid, u.username, u.full_name, COALESCE(r.role, ''), COALESCE(mm.staff_joined, 0) = 1 AND u.is_staff = 1,
 		       COALESCE(p.matrix_user_id, ''), COALESCE(p.provisioned, 0), COALESCE(p.registration, '')
 		FROM ids JOIN users u ON u.id = ids.user_id AND u.is_active = 1
-		LEFT JOIN project_roles r ON r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)
+		LEFT JOIN project_members r ON r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)
 		LEFT JOIN matrix_room_members mm ON mm.user_id = u.id AND mm.room_pk = (SELECT id FROM room)
 		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id
 		WHERE r.role IS NOT NULL OR (COALESCE(mm.staff_joined, 0) = 1 AND u.is_staff = 1)

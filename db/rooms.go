@@ -264,10 +264,12 @@ func (s *Store) RoomStateCounts(ctx context.Context) (map[RoomState]int, error) 
 	return out, rows.Err()
 }
 
-// roomMembersQuery selects a room's members (see RoomMembers) from the ids CTE; the
-// filter in SQL keeps pagination and counting exact. Its ? is the room's row id.
+// roomMembersQuery selects a room's members (see RoomMembers) from the ids CTE (role
+// holders and the owners of the project's customer: project_members, and anyone with a
+// membership row); the filter in SQL keeps pagination and counting exact. Its ? is the
+// room's row id.
 const roomMembersQuery = `WITH room AS (SELECT id, project_id FROM matrix_rooms WHERE id = ?),
-	ids AS (SELECT user_id FROM project_roles WHERE project_id = (SELECT project_id FROM room)
+	ids AS (SELECT user_id FROM project_members WHERE project_id = (SELECT project_id FROM room)
 	        UNION SELECT user_id FROM matrix_room_members WHERE room_pk = (SELECT id FROM room)),
 	rows AS (
 		SELECT u.id, u.uuid, u.username, u.full_name, COALESCE(pr.matrix_user_id, '') AS mxid,
@@ -275,13 +277,13 @@ const roomMembersQuery = `WITH room AS (SELECT id, project_id FROM matrix_rooms 
 		       COALESCE(mm.staff_joined, 0) = 1 AND u.is_staff = 1 AND u.is_active = 1 AS staff,
 		       mm.power_level, COALESCE(mm.membership, '') AS membership, COALESCE(mm.last_error, '') AS last_error, mm.synced_at
 		FROM ids JOIN users u ON u.id = ids.user_id
-		LEFT JOIN project_roles r ON r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)
+		LEFT JOIN project_members r ON r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)
 		LEFT JOIN matrix_room_members mm ON mm.user_id = u.id AND mm.room_pk = (SELECT id FROM room)
 		LEFT JOIN matrix_user_profiles pr ON pr.user_id = u.id)
 	SELECT %s FROM rows WHERE role != '' OR staff OR membership IN ('join', 'invite')`
 
 // RoomMembers lists a room's members by username: every active user with a role in the
-// project, staff who joined through the join action, and former members still joined or
+// project or owning its customer, staff who joined through the join action, and former members still joined or
 // invited on the homeserver (Role "", to be removed). A deactivated user is on the way
 // out whatever their role.
 func (s *Store) RoomMembers(ctx context.Context, roomPK int64) ([]*RoomMember, error) {

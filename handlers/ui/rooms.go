@@ -31,7 +31,7 @@ func roomRow(r *db.Room) views.RoomRow {
 // powerRule says in words who gets which power level in a project's room, from the one
 // rule (db.MemberPowerLevel, db.BotPowerLevel).
 func powerRule() string {
-	return fmt.Sprintf("Project admins get power level %d, managers %d, members %d, staff who join through Join %d; the bot has %d.",
+	return fmt.Sprintf("Project admins and the owners of the project's customer get power level %d, managers %d, members %d, staff who join through Join %d; the bot has %d.",
 		db.MemberPowerLevel(db.RoleAdmin, false), db.MemberPowerLevel(db.RoleManager, false), db.MemberPowerLevel(db.RoleMember, false),
 		db.MemberPowerLevel("", true), db.BotPowerLevel)
 }
