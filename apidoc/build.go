@@ -9,6 +9,7 @@ import (
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/diagnostics"
+	"matrixas/export"
 	"matrixas/handlers/api"
 	"matrixas/matrix"
 	"matrixas/setup"
@@ -22,6 +23,7 @@ const (
 	anyone      access = iota // no credentials needed
 	staffOnly                 // 401 anonymous, 403 non-staff
 	staffWrites               // any authenticated caller may read; writes are staff only
+	staffHidden               // 401 anonymous, 404 non-staff (as if nothing were there)
 )
 
 // Response bodies that handlers write as maps; these mirror them for the document, and
@@ -35,6 +37,16 @@ type (
 	stateConflict struct {
 		Detail string `json:"detail"`
 		State  string `json:"state"`
+	}
+	// exportDocument is a history export's JSON file, as a download delivers it
+	// (package export writes it as a stream).
+	exportDocument struct {
+		RoomID       string           `json:"room_id"`
+		RoomName     string           `json:"room_name"`
+		ExportedAt   string           `json:"exported_at"`
+		MessageCount int              `json:"message_count"`
+		MediaCount   int              `json:"media_count"`
+		Messages     []export.Message `json:"messages"`
 	}
 )
 
@@ -135,6 +147,9 @@ func responseComponents() (map[string]*Schema, error) {
 		{"Project", api.ProjectJSON{}},
 		{"ProjectMember", api.MemberJSON{}},
 		{"StateConflict", stateConflict{}},
+		{"MatrixHistoryExport", api.ExportJSON{}},
+		{"MatrixHistoryExportDocument", exportDocument{}},
+		{"MatrixHistoryExportMessage", export.Message{}},
 	}, map[string]func(*Schema){
 		"MatrixAppserviceStatus":                             desc("The current appservice configuration state."),
 		"MatrixAppserviceStatus.enabled":                     desc("Whether the appservice is set up and accepting transactions."),
@@ -181,6 +196,31 @@ func responseComponents() (map[string]*Schema, error) {
 		"ProjectMember.role":                                 enum(roles, ""),
 		"ProjectMember.created":                              dt(""),
 		"StateConflict.state":                                desc("The object's current state."),
+		"MatrixHistoryExport":                                desc("One export of a room's history: its record, and its files once completed."),
+		"MatrixHistoryExport.uuid":                           uuid("The export's UUID."),
+		"MatrixHistoryExport.room":                           desc("The UUID of the exported room's record; null once that record is deleted (the export outlives it)."),
+		"MatrixHistoryExport.room_id":                        desc("The Matrix room exported."),
+		"MatrixHistoryExport.room_name":                      desc("The room's name when it was exported."),
+		"MatrixHistoryExport.export_type":                    enum(exportTypes(), "manual (staff asked), periodic (the daily export) or on_deletion (before the room was archived)."),
+		"MatrixHistoryExport.state":                          enum(exportStates(), "pending -> exporting -> completed or failed."),
+		"MatrixHistoryExport.message_count":                  desc("Messages exported; while exporting, the count so far."),
+		"MatrixHistoryExport.media_count":                    desc("Attachments archived in the media ZIP."),
+		"MatrixHistoryExport.error_message":                  desc("Why the export failed; empty otherwise."),
+		"MatrixHistoryExport.export_file":                    desc("URL that downloads the JSON document; null until completed."),
+		"MatrixHistoryExport.export_file_size":               desc("Bytes the JSON download delivers."),
+		"MatrixHistoryExport.media_file":                     desc("URL that downloads the media ZIP; null when there is none (media export off, or no attachment)."),
+		"MatrixHistoryExport.media_file_size":                desc("Bytes the ZIP download delivers."),
+		"MatrixHistoryExport.attempts":                       desc("Runs started: more than one when a stop interrupted it."),
+		"MatrixHistoryExport.started_at":                     dt("When the last run started; null before."),
+		"MatrixHistoryExport.completed_at":                   dt("When it completed or failed; null before."),
+		"MatrixHistoryExport.created":                        dt("When it was queued."),
+		"MatrixHistoryExportDocument":                        desc("A room's history: every message, newest first."),
+		"MatrixHistoryExportDocument.exported_at":            dt("When the export ran (UTC, milliseconds)."),
+		"MatrixHistoryExportMessage":                         desc("One message: m.room.message events (edits included, each its own entry), stickers, undecryptable and redacted messages."),
+		"MatrixHistoryExportMessage.timestamp":               dt("The homeserver's time of the event (UTC, milliseconds)."),
+		"MatrixHistoryExportMessage.relates_to":              desc("m.relates_to: a reply's m.in_reply_to, an edit's rel_type m.replace and event_id."),
+		"MatrixHistoryExportMessage.media_file":              desc("The attachment's entry in the media ZIP: {event_id}_{file name}."),
+		"MatrixHistoryExportMessage.media_error":             desc("Why the attachment is not in the ZIP (over a limit, download failed)."),
 	})
 }
 
@@ -191,6 +231,7 @@ var errorResponses = map[int]struct{ name, desc, schema string }{
 	http.StatusForbidden:             {"Forbidden", "Authenticated, but not allowed (staff only; a staff account through the directory API), or a cross-site request with a session cookie.", "Detail"},
 	http.StatusNotFound:              {"NotFound", "No such object, or a page number past the last page (\"Invalid page.\").", "Detail"},
 	http.StatusConflict:              {"Conflict", "The object's state does not allow this; the body says which state it is in.", "StateConflict"},
+	http.StatusTooManyRequests:       {"TooManyRequests", "A limit was reached (10 manual exports of a room in 24 hours); try again later.", "Detail"},
 	http.StatusRequestEntityTooLarge: {"PayloadTooLarge", "The request body is larger than MAX_BODY_BYTES.", "Detail"},
 	http.StatusUnsupportedMediaType:  {"UnsupportedMediaType", "The body is in a media type the API does not read: send application/json or application/x-www-form-urlencoded.", "Detail"},
 }
@@ -280,6 +321,7 @@ func specs() []spec {
 	uuidParam := pathParam("uuid", "The object's UUID (32 hex digits, dashes allowed).")
 	noContent := map[int]*Response{http.StatusNoContent: {Description: "Done; no body."}}
 	const admin, users, projects, rooms, profiles, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "schema"
+	const exportsTag = "matrix-exports"
 	return []spec{
 		{method: http.MethodGet, path: "/api/admin/matrix-appservice/status/", id: "admin_matrix_appservice_status_retrieve", tag: admin, access: staffOnly,
 			summary: "Get Matrix appservice status", desc: "Returns the current appservice configuration state.",
@@ -392,9 +434,45 @@ func specs() []spec {
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
 		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/reactivate/", id: "matrix_rooms_reactivate", tag: rooms, access: staffWrites, summary: "Reactivate an archived room",
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/export_history/", id: "matrix_rooms_export_history", tag: rooms, access: staffWrites,
+			summary: "Export a room's history",
+			desc:    "Queues a manual export of the room's history (202). When an export of the room already waits, answers that one (200). At most 10 manual exports of a room in 24 hours (then 429); 409 when the room does not exist on the homeserver yet.",
+			params:  []*Parameter{uuidParam},
+			ok: map[int]*Response{
+				202: jsonResp("Queued.", ref("MatrixHistoryExport")),
+				200: jsonResp("An export of the room was already waiting: that one.", ref("MatrixHistoryExport")),
+			},
+			errors: []int{404, 409, 429}},
 		{method: http.MethodGet, path: "/api/matrix-user-profiles/", id: "matrix_user_profiles_list", tag: profiles, access: staffWrites, summary: "List users' Matrix accounts",
 			params: append([]*Parameter{searchParam, query("provisioned", &Schema{Type: "boolean"}, "")}, pageParams...),
 			ok:     map[int]*Response{200: listResp("MatrixUserProfile")}, errors: []int{400, 404}},
+
+		{method: http.MethodGet, path: "/api/matrix-exports/", id: "matrix_exports_list", tag: exportsTag, access: staffHidden, summary: "List history exports",
+			desc: "Newest first.",
+			params: append([]*Parameter{
+				query("room_uuid", str(""), "A room's UUID."),
+				query("state", &Schema{Type: "string", Enum: exportStates()}, ""),
+				query("export_type", &Schema{Type: "string", Enum: exportTypes()}, ""),
+			}, pageParams...),
+			ok: map[int]*Response{200: listResp("MatrixHistoryExport")}, errors: []int{400}},
+		{method: http.MethodGet, path: "/api/matrix-exports/{uuid}/", id: "matrix_exports_retrieve", tag: exportsTag, access: staffHidden, summary: "Get a history export",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixHistoryExport"))}},
+		{method: http.MethodGet, path: "/api/matrix-exports/{uuid}/download/export/", id: "matrix_exports_download_export", tag: exportsTag, access: staffHidden,
+			summary: "Download an export's JSON document",
+			desc:    "The decrypted document, streamed as an attachment. The whole file is checked before the first byte is sent: one that fails its integrity check is 409 and never served. 404 until the export is completed.",
+			params:  []*Parameter{uuidParam},
+			ok: map[int]*Response{
+				200: download("The document.", "application/json", ref("MatrixHistoryExportDocument")),
+				409: jsonResp("The file failed its integrity check (changed, cut short, missing, or encrypted under another master key): it is not served.", ref("Detail")),
+			}},
+		{method: http.MethodGet, path: "/api/matrix-exports/{uuid}/download/media/", id: "matrix_exports_download_media", tag: exportsTag, access: staffHidden,
+			summary: "Download an export's media ZIP",
+			desc:    "The decrypted ZIP of the attachments ({event_id}_{file name} entries), streamed as an attachment, checked whole first like the document. 404 when the export has none.",
+			params:  []*Parameter{uuidParam},
+			ok: map[int]*Response{
+				200: download("The ZIP.", "application/zip", &Schema{Type: "string", Format: "binary"}),
+				409: jsonResp("The file failed its integrity check: it is not served.", ref("Detail")),
+			}},
 
 		{method: http.MethodGet, path: "/api/schema/", id: "schema_retrieve", tag: schema, access: anyone, summary: "This OpenAPI document",
 			desc:   "OpenAPI 3 description of this API: JSON, or YAML with ?format=yaml. It describes paths and shapes only, the same for every installation, so it needs no credentials.",
@@ -405,6 +483,32 @@ func specs() []spec {
 			}}},
 			errors: []int{400, 401}}, // 401: a wrong token is refused even here
 	}
+}
+
+// download is a file answer: an attachment that no cache keeps.
+func download(desc, mediaType string, s *Schema) *Response {
+	return &Response{Description: desc, Content: map[string]MediaType{mediaType: {Schema: s}},
+		Headers: map[string]*Header{
+			"Content-Disposition": {Required: true, Schema: str(""), Description: `attachment; filename="matrix-history-<room>-<date>-<uuid>.json" (or -media.zip).`},
+			"Content-Length":      {Required: true, Schema: &Schema{Type: "integer"}, Description: "The decrypted size."},
+			"Cache-Control":       {Required: true, Schema: str(""), Description: "no-store"},
+		}}
+}
+
+func exportStates() []any {
+	out := make([]any, len(db.ExportStates))
+	for i, s := range db.ExportStates {
+		out[i] = string(s)
+	}
+	return out
+}
+
+func exportTypes() []any {
+	out := make([]any, len(db.ExportTypes))
+	for i, t := range db.ExportTypes {
+		out[i] = string(t)
+	}
+	return out
 }
 
 func roomStates() []any {
@@ -455,6 +559,7 @@ func Build() *Document {
 			{Name: "projects", Description: "The platform's projects and their members' roles."},
 			{Name: "matrix-rooms", Description: "The Matrix room of each project."},
 			{Name: "matrix-user-profiles", Description: "Each user's Matrix account."},
+			{Name: "matrix-exports", Description: "Room history exports: their records and their decrypted files (staff only)."},
 			{Name: "schema", Description: "This document."},
 		},
 	}
@@ -493,6 +598,9 @@ func (s spec) operation() *Operation {
 	case staffOnly:
 		errs[401], errs[403] = true, true
 		who = "Staff only."
+	case staffHidden:
+		errs[401], errs[404] = true, true
+		who = "Staff only; anyone else gets 404, as for an unknown object."
 	case staffWrites:
 		errs[401] = true
 		if write {

@@ -19,6 +19,7 @@ import (
 type checker struct {
 	ms   *db.MatrixSettings
 	loc  *db.DiagnosticStats
+	exp  *db.ExportStats
 	p    *probes
 	opts Options
 	now  time.Time
@@ -39,7 +40,7 @@ func skip(name, label, why, hint string) Check {
 
 // all returns every check in report order.
 func (c *checker) all() []Check {
-	return []Check{
+	checks := []Check{
 		c.homeserverConfigured(),
 		c.domainConfigured(),
 		c.reachable(),
@@ -58,6 +59,10 @@ func (c *checker) all() []Check {
 		c.userStats(),
 		c.queue(),
 	}
+	if ch, ok := c.historyExports(); ok {
+		checks = append(checks, ch)
+	}
+	return checks
 }
 
 const setupHint = "Run the appservice setup (POST /api/admin/matrix-appservice/setup/ or the dashboard's setup page)."
@@ -539,6 +544,28 @@ func (c *checker) queue() Check {
 			"The provisioning worker is not making progress: check that the appservice is enabled, the checks above are green, and the log for provisioning errors.")
 	}
 	return pass(name, label, detail)
+}
+
+// historyExports is history_exports: no export failed in the last 24 hours. It is
+// listed only when exports are enabled or some exist (manual ones need no setting).
+func (c *checker) historyExports() (Check, bool) {
+	const name, label = CheckHistoryExports, "History exports"
+	e := c.exp
+	if !c.opts.ExportsEnabled && e.Total == 0 {
+		return Check{}, false
+	}
+	detail := fmt.Sprintf("%d completed, %d failed in the last 24 h; %d waiting, %d running", e.Completed, e.Failed, e.Pending, e.Running)
+	if !e.LastDone.IsZero() {
+		detail += "; the last completed " + ago(c.now.Sub(e.LastDone))
+	}
+	if !c.opts.ExportsEnabled {
+		detail += " (daily exports are off: MATRIX_HISTORY_EXPORT_ENABLED)"
+	}
+	if e.Failed > 0 {
+		return fail(name, label, detail+". Last error: "+e.LastError,
+			"Open the Exports page (filter: failed): each failed export says why. Fix the cause (often the bot is not in the room, or the homeserver is unreachable: see the checks above), then export the room again."), true
+	}
+	return pass(name, label, detail), true
 }
 
 func orDefault(s, def string) string {

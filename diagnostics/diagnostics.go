@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -41,6 +42,7 @@ const (
 	CheckRoomStats                  = "room_stats"
 	CheckUserStats                  = "user_stats"
 	CheckProvisioningQueue          = "provisioning_queue"
+	CheckHistoryExports             = "history_exports"
 )
 
 // CheckNames lists every check name in report order.
@@ -49,7 +51,22 @@ var CheckNames = []string{
 	CheckHomeserverServerName, CheckPublicConfigured, CheckPublicReachable,
 	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
 	CheckBotWhoami, CheckUserNamespace, CheckPing, CheckTransactions,
-	CheckRoomStats, CheckUserStats, CheckProvisioningQueue,
+	CheckRoomStats, CheckUserStats, CheckProvisioningQueue, CheckHistoryExports,
+}
+
+// OptionalChecks are listed only while their feature is in use (history_exports: when
+// exports are enabled or any exist); every other check is in every report.
+var OptionalChecks = []string{CheckHistoryExports}
+
+// AlwaysListed returns the names of the checks every report lists, in report order.
+func AlwaysListed() []string {
+	var out []string
+	for _, name := range CheckNames {
+		if !slices.Contains(OptionalChecks, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Check is one check's outcome, in the reference API's shape; Hint (the next step to
@@ -102,6 +119,9 @@ type Options struct {
 	// WrapTransport, when set, wraps the probes' transport (the server's metrics time
 	// every homeserver call this way).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// ExportsEnabled is MATRIX_HISTORY_EXPORT_ENABLED: the history_exports check is
+	// listed when it is on or when any export exists.
+	ExportsEnabled bool
 }
 
 // Diagnostics runs the checks against the configured homeserver and the local database.
@@ -158,8 +178,12 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
 	}
+	exp, err := d.store.ExportStats(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, fmt.Errorf("diagnostics: %w", err)
+	}
 	p := d.probe(ctx, ms, id.UserID(loc.ProvisionedUser))
-	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now}
+	c := &checker{ms: ms, loc: loc, exp: exp, p: p, opts: d.opts, now: now}
 	checks := c.all()
 
 	secrets := matrix.Secrets(ms)

@@ -46,6 +46,8 @@ type Metrics struct {
 	httpDuration *prometheus.HistogramVec
 	httpMu       sync.RWMutex
 	httpSeries   map[httpKey]*httpSeries
+
+	exports *prometheus.CounterVec
 }
 
 var _ provision.Observer = (*Metrics)(nil)
@@ -113,6 +115,7 @@ func New(version string, log *slog.Logger) *Metrics {
 	}, []string{"route", "method"})
 
 	m.reg.MustRegister(build, txns, m.events, auth, m.provAttempts, m.provFailures, m.hsDuration, m.httpRequests, m.httpDuration)
+	m.initExports()
 	return m
 }
 

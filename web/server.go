@@ -72,6 +72,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		StaleAfter:     cfg.TransactionsStaleAfter,
 		Origin:         cfg.PublicURL,
 		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
+		ExportsEnabled: cfg.Export.Enabled,
 	})
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
@@ -83,6 +84,10 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
 		Observer:        m,
 	})
+	exportJob, err := newExportJob(cfg, store, settings, log, m, worker.Wake)
+	if err != nil {
+		return nil, err
+	}
 	appserviceSetup := &setup.Service{
 		Settings:  settings,
 		HTTP:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
@@ -105,25 +110,31 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Wake:            worker.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
+		Exports:         exportJob,
 	}
 	s.ui = &ui.Handler{
-		Store:           store,
-		Settings:        settings,
-		Sessions:        sessions,
-		Throttle:        auth.NewThrottle(5, 15*time.Minute),
-		Logins:          auth.NewLoginThrottle(5, 15*time.Minute),
-		Passwords:       auth.NewPasswords(cfg.PasswordCost),
-		AppserviceSetup: appserviceSetup,
-		Diag:            diag,
-		Log:             log,
-		Wake:            worker.Wake,
-		PublicURL:       cfg.PublicURL,
-		TrustedProxies:  cfg.TrustedProxies,
-		Version:         version,
+		Store:                store,
+		Settings:             settings,
+		Sessions:             sessions,
+		Throttle:             auth.NewThrottle(5, 15*time.Minute),
+		Logins:               auth.NewLoginThrottle(5, 15*time.Minute),
+		Passwords:            auth.NewPasswords(cfg.PasswordCost),
+		AppserviceSetup:      appserviceSetup,
+		Diag:                 diag,
+		Log:                  log,
+		Wake:                 worker.Wake,
+		Exports:              exportJob,
+		ExportsDaily:         cfg.Export.Enabled,
+		ExportsHour:          cfg.Export.Hour,
+		ExportsRetentionDays: cfg.Export.RetentionDays,
+		PublicURL:            cfg.PublicURL,
+		TrustedProxies:       cfg.TrustedProxies,
+		Version:              version,
 	}
 	s.health = &health.Handler{Store: store}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
+	s.jobs = append(s.jobs, exportJob.Run)
 	s.router = s.Routes()
 	return s, nil
 }
@@ -232,6 +243,9 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/retry", u.RoomRetry)
 			r.Post("/rooms/{uuid}/disable", u.RoomDisable)
 			r.Post("/rooms/{uuid}/reactivate", u.RoomReactivate)
+			r.Post("/rooms/{uuid}/export_history", u.RoomExportHistory)
+			r.Get("/rooms/{uuid}/exports", u.RoomExports)
+			r.Get("/exports", u.ExportsPage)
 			r.Get("/projects", u.ProjectsPage)
 			r.Get("/projects/{uuid}", u.ProjectDetail)
 			r.Post("/projects/{uuid}/room", u.ProjectCreateRoom)
@@ -283,7 +297,16 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/retry/", a.RetryRoom)
 				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
+				r.Post("/matrix-rooms/{uuid}/export_history/", a.ExportHistory)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
+			})
+			// History exports: staff only, and 404 for everyone else.
+			r.Group(func(r chi.Router) {
+				r.Use(staffOrNotFound)
+				r.Get("/matrix-exports/", a.ListExports)
+				r.Get("/matrix-exports/{uuid}/", a.GetExport)
+				r.Get("/matrix-exports/{uuid}/download/export/", a.DownloadExport)
+				r.Get("/matrix-exports/{uuid}/download/media/", a.DownloadExportMedia)
 			})
 		})
 	})

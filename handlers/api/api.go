@@ -31,6 +31,8 @@ type Handler struct {
 	// PublicURL is this server's configured public URL (the base of Link headers); ""
 	// when unknown.
 	PublicURL string
+	// Exports queues history exports and opens their files.
+	Exports Exports
 }
 
 // wake nudges the provisioning worker, when there is one.

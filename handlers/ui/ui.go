@@ -37,6 +37,12 @@ type Handler struct {
 	Log  *slog.Logger
 	// Wake nudges the provisioning worker after a write it should act on; nil = no worker.
 	Wake func()
+	// Exports queues history exports; ExportsDaily, ExportsHour and
+	// ExportsRetentionDays are their schedule and retention, which the Exports page states.
+	Exports              Exports
+	ExportsDaily         bool
+	ExportsHour          int
+	ExportsRetentionDays int
 	// PublicURL is this server's configured public URL (setup's default url); "" when unknown.
 	PublicURL string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
