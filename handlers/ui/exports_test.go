@@ -267,7 +267,7 @@ func TestRoomExportHistory(t *testing.T) {
 		t.Errorf("the 11th without JavaScript: flashes %v", got)
 	}
 	_, doc = getPage(t, srv, c, page)
-	if got := textOf(doc, "room-exports-all"); got != "All 10" {
+	if got := textOf(doc, "room-exports-all"); got != "All exports (10)" {
 		t.Errorf("link to all the room's exports: %q", got)
 	}
 
