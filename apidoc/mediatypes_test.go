@@ -2,6 +2,7 @@ package apidoc_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"maunium.net/go/mautrix/id"
 
 	"matrixas/internal/testserver"
 )
@@ -58,6 +61,20 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 				"homeserver_domain": "example.org", "user_registration_secret": "media-secret", "sender_localpart": "bot-" + v}, "bot-" + v
 		case "ProjectMemberRequest":
 			return path, map[string]string{"user": user, "role": "member"}, user
+		case "MatrixRoomMessageRequest":
+			room := create("/api/matrix-rooms/", map[string]any{"project": create("/api/projects/", map[string]any{"name": "Talk " + v})})
+			r, err := ts.Store.RoomByUUID(context.Background(), room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Active, as the worker leaves it: only an active room takes messages.
+			if err := ts.Store.SetRoomHomeserverID(context.Background(), r.ID, id.RoomID("!"+v+":localhost"), "", ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := ts.Store.FinishRoomSync(context.Background(), r.ID, "Talk"); err != nil {
+				t.Fatal(err)
+			}
+			return strings.ReplaceAll(path, "/api/matrix-rooms//", "/api/matrix-rooms/"+room+"/"), map[string]string{"body": "Hello " + v}, "Hello " + v
 		}
 		t.Fatalf("no sample for request schema %s: add one", schema)
 		return "", nil, ""

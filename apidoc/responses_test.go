@@ -278,7 +278,12 @@ func TestResponsesMatchDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	action("reactivate", 409) // active
-	action("disable", 200)    // active -> disabling
+	const messages = "/api/matrix-rooms/{uuid}/messages/"
+	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + roomUUID + "/messages/", token: staff, want: 202, body: map[string]any{"body": "Hello **all**"}})
+	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + roomUUID + "/messages/", token: staff, want: 400, badInput: true, body: map[string]any{"body": " "}})
+	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + missing + "/messages/", token: staff, want: 404, body: map[string]any{"body": "x"}})
+	action("disable", 200) // active -> disabling
+	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + roomUUID + "/messages/", token: staff, want: 409, body: map[string]any{"body": "too late"}})
 	if err := ts.Store.FinishRoomDisable(ctx, dbRoom.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,8 @@ func runAll(ctx context.Context, quick bool, out, peer, only string) error {
 		{"6", "diagnostics", diagnosticsTime},
 		{"7", "memory, size, start", memoryAndStart},
 		{"8", "microbenchmarks", microbenchmarks},
-		{"9", "history export", historyExport},
+		{"9", "the bot", botScenario},
+		{"10", "history export", historyExport},
 	}
 	for _, s := range scenarios {
 		if only != "" && !strings.Contains(","+only+",", ","+s.n+",") {

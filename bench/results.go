@@ -17,3 +17,15 @@ type sweepPoint struct {
 	Concurrency                   int
 	WallS, DendriteCPUS, OursCPUS float64
 }
+
+// botResults is what TestBenchBot hands back to scenario 9.
+type botResults struct {
+	Commands  int
+	Rooms     int
+	LatencyMS []float64 // per command: its transaction arriving -> its reply's send leaving
+	Messages  int
+	OutboxS   float64 // the outbox: first message queued -> last one recorded as sent
+	QueuedS   float64 // of which queueing them all through the API
+	SerialS   float64 // the same number of plain sends, one after the other
+	InFlight  int
+}

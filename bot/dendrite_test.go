@@ -233,6 +233,30 @@ func (d *onDendrite) fromBot(t testing.TB, roomID id.RoomID) []*event.Event {
 	return out
 }
 
+// fromBotWhen reads the bot's messages once ready says the timeline shows what the test
+// waits for: Dendrite's /messages catches up with a send a moment after it returned.
+func (d *onDendrite) fromBotWhen(t testing.TB, roomID id.RoomID, ready func([]*event.Event) bool) []*event.Event {
+	t.Helper()
+	var got []*event.Event
+	waitUntil(t, "the room's timeline to show the messages", func() bool {
+		got = d.fromBot(t, roomID)
+		return ready(got)
+	})
+	return got
+}
+
+// holds is a fromBotWhen condition: the timeline has the event.
+func holds(eventID id.EventID) func([]*event.Event) bool {
+	return func(evts []*event.Event) bool {
+		return slices.ContainsFunc(evts, func(e *event.Event) bool { return e.ID == eventID })
+	}
+}
+
+// atLeast is a fromBotWhen condition: the timeline has n messages of the bot.
+func atLeast(n int) func([]*event.Event) bool {
+	return func(evts []*event.Event) bool { return len(evts) >= n }
+}
+
 func (d *onDendrite) say(t *testing.T, text string) id.EventID {
 	t.Helper()
 	resp, err := d.alice.SendText(context.Background(), d.roomID, text)
@@ -302,7 +326,7 @@ func TestBotOnDendrite(t *testing.T) {
 			t.Fatalf("events %s, %s (same txn id), %s (another): want the first two equal", first, again, other)
 		}
 		var bodies []string
-		for _, evt := range d.fromBot(t, d.roomID) {
+		for _, evt := range d.fromBotWhen(t, d.roomID, holds(other)) {
 			bodies = append(bodies, evt.Content.AsMessage().Body)
 			if evt.ID == first && matrix.SentTxnID(evt) != "dedup-1" {
 				t.Errorf("the event carries txn id %q, want dedup-1", matrix.SentTxnID(evt))
@@ -368,7 +392,7 @@ func TestBotOnDendrite(t *testing.T) {
 		s.Wake()
 		waitUntil(t, "every message sent", func() bool { return d.pending(t) == 0 })
 
-		got := d.fromBot(t, d.roomID)[before:]
+		got := d.fromBotWhen(t, d.roomID, atLeast(before+burst+3))[before:]
 		if len(got) != burst+3 {
 			t.Fatalf("%d new messages from the bot, want %d", len(got), burst+3)
 		}
@@ -438,7 +462,7 @@ func TestBotOnDendrite(t *testing.T) {
 		}
 		d.sender(t, bot.SenderOptions{}).Wake()
 		waitUntil(t, "the refusal", func() bool { return d.pending(t) == 0 })
-		got := d.fromBot(t, d.roomID)[before:]
+		got := d.fromBotWhen(t, d.roomID, atLeast(before+1))[before:]
 		if len(got) != 1 || got[0].Content.AsMessage().Body != bot.NoAccessText {
 			t.Fatalf("got %d messages: %v", len(got), got)
 		}

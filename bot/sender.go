@@ -102,7 +102,11 @@ type SenderOptions struct {
 	// or "" = any sender's (the marker is a random per-message id nobody else knows).
 	BotUserID func(ctx context.Context) id.UserID
 	// Now is the clock (tests inject one); default time.Now.
-	Now      func() time.Time
+	Now func() time.Time
+	// OnSent is called after a message reached its final state (sent, or failed for
+	// good) and that was recorded: whoever waits for a message (the provisioning
+	// worker, before it kicks anyone from a room being disabled) looks again. nil = nobody.
+	OnSent   func()
 	Observer Observer
 	Log      *slog.Logger
 }
@@ -359,6 +363,9 @@ func (s *Sender) sent(ctx context.Context, m *db.OutboxMessage, eventID id.Event
 		s.opts.Log.ErrorContext(ctx, "bot: record a sent message", "message", m.UUID, "event", eventID, "error", err)
 		return false
 	}
+	if s.opts.OnSent != nil {
+		s.opts.OnSent()
+	}
 	if s.opts.Observer != nil {
 		s.opts.Observer.OutboxSent(m.Kind, now.Sub(m.CreatedAt))
 	}
@@ -376,6 +383,9 @@ func (s *Sender) failed(ctx context.Context, m *db.OutboxMessage, sendErr error)
 		if err := s.q.FailOutbox(ctx, m.ID, reason, now); err != nil {
 			s.opts.Log.ErrorContext(ctx, "bot: record a failed message", "message", m.UUID, "error", err)
 			return false
+		}
+		if s.opts.OnSent != nil {
+			s.opts.OnSent()
 		}
 		if s.opts.Observer != nil {
 			s.opts.Observer.OutboxFailed(m.Kind, reason)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -458,6 +459,55 @@ func TestSenderPermanentErrorFailsAtOnce(t *testing.T) {
 	}
 	if m := f.message(t, bad.UUID); m.State != db.OutboxFailed || m.Attempts != 1 || m.LastError != "M_FORBIDDEN" {
 		t.Errorf("%+v", m)
+	}
+}
+
+// TestSenderOnSent: the hook hears of each message that reached a final state, sent or
+// failed, after it was recorded (and before the observer); a send that will be retried
+// is not final.
+func TestSenderOnSent(t *testing.T) {
+	f := newFixture(t, 3)
+	f.hs.fail = func(room id.RoomID, _ int) (bool, error) {
+		switch room {
+		case f.rooms[0].RoomID:
+			return false, httpError(http.StatusForbidden, "M_FORBIDDEN")
+		case f.rooms[1].RoomID:
+			return false, httpError(http.StatusBadGateway, "")
+		}
+		return true, nil
+	}
+	failed := f.notify(t, 0, "refused")
+	f.notify(t, 1, "retried")
+	sent := f.notify(t, 2, "posted")
+	var hooked []string
+	var mu sync.Mutex
+	s, _ := f.sender(nil, SenderOptions{OnSent: func() {
+		// By the time the hook runs, the outcome is in the store.
+		var final []string
+		for _, uuid := range []string{failed.UUID, sent.UUID} {
+			if m := f.message(t, uuid); m.State != db.OutboxPending {
+				final = append(final, string(m.State))
+			}
+		}
+		mu.Lock()
+		hooked = append(hooked, fmt.Sprint(len(final)))
+		mu.Unlock()
+	}})
+	run(t, s)
+	seen := map[string]bool{}
+	for range 3 {
+		seen[f.obs.next(t)] = true
+	}
+	if !seen["failed notification M_FORBIDDEN"] || !seen["sent notification"] || !seen["retry notification HTTP 502 Bad Gateway"] {
+		t.Fatalf("observed %v", seen)
+	}
+	// The hook runs before the observer hears of the same outcome: by now every call
+	// that will come has come.
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(hooked)
+	if len(hooked) != 2 || hooked[0] == "0" || hooked[1] != "2" {
+		t.Errorf("OnSent calls saw %v final rows: want two calls (not one for the retry), each after a final outcome was recorded", hooked)
 	}
 }
 

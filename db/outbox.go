@@ -193,6 +193,37 @@ func (s *Store) QueueNotification(ctx context.Context, roomPK int64, body string
 	return s.OutboxByUUID(ctx, uuid)
 }
 
+// RoomNotActiveError refuses a message for a room that is not active: nobody reads it,
+// or there is no Matrix room to post into. The API answers it with 409 and the state.
+type RoomNotActiveError struct{ State RoomState }
+
+func (e *RoomNotActiveError) Error() string {
+	return fmt.Sprintf("db: the room is %s, not active", e.State)
+}
+
+// QueueActiveRoomNotification queues a notification into a room that is active, checked
+// in the same transaction (a room being disabled meanwhile cannot get it), and returns
+// the queued message. Another state is a *RoomNotActiveError; a missing room ErrNotFound.
+func (s *Store) QueueActiveRoomNotification(ctx context.Context, roomPK int64, body string) (*OutboxMessage, error) {
+	var uuid string
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		var state string
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM matrix_rooms WHERE id = ?`, roomPK).Scan(&state); err != nil {
+			return notFound(err, fmt.Sprintf("queue notification: get room %d", roomPK))
+		}
+		if RoomState(state) != RoomActive {
+			return &RoomNotActiveError{State: RoomState(state)}
+		}
+		var err error
+		uuid, err = s.QueueNotificationTx(ctx, tx, roomPK, body)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.OutboxByUUID(ctx, uuid)
+}
+
 // OutboxByUUID returns the outbox message with the given uuid.
 func (s *Store) OutboxByUUID(ctx context.Context, uuid string) (*OutboxMessage, error) {
 	o, err := scanOutbox(s.r.QueryRowContext(ctx, `SELECT `+outboxColumns+outboxFrom+` WHERE o.uuid = ?`, uuid))
@@ -399,6 +430,32 @@ func (s *Store) ListOutbox(ctx context.Context, f OutboxFilter) ([]*OutboxMessag
 	out, err := s.queryOutbox(ctx, "list outbox messages", `SELECT `+outboxColumns+outboxFrom+cond+` ORDER BY o.id DESC LIMIT ? OFFSET ?`,
 		append(args, limit, offset)...)
 	return out, total, err
+}
+
+// OutboxStateCounts counts the outbox's messages by state (every state present, zero
+// when it has none).
+func (s *Store) OutboxStateCounts(ctx context.Context) (map[OutboxState]int, error) {
+	out := make(map[OutboxState]int, len(OutboxStates))
+	for _, st := range OutboxStates {
+		out[st] = 0
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM bot_outbox GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("db: count outbox messages by state: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("db: count outbox messages by state: %w", err)
+		}
+		out[OutboxState(st)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: count outbox messages by state: %w", err)
+	}
+	return out, nil
 }
 
 // RoomOutbox returns a room's latest outbox messages (at most limit), newest first.

@@ -261,6 +261,33 @@ func TestQueueNotificationInCallersTransaction(t *testing.T) {
 	}
 }
 
+// TestQueueActiveRoomNotification: only an active room takes a message; any other
+// state is refused with the state, and nothing is queued.
+func TestQueueActiveRoomNotification(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	room := activeRoom(t, s, "P", "!p:example.org")
+	m, err := s.QueueActiveRoomNotification(ctx, room.ID, "Hello **all**")
+	if err != nil || m.State != OutboxPending || m.Kind != OutboxNotification || m.Body != "Hello **all**" || m.RoomUUID != room.UUID {
+		t.Fatalf("%+v %v", m, err)
+	}
+	for _, st := range []RoomState{RoomDisabling, RoomArchived, RoomError} {
+		if _, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET state = ? WHERE id = ?`, string(st), room.ID); err != nil {
+			t.Fatal(err)
+		}
+		var na *RoomNotActiveError
+		if _, err := s.QueueActiveRoomNotification(ctx, room.ID, "x"); !errors.As(err, &na) || na.State != st {
+			t.Errorf("room %s: %v, want RoomNotActiveError", st, err)
+		}
+	}
+	if n := len(outboxRows(t, s)); n != 1 {
+		t.Errorf("%d rows, want only the one for the active room", n)
+	}
+	if _, err := s.QueueActiveRoomNotification(ctx, 9999, "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing room: %v", err)
+	}
+}
+
 // TestOutboxQueueOrder: due messages come notifications first, then oldest first,
 // bounded, without rooms that are busy and without messages not due yet.
 func TestOutboxQueueOrder(t *testing.T) {
@@ -419,6 +446,10 @@ func TestOutboxLifecycle(t *testing.T) {
 	}
 	if err := s.FailOutbox(ctx, note.ID, "again", time.Now()); err != nil {
 		t.Fatal(err)
+	}
+
+	if c, err := s.OutboxStateCounts(ctx); err != nil || c[OutboxPending] != 0 || c[OutboxSent] != 1 || c[OutboxFailed] != 1 {
+		t.Errorf("counts by state %v %v, want 0 pending, 1 sent, 1 failed", c, err)
 	}
 
 	// The room's recent messages, newest first.

@@ -17,12 +17,14 @@ import (
 
 // checker turns the settings, the local state and the probes' results into checks.
 type checker struct {
-	ms   *db.MatrixSettings
-	loc  *db.DiagnosticStats
-	exp  *db.ExportStats
-	p    *probes
-	opts Options
-	now  time.Time
+	ms      *db.MatrixSettings
+	loc     *db.DiagnosticStats
+	exp     *db.ExportStats
+	outbox  *db.OutboxStats
+	botBeat time.Time // the sender's last turn; zero when none runs
+	p       *probes
+	opts    Options
+	now     time.Time
 }
 
 func pass(name, label, detail string) Check {
@@ -59,10 +61,11 @@ func (c *checker) all() []Check {
 		c.userStats(),
 		c.queue(),
 	}
+	// history_exports is listed only while exports are in use.
 	if ch, ok := c.historyExports(); ok {
 		checks = append(checks, ch)
 	}
-	return checks
+	return append(checks, c.botRunning(), c.outboxFailures())
 }
 
 const setupHint = "Run the appservice setup (POST /api/admin/matrix-appservice/setup/ or the dashboard's setup page)."
@@ -566,6 +569,40 @@ func (c *checker) historyExports() (Check, bool) {
 			"Open the Exports page (filter: failed): each failed export says why. Fix the cause (often the bot is not in the room, or the homeserver is unreachable: see the checks above), then export the room again."), true
 	}
 	return pass(name, label, detail), true
+}
+
+func (c *checker) botRunning() Check {
+	const name, label = CheckBotRunning, "Bot sender"
+	q := c.outbox
+	queue := "nothing pending"
+	if q.Pending > 0 {
+		queue = fmt.Sprintf("%d pending, the oldest queued %s", q.Pending, ago(c.now.Sub(q.OldestPending)))
+		if q.Retrying > 0 {
+			queue += fmt.Sprintf(", %d waiting to be retried", q.Retrying)
+		}
+	}
+	if c.botBeat.IsZero() {
+		return fail(name, label, "Not running — "+queue, "The bot's sender starts with the server: check the log for a start-up error, and restart the server.")
+	}
+	if age := c.now.Sub(c.botBeat); age > c.opts.BotStaleAfter {
+		return fail(name, label, fmt.Sprintf("Stalled — its loop last turned %s; %s", ago(age), queue),
+			"The sender has not looked at the outbox for too long: check the log for bot errors (a database that refuses writes pauses it), and restart the server if it persists.")
+	}
+	if q.Pending > 0 && c.now.Sub(q.OldestPending) > c.opts.QueueStuckAfter {
+		return fail(name, label, fmt.Sprintf("Running, but %s — stuck for more than %s", queue, human(c.opts.QueueStuckAfter)),
+			"Messages wait while the appservice is not set up or disabled, and between retries (up to 30 min): check bot_whoami above, and the Outbox page for each message's last error.")
+	}
+	return pass(name, label, "Running — "+queue)
+}
+
+func (c *checker) outboxFailures() Check {
+	const name, label = CheckOutboxFailures, "Bot messages failed in the last 24 h"
+	n := c.outbox.FailedSince
+	if n == 0 {
+		return pass(name, label, "None")
+	}
+	return fail(name, label, fmt.Sprintf("%s failed in the last 24 h (%d failed kept in all)", plural(n, "message"), c.outbox.Failed),
+		"Open the Outbox page and filter by failed: each message shows why (often the bot is not in the room, or the homeserver was unreachable for the whole retry schedule). Fix the cause, then retry them there.")
 }
 
 func orDefault(s, def string) string {

@@ -43,6 +43,8 @@ const (
 	CheckUserStats                  = "user_stats"
 	CheckProvisioningQueue          = "provisioning_queue"
 	CheckHistoryExports             = "history_exports"
+	CheckBotRunning                 = "bot_running"
+	CheckOutboxFailures             = "outbox_failures"
 )
 
 // CheckNames lists every check name in report order.
@@ -52,6 +54,7 @@ var CheckNames = []string{
 	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
 	CheckBotWhoami, CheckUserNamespace, CheckPing, CheckTransactions,
 	CheckRoomStats, CheckUserStats, CheckProvisioningQueue, CheckHistoryExports,
+	CheckBotRunning, CheckOutboxFailures,
 }
 
 // OptionalChecks are listed only while their feature is in use (history_exports: when
@@ -122,6 +125,12 @@ type Options struct {
 	// ExportsEnabled is MATRIX_HISTORY_EXPORT_ENABLED: the history_exports check is
 	// listed when it is on or when any export exists.
 	ExportsEnabled bool
+	// BotHeartbeat is when the bot's sender last turned its loop (bot.Sender.LastBeat);
+	// nil = no sender runs in this process, and bot_running says so.
+	BotHeartbeat func() time.Time
+	// BotStaleAfter: a sender whose loop has not turned for this long is not running
+	// (default 2 min; it turns at least every 30 s, and a send takes at most 30 s).
+	BotStaleAfter time.Duration
 }
 
 // Diagnostics runs the checks against the configured homeserver and the local database.
@@ -147,6 +156,9 @@ func New(store *db.Store, settings *db.Settings, opts Options) *Diagnostics {
 	}
 	if opts.QueueStuckAfter <= 0 {
 		opts.QueueStuckAfter = time.Hour
+	}
+	if opts.BotStaleAfter <= 0 {
+		opts.BotStaleAfter = 2 * time.Minute
 	}
 	if opts.Origin == "" {
 		opts.Origin = "null"
@@ -182,8 +194,16 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
 	}
+	outbox, err := d.store.OutboxStats(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, fmt.Errorf("diagnostics: %w", err)
+	}
+	var beat time.Time
+	if d.opts.BotHeartbeat != nil {
+		beat = d.opts.BotHeartbeat()
+	}
 	p := d.probe(ctx, ms, id.UserID(loc.ProvisionedUser))
-	c := &checker{ms: ms, loc: loc, exp: exp, p: p, opts: d.opts, now: now}
+	c := &checker{ms: ms, loc: loc, exp: exp, p: p, opts: d.opts, now: now, outbox: outbox, botBeat: beat}
 	checks := c.all()
 
 	secrets := matrix.Secrets(ms)

@@ -147,7 +147,8 @@ func newEnv(t *testing.T, values map[string]string) *env {
 		}
 	}
 	e := &env{store: store, settings: st, now: time.Now()}
-	e.opts = diagnostics.Options{Now: func() time.Time { return e.now }}
+	// A sender that has just turned its loop, as in a running server.
+	e.opts = diagnostics.Options{Now: func() time.Time { return e.now }, BotHeartbeat: func() time.Time { return e.now }}
 	return e
 }
 
@@ -638,6 +639,38 @@ func addRoom(t *testing.T, store *db.Store, state string, modified time.Time, at
 	}
 }
 
+// addOutbox inserts an outbox message in state into a room of its own, queued (and,
+// when sent or failed, settled) at when, with lastError.
+func addOutbox(t *testing.T, store *db.Store, state string, when time.Time, lastError string) {
+	t.Helper()
+	err := store.Tx(context.Background(), func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO projects (uuid, name, created_at, modified_at) VALUES (?, 'p', ?, ?)`, db.NewUUID(), when.Unix(), when.Unix())
+		if err != nil {
+			return err
+		}
+		pid, _ := res.LastInsertId()
+		res, err = tx.Exec(`INSERT INTO matrix_rooms (uuid, project_id, state, room_id, created_at, modified_at) VALUES (?, ?, 'active', ?, ?, ?)`,
+			db.NewUUID(), pid, "!"+db.NewUUID()+":"+domain, when.Unix(), when.Unix())
+		if err != nil {
+			return err
+		}
+		room, _ := res.LastInsertId()
+		var sent, failed any
+		switch state {
+		case "sent":
+			sent = when.Unix()
+		case "failed":
+			failed = when.Unix()
+		}
+		_, err = tx.Exec(`INSERT INTO bot_outbox (uuid, kind, state, room_pk, room_id, body, last_error, created_at, sent_at, failed_at)
+			VALUES (?, 'notification', ?, ?, '!r:x', 'hello', ?, ?, ?, ?)`, db.NewUUID(), state, room, lastError, when.Unix(), sent, failed)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // addProfile inserts a user and its Matrix profile @name:server.
 func addProfile(t *testing.T, store *db.Store, name, server string, active, provisioned bool, created time.Time) {
 	t.Helper()
@@ -733,6 +766,51 @@ func TestLocalState(t *testing.T) {
 			checks: map[string]expect{
 				diagnostics.CheckProvisioningQueue: {true, "1 pending (1 room, 0 users), the oldest queued 5 min ago", ""},
 				diagnostics.CheckTransactions:      {true, "None received yet", ""},
+			},
+		},
+		{
+			name: "bot: a working sender with a short queue, no failures",
+			seed: func(t *testing.T, e *env) {
+				addOutbox(t, e.store, "pending", e.now.Add(-3*time.Minute), "")
+				addOutbox(t, e.store, "pending", e.now.Add(-time.Minute), "HTTP 502")
+				addOutbox(t, e.store, "failed", e.now.Add(-30*time.Hour), "M_FORBIDDEN") // older than 24 h
+				addOutbox(t, e.store, "sent", e.now.Add(-time.Minute), "")
+			},
+			checks: map[string]expect{
+				diagnostics.CheckBotRunning:     {true, "Running — 2 pending, the oldest queued 3 min ago, 1 waiting to be retried", ""},
+				diagnostics.CheckOutboxFailures: {true, "None", ""},
+			},
+		},
+		{
+			name: "bot: failures in the last day, messages stuck",
+			seed: func(t *testing.T, e *env) {
+				addOutbox(t, e.store, "pending", e.now.Add(-2*time.Hour), "")
+				addOutbox(t, e.store, "failed", e.now.Add(-time.Hour), "M_FORBIDDEN")
+				addOutbox(t, e.store, "failed", e.now.Add(-23*time.Hour), "M_FORBIDDEN")
+				addOutbox(t, e.store, "failed", e.now.Add(-25*time.Hour), "M_FORBIDDEN")
+			},
+			checks: map[string]expect{
+				diagnostics.CheckBotRunning:     {false, "Running, but 1 pending, the oldest queued 2 h ago — stuck for more than 1h", "Outbox page"},
+				diagnostics.CheckOutboxFailures: {false, "2 messages failed in the last 24 h (3 failed kept in all)", "Outbox page"},
+			},
+		},
+		{
+			name: "bot: the sender stalled",
+			seed: func(t *testing.T, e *env) {
+				e.opts.BotHeartbeat = func() time.Time { return e.now.Add(-5 * time.Minute) }
+			},
+			checks: map[string]expect{
+				diagnostics.CheckBotRunning: {false, "Stalled — its loop last turned 5 min ago; nothing pending", "log"},
+			},
+		},
+		{
+			name: "bot: no sender in this process",
+			seed: func(t *testing.T, e *env) {
+				e.opts.BotHeartbeat = nil
+				addOutbox(t, e.store, "pending", e.now.Add(-time.Minute), "")
+			},
+			checks: map[string]expect{
+				diagnostics.CheckBotRunning: {false, "Not running — 1 pending", "restart"},
 			},
 		},
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -215,6 +216,49 @@ func TestDashboardEndToEnd(t *testing.T) {
 		t.Fatalf("room id %q", oldRoomID)
 	}
 	sh.take(t, "room", true)
+
+	// The Outbox: a message that failed (the room refused it, say) is retried from its
+	// row (htmx swaps the row and shows a flash), and the bot then posts it.
+	ctx := context.Background()
+	apolloRoom, err := srv.Store.RoomByUUID(ctx, apollo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed string
+	if err := srv.Store.Tx(ctx, func(tx *sql.Tx) error {
+		if failed, err = srv.Store.QueueNotificationTx(ctx, tx, apolloRoom.ID, "Hello from the **end-to-end** test"); err != nil {
+			return err
+		}
+		// Failed in the transaction that queues it, so the running sender never sees it pending.
+		_, err := tx.ExecContext(ctx, `UPDATE bot_outbox SET state = 'failed', attempts = 6, last_error = 'M_FORBIDDEN: simulated failure', failed_at = ? WHERE uuid = ?`,
+			time.Now().Unix(), failed)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	row := `[data-testid="outbox-row-` + failed + `"]`
+	b.Navigate("/outbox?state=failed")
+	if b.Count(row+`[data-state="failed"]`) != 1 || !strings.Contains(b.Text("outbox-error"), "M_FORBIDDEN: simulated failure") {
+		t.Fatalf("the failed message is not on the Outbox page as failed")
+	}
+	sh.take(t, "outbox", true)
+	b.Click("outbox-retry")
+	b.WaitFor(10*time.Second, "the row to be swapped", func() bool { return b.Count(row+`[data-state="pending"]`) == 1 })
+	if f := flashes(b); !strings.Contains(f, "The message to Apollo is queued again") {
+		t.Errorf("flashes after the retry: %q", f)
+	}
+	b.WaitFor(30*time.Second, "the bot to post it", func() bool {
+		m, err := srv.Store.OutboxByUUID(ctx, failed)
+		return err == nil && m.State == db.OutboxSent
+	})
+	b.Navigate("/rooms/" + apollo)
+	if b.Count(`[data-testid="bot-message-`+failed+`"][data-state="sent"]`) != 1 {
+		t.Error("the room page does not show the message as sent")
+	}
+	b.Navigate("/outbox")
+	if b.Count(row+`[data-state="sent"]`) != 1 {
+		t.Error("the Outbox page does not show the message as sent")
+	}
 
 	b.Navigate("/")
 	if b.Exists("next-steps") {

@@ -42,6 +42,8 @@ type Metrics struct {
 
 	hsDuration *prometheus.HistogramVec
 
+	bot *botMetrics
+
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 	httpMu       sync.RWMutex
@@ -116,6 +118,8 @@ func New(version string, log *slog.Logger) *Metrics {
 
 	m.reg.MustRegister(build, txns, m.events, auth, m.provAttempts, m.provFailures, m.hsDuration, m.httpRequests, m.httpDuration)
 	m.initExports()
+	m.bot = newBotMetrics()
+	m.bot.collectors(m.reg)
 	return m
 }
 

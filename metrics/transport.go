@@ -17,6 +17,7 @@ const (
 	CallerWorker      = "worker"      // the provisioning worker
 	CallerDiagnostics = "diagnostics" // the live diagnostics' probes
 	CallerExport      = "export"      // the history export job
+	CallerBot         = "bot"         // the bot's sender: messages and its history searches
 )
 
 // InstrumentClient returns a copy of c whose transport times every request in
@@ -125,8 +126,8 @@ var endpoints = compileEndpoints([]string{
 	"/_matrix/client/{version}/rooms/{roomId}/state/{eventType}",
 	"/_matrix/client/{version}/rooms/{roomId}/state/{eventType}/{stateKey}",
 	"/_matrix/client/{version}/rooms/{roomId}/send/{eventType}/{txnId}",
-	"/_matrix/client/{version}/rooms/{roomId}/redact/{eventId}/{txnId}",
 	"/_matrix/client/{version}/rooms/{roomId}/messages",
+	"/_matrix/client/{version}/rooms/{roomId}/redact/{eventId}/{txnId}",
 	"/_matrix/client/{version}/media/download/{serverName}/{mediaId}",
 	"/_matrix/client/{version}/media/download/{serverName}/{mediaId}/{fileName}",
 	"/_matrix/client/{version}/profile/{userId}",

@@ -6,7 +6,7 @@ package views
 // logged in, and the flash messages to show once.
 type Page struct {
 	Title    string
-	Active   string // nav key: overview, setup, settings, diagnostics, rooms, exports, projects, users, transactions, reprovision, account
+	Active   string // nav key: overview, setup, settings, diagnostics, rooms, exports, projects, users, transactions, outbox, reprovision, account
 	Username string // "" when nobody is logged in
 	IsStaff  bool
 	Flashes  []Flash
@@ -45,6 +45,7 @@ var Nav = []NavItem{
 	{"projects", "Projects", "/projects"},
 	{"users", "Users", "/users"},
 	{"transactions", "Transactions", "/transactions"},
+	{"outbox", "Outbox", "/outbox"},
 	{"reprovision", "Reprovision", "/reprovision"},
 }
 

@@ -66,14 +66,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	recorder := store.NewRecorder(256)
 	m := metrics.New(version, log)
 	m.CollectStore(store)
-	diag := diagnostics.New(store, settings, diagnostics.Options{
-		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
-		RequestTimeout: cfg.DiagnosticsRequestTimeout,
-		StaleAfter:     cfg.TransactionsStaleAfter,
-		Origin:         cfg.PublicURL,
-		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
-		ExportsEnabled: cfg.Export.Enabled,
-	})
+	m.CollectOutbox(store)
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
 		MaxAttempts:     cfg.Provision.MaxAttempts,
@@ -88,6 +81,20 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	if err != nil {
 		return nil, err
 	}
+	sender := newBotSender(store, settings, m, log, botDeps{
+		Platform: nil, // the platform client (WALDUR_URL) comes with the platform sync
+		Owners:   nil, // customers and their owners come with the platform sync
+		OnSent:   worker.Wake,
+	})
+	diag := diagnostics.New(store, settings, diagnostics.Options{
+		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
+		RequestTimeout: cfg.DiagnosticsRequestTimeout,
+		StaleAfter:     cfg.TransactionsStaleAfter,
+		Origin:         cfg.PublicURL,
+		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
+		BotHeartbeat:   sender.LastBeat,
+		ExportsEnabled: cfg.Export.Enabled,
+	})
 	appserviceSetup := &setup.Service{
 		Settings:  settings,
 		HTTP:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
@@ -99,6 +106,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Settings: settings,
 		Recorder: recorder,
 		Wake:     worker.Wake, // members changed in a managed room: re-sync it
+		WakeBot:  sender.Wake, // commands queued: answer them
 		Observer: m,
 	}
 	s.api = &api.Handler{
@@ -108,6 +116,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:            diag,
 		Log:             log,
 		Wake:            worker.Wake,
+		WakeBot:         sender.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
 		Exports:         exportJob,
@@ -123,6 +132,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Diag:                 diag,
 		Log:                  log,
 		Wake:                 worker.Wake,
+		WakeBot:              sender.Wake,
 		Exports:              exportJob,
 		ExportsDaily:         cfg.Export.Enabled,
 		ExportsHour:          cfg.Export.Hour,
@@ -135,6 +145,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
 	s.jobs = append(s.jobs, exportJob.Run)
+	s.jobs = append(s.jobs, sender.Run)
 	s.router = s.Routes()
 	return s, nil
 }
@@ -246,6 +257,8 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/export_history", u.RoomExportHistory)
 			r.Get("/rooms/{uuid}/exports", u.RoomExports)
 			r.Get("/exports", u.ExportsPage)
+			r.Get("/outbox", u.OutboxPage)
+			r.Post("/outbox/{uuid}/retry", u.OutboxRetry)
 			r.Get("/projects", u.ProjectsPage)
 			r.Get("/projects/{uuid}", u.ProjectDetail)
 			r.Post("/projects/{uuid}/room", u.ProjectCreateRoom)
@@ -298,6 +311,7 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
 				r.Post("/matrix-rooms/{uuid}/export_history/", a.ExportHistory)
+				r.Post("/matrix-rooms/{uuid}/messages/", a.SendMessage)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
 			})
 			// History exports: staff only, and 404 for everyone else.

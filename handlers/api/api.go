@@ -26,6 +26,9 @@ type Handler struct {
 	Log  *slog.Logger
 	// Wake nudges the provisioning worker after a write it should act on; nil = no worker.
 	Wake func()
+	// WakeBot nudges the bot's sender after a message was queued or put back in the
+	// queue; nil = no sender.
+	WakeBot func()
 	// AutoCreateRooms queues a Matrix room for every new project (AUTO_CREATE_ROOMS).
 	AutoCreateRooms bool
 	// PublicURL is this server's configured public URL (the base of Link headers); ""
@@ -39,6 +42,13 @@ type Handler struct {
 func (h *Handler) wake() {
 	if h.Wake != nil {
 		h.Wake()
+	}
+}
+
+// wakeBot nudges the bot's sender, when there is one.
+func (h *Handler) wakeBot() {
+	if h.WakeBot != nil {
+		h.WakeBot()
 	}
 }
 

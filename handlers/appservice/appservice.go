@@ -18,6 +18,9 @@ type Handler struct {
 	// Wake nudges the provisioning worker after a transaction marked rooms for a member
 	// re-sync; nil = no worker.
 	Wake func()
+	// WakeBot nudges the bot's sender after a transaction queued command replies; nil =
+	// no sender.
+	WakeBot func()
 	// Observer counts transactions and refused requests (the server's metrics); nil =
 	// not counted.
 	Observer Observer
@@ -31,12 +34,22 @@ type Observer interface {
 	TransactionDone(o metrics.TxnOutcome, events int)
 	// WebhookAuthFailed reports a refused homeserver request.
 	WebhookAuthFailed(reason metrics.AuthFailure)
+	// CommandsRecorded reports the bot commands of a new transaction: queued for a
+	// reply, or dropped by the rate rule (db.ReplyRateLimit per room and minute).
+	CommandsRecorded(queued, dropped int)
 }
 
 // txnDone reports a transaction's outcome, when something observes them.
 func (h *Handler) txnDone(o metrics.TxnOutcome, events int) {
 	if h.Observer != nil {
 		h.Observer.TransactionDone(o, events)
+	}
+}
+
+// commandsDone reports a transaction's commands, when something observes them.
+func (h *Handler) commandsDone(queued, dropped int) {
+	if h.Observer != nil {
+		h.Observer.CommandsRecorded(queued, dropped)
 	}
 }
 

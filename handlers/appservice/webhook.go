@@ -104,7 +104,7 @@ func (h *Handler) Transaction(w http.ResponseWriter, r *http.Request) {
 		writeEmpty(w) // disabled: acknowledge and discard
 		return
 	}
-	count, members, err := ParseTransaction(body)
+	txn, err := ParseTransaction(body)
 	if err != nil {
 		h.txnDone(metrics.TxnRejected, 0)
 		var bad errTxnBody
@@ -112,8 +112,8 @@ func (h *Handler) Transaction(w http.ResponseWriter, r *http.Request) {
 		respond.Matrix(w, http.StatusBadRequest, bad.code, bad.msg)
 		return
 	}
-	rec := db.TxnRecord{TxnID: txnID, EventCount: count, Members: members}
-	if len(members) > 0 {
+	rec := db.TxnRecord{TxnID: txnID, EventCount: txn.Events, Members: txn.Members, Commands: txn.Commands}
+	if len(txn.Members) > 0 || len(txn.Commands) > 0 {
 		rec.BotUserID = ms.BotUserID()
 	}
 	res, err := h.Recorder.Record(r.Context(), rec)
@@ -123,9 +123,15 @@ func (h *Handler) Transaction(w http.ResponseWriter, r *http.Request) {
 		respond.Matrix(w, http.StatusInternalServerError, "M_UNKNOWN", "Could not record the transaction; retry later")
 		return
 	}
-	h.txnDone(txnOutcome(res.New), count)
+	h.txnDone(txnOutcome(res.New), txn.Events)
+	if res.Commands > 0 || res.CommandsDropped > 0 {
+		h.commandsDone(res.Commands, res.CommandsDropped)
+	}
 	if res.RoomsDirty > 0 && h.Wake != nil {
 		h.Wake()
+	}
+	if res.Commands > 0 && h.WakeBot != nil {
+		h.WakeBot() // the replies are queued: the sender picks them up now
 	}
 	writeEmpty(w)
 }

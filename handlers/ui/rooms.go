@@ -117,6 +117,14 @@ func (h *Handler) RoomDetail(w http.ResponseWriter, r *http.Request) {
 		d.Members = append(d.Members, views.MemberRow{UserUUID: m.UserUUID, Username: m.Username, MatrixUserID: m.MatrixUserID.String(),
 			Role: m.Role, PowerLevel: m.PowerLevel, Membership: m.Membership, LastError: m.LastError, SyncedAt: m.SyncedAt})
 	}
+	recent, err := h.Store.RoomOutbox(r.Context(), room.ID, roomBotMessages)
+	if err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
+	for _, m := range recent {
+		d.BotMessages = append(d.BotMessages, outboxRow(m))
+	}
 	respond.Render(w, r, views.RoomDetailPage(d))
 }
 

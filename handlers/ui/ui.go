@@ -43,6 +43,9 @@ type Handler struct {
 	ExportsDaily         bool
 	ExportsHour          int
 	ExportsRetentionDays int
+	// WakeBot nudges the bot's sender after a message was queued or put back in the
+	// queue; nil = no sender.
+	WakeBot func()
 	// PublicURL is this server's configured public URL (setup's default url); "" when unknown.
 	PublicURL string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
@@ -55,6 +58,13 @@ type Handler struct {
 func (h *Handler) wake() {
 	if h.Wake != nil {
 		h.Wake()
+	}
+}
+
+// wakeBot nudges the bot's sender, when there is one.
+func (h *Handler) wakeBot() {
+	if h.WakeBot != nil {
+		h.WakeBot()
 	}
 }
 
