@@ -24,6 +24,7 @@ const (
 	staffOnly                 // 401 anonymous, 403 non-staff
 	staffWrites               // any authenticated caller may read; writes are staff only
 	staffHidden               // 401 anonymous, 404 non-staff (as if nothing were there)
+	anyUser                   // any authenticated caller, reads and writes (for themselves)
 )
 
 // Response bodies that handlers write as maps; these mirror them for the document, and
@@ -87,7 +88,7 @@ func requestSchemas() map[string]*Schema {
 	uri := func(desc string) *Schema { return &Schema{Type: "string", Format: "uri", Description: desc} }
 	return map[string]*Schema{
 		"MatrixAppserviceSetupRequest": object(nil, map[string]*Schema{
-			"url":                   str("Waldur URL reachable by the Matrix homeserver (for webhook callbacks). Defaults to the stored URL, then PUBLIC_URL."),
+			"url":                   str("Waldur URL reachable by the Matrix homeserver (for webhook callbacks). Optional: defaults to the stored URL, then PUBLIC_URL; without any, the registration has no url (url: null) and webhook_url is just the path."),
 			"sender_localpart":      &Schema{Type: "string", Pattern: `^[a-z0-9._=\-/]+$`, Description: "Localpart for the appservice bot user, e.g. 'waldur-bot'."},
 			"homeserver_url":        uri("Matrix homeserver base URL. Only persisted if MATRIX_HOMESERVER_URL is not already configured."),
 			"homeserver_public_url": uri("Optional. Matrix homeserver URL used by browser clients. Leave blank when the homeserver URL above is reachable from both servers and browsers. Only persisted if MATRIX_HOMESERVER_PUBLIC_URL is not already configured."),
@@ -102,6 +103,9 @@ func requestSchemas() map[string]*Schema {
 		"ProjectMemberRequest": object([]string{"user", "role"}, map[string]*Schema{
 			"user": str("The user's UUID."),
 			"role": &Schema{Type: "string", Enum: roles},
+		}),
+		"LinkMatrixAccountRequest": object(nil, map[string]*Schema{
+			"matrix_user_id": str("The existing account to link, @localpart:domain on this homeserver. Default: the ID the user's profile has (the refused one) or would get."),
 		}),
 		"MatrixRoomRequest": object([]string{"project"}, map[string]*Schema{
 			"project": str("UUID of the project the room is for; a project has at most one room."),
@@ -146,6 +150,8 @@ func responseComponents() (map[string]*Schema, error) {
 		{"MatrixRoomDetail", api.RoomDetailJSON{}},
 		{"MatrixRoomMember", api.RoomMemberJSON{}},
 		{"MatrixUserProfile", api.ProfileJSON{}},
+		{"MatrixCredentials", api.CredentialsJSON{}},
+		{"MatrixSession", api.SessionJSON{}},
 		{"MatrixRoomMessage", api.OutboxMessageJSON{}},
 		{"User", api.UserJSON{}},
 		{"Project", api.ProjectJSON{}},
@@ -162,7 +168,9 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixAppserviceStatus.transaction_count":           desc("Transactions received from the homeserver, ever."),
 		"MatrixAppserviceSetupResponse":                      desc("Fresh tokens and the registration to install on the homeserver. Shown once: store them now."),
 		"MatrixAppserviceSetupResponse.registration_yaml":    desc("The appservice registration file: install it on the homeserver and restart it."),
-		"MatrixAppserviceSetupResponse.bot_provision_status": desc("skipped, ok, or failed: <reason> (usually failed: M_UNKNOWN_TOKEN until the homeserver loads the new registration; then call provision-bot)."),
+		"MatrixAppserviceSetupResponse.bot_provision_status": desc("ok (registered, or already there: M_USER_IN_USE, or reserved to this appservice: M_EXCLUSIVE), skipped (no homeserver configured), or failed: <reason>, also when the homeserver cannot be reached (usually failed: M_UNKNOWN_TOKEN until the homeserver loads the new registration; then call provision-bot)."),
+		"MatrixAppserviceSetupResponse.webhook_url":          desc("<url>/_matrix/app/v1/transactions/{txnId}; just the path when there is no url."),
+		"MatrixAppserviceStatus.homeserver_url":              desc("The public homeserver URL when one is set, else the internal one."),
 		"MatrixBotProvisionResponse.bot_provision_status":    desc("ok, or failed: <reason>."),
 		"MatrixAppserviceRegistration":                       desc("An appservice registration file, as YAML."),
 		"MatrixDiagnostics.ok":                               desc("True when every check is."),
@@ -188,57 +196,68 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixUserProfile.user":                             uuid("The user's UUID."),
 		"MatrixUserProfile.provisioned_at":                   dt(""),
 		"MatrixUserProfile.last_synced_at":                   dt(""),
-		"User.uuid":                                          uuid(""),
-		"User.created":                                       dt(""),
-		"User.modified":                                      dt(""),
-		"Project.uuid":                                       uuid(""),
-		"Project.room":                                       desc("The UUID of the project's Matrix room; null when it has none."),
-		"Project.room_state":                                 enum(append(states, nil), "The room's state; null when the project has no room."),
-		"Project.created":                                    dt(""),
-		"Project.modified":                                   dt(""),
-		"ProjectMember.user":                                 uuid("The user's UUID."),
-		"ProjectMember.role":                                 enum(roles, ""),
-		"ProjectMember.created":                              dt(""),
-		"StateConflict.state":                                desc("The object's current state."),
-		"MatrixHistoryExport":                                desc("One export of a room's history: its record, and its files once completed."),
-		"MatrixHistoryExport.uuid":                           uuid("The export's UUID."),
-		"MatrixHistoryExport.room":                           desc("The UUID of the exported room's record; null once that record is deleted (the export outlives it)."),
-		"MatrixHistoryExport.room_id":                        desc("The Matrix room exported."),
-		"MatrixHistoryExport.room_name":                      desc("The room's name when it was exported."),
-		"MatrixHistoryExport.export_type":                    enum(exportTypes(), "manual (staff asked), periodic (the daily export) or on_deletion (before the room was archived)."),
-		"MatrixHistoryExport.state":                          enum(exportStates(), "pending -> exporting -> completed or failed."),
-		"MatrixHistoryExport.message_count":                  desc("Messages exported; while exporting, the count so far."),
-		"MatrixHistoryExport.media_count":                    desc("Attachments archived in the media ZIP."),
-		"MatrixHistoryExport.error_message":                  desc("Why the export failed; empty otherwise."),
-		"MatrixHistoryExport.export_file":                    desc("URL that downloads the JSON document; null until completed."),
-		"MatrixHistoryExport.export_file_size":               desc("Bytes the JSON download delivers."),
-		"MatrixHistoryExport.media_file":                     desc("URL that downloads the media ZIP; null when there is none (media export off, or no attachment)."),
-		"MatrixHistoryExport.media_file_size":                desc("Bytes the ZIP download delivers."),
-		"MatrixHistoryExport.attempts":                       desc("Runs started: more than one when a stop interrupted it."),
-		"MatrixHistoryExport.started_at":                     dt("When the last run started; null before."),
-		"MatrixHistoryExport.completed_at":                   dt("When it completed or failed; null before."),
-		"MatrixHistoryExport.created":                        dt("When it was queued."),
-		"MatrixHistoryExportDocument":                        desc("A room's history: every message, newest first."),
-		"MatrixHistoryExportDocument.exported_at":            dt("When the export ran (UTC, milliseconds)."),
-		"MatrixHistoryExportMessage":                         desc("One message: m.room.message events (edits included, each its own entry), stickers, undecryptable and redacted messages."),
-		"MatrixHistoryExportMessage.timestamp":               dt("The homeserver's time of the event (UTC, milliseconds)."),
-		"MatrixHistoryExportMessage.relates_to":              desc("m.relates_to: a reply's m.in_reply_to, an edit's rel_type m.replace and event_id."),
-		"MatrixHistoryExportMessage.media_file":              desc("The attachment's entry in the media ZIP: {event_id}_{file name}."),
-		"MatrixHistoryExportMessage.media_error":             desc("Why the attachment is not in the ZIP (over a limit, download failed)."),
-		"MatrixRoomMessage":                                  desc("A message of the bot's outbox."),
-		"MatrixRoomMessage.uuid":                             uuid("The message's UUID in this server."),
-		"MatrixRoomMessage.kind":                             enum([]any{"notification", "reply"}, "notification (including those sent through this API) or reply (to a command)."),
-		"MatrixRoomMessage.state":                            enum([]any{"pending", "sent", "failed"}, "pending until posted (sent) or given up after the retries (failed)."),
-		"MatrixRoomMessage.room":                             uuid("The room's UUID."),
-		"MatrixRoomMessage.room_id":                          desc("The Matrix room it is posted into."),
-		"MatrixRoomMessage.body":                             desc("The message's Markdown."),
-		"MatrixRoomMessage.attempts":                         desc("Sends begun in the current round of retries."),
-		"MatrixRoomMessage.next_attempt_at":                  dt("When the next send is due; null once sent or failed."),
-		"MatrixRoomMessage.last_error":                       desc("Why the last send failed; empty when none did."),
-		"MatrixRoomMessage.event_id":                         desc("The posted event; empty until sent."),
-		"MatrixRoomMessage.created":                          dt("When it was queued."),
-		"MatrixRoomMessage.sent_at":                          dt(""),
-		"MatrixRoomMessage.failed_at":                        dt(""),
+		"MatrixUserProfile.registration": enum([]any{string(db.RegistrationNone), string(db.RegistrationSent), string(db.RegistrationCreated),
+			string(db.RegistrationLinked), string(db.RegistrationRefused)},
+			"Who made the account: empty (not asked for yet), sent (asked, no answer yet), created (by this server), linked (an existing account, linked on purpose), refused (it existed before this server asked, so it is not used; last_error says how to link it)."),
+		"MatrixUserProfile.signed_out":            desc("The user is deactivated and every device of theirs was signed out on the homeserver."),
+		"MatrixUserProfile.locked":                desc("The account is locked on the homeserver (only where the homeserver offers the bot an admin API: Synapse with the bot a server admin)."),
+		"MatrixCredentials.method":                enum([]any{"none", "password", "oidc"}, "How the user signs in from a Matrix client of their own (MATRIX_EXTERNAL_LOGIN_METHOD)."),
+		"MatrixCredentials.homeserver_url":        desc("The homeserver URL for clients: the public one when set."),
+		"MatrixCredentials.matrix_user_id":        desc("The caller's Matrix user ID."),
+		"MatrixSession.access_token":              desc("The new session's access token: keep it secret; it is shown once and stored nowhere here."),
+		"MatrixSession.device_id":                 desc("The new device the session is."),
+		"MatrixSession.homeserver_url":            desc("The homeserver URL for clients: the public one when set."),
+		"User.uuid":                               uuid(""),
+		"User.created":                            dt(""),
+		"User.modified":                           dt(""),
+		"Project.uuid":                            uuid(""),
+		"Project.room":                            desc("The UUID of the project's Matrix room; null when it has none."),
+		"Project.room_state":                      enum(append(states, nil), "The room's state; null when the project has no room."),
+		"Project.created":                         dt(""),
+		"Project.modified":                        dt(""),
+		"ProjectMember.user":                      uuid("The user's UUID."),
+		"ProjectMember.role":                      enum(roles, ""),
+		"ProjectMember.created":                   dt(""),
+		"StateConflict.state":                     desc("The object's current state."),
+		"MatrixHistoryExport":                     desc("One export of a room's history: its record, and its files once completed."),
+		"MatrixHistoryExport.uuid":                uuid("The export's UUID."),
+		"MatrixHistoryExport.room":                desc("The UUID of the exported room's record; null once that record is deleted (the export outlives it)."),
+		"MatrixHistoryExport.room_id":             desc("The Matrix room exported."),
+		"MatrixHistoryExport.room_name":           desc("The room's name when it was exported."),
+		"MatrixHistoryExport.export_type":         enum(exportTypes(), "manual (staff asked), periodic (the daily export) or on_deletion (before the room was archived)."),
+		"MatrixHistoryExport.state":               enum(exportStates(), "pending -> exporting -> completed or failed."),
+		"MatrixHistoryExport.message_count":       desc("Messages exported; while exporting, the count so far."),
+		"MatrixHistoryExport.media_count":         desc("Attachments archived in the media ZIP."),
+		"MatrixHistoryExport.error_message":       desc("Why the export failed; empty otherwise."),
+		"MatrixHistoryExport.export_file":         desc("URL that downloads the JSON document; null until completed."),
+		"MatrixHistoryExport.export_file_size":    desc("Bytes the JSON download delivers."),
+		"MatrixHistoryExport.media_file":          desc("URL that downloads the media ZIP; null when there is none (media export off, or no attachment)."),
+		"MatrixHistoryExport.media_file_size":     desc("Bytes the ZIP download delivers."),
+		"MatrixHistoryExport.attempts":            desc("Runs started: more than one when a stop interrupted it."),
+		"MatrixHistoryExport.started_at":          dt("When the last run started; null before."),
+		"MatrixHistoryExport.completed_at":        dt("When it completed or failed; null before."),
+		"MatrixHistoryExport.created":             dt("When it was queued."),
+		"MatrixHistoryExportDocument":             desc("A room's history: every message, newest first."),
+		"MatrixHistoryExportDocument.exported_at": dt("When the export ran (UTC, milliseconds)."),
+		"MatrixHistoryExportMessage":              desc("One message: m.room.message events (edits included, each its own entry), stickers, undecryptable and redacted messages."),
+		"MatrixHistoryExportMessage.timestamp":    dt("The homeserver's time of the event (UTC, milliseconds)."),
+		"MatrixHistoryExportMessage.relates_to":   desc("m.relates_to: a reply's m.in_reply_to, an edit's rel_type m.replace and event_id."),
+		"MatrixHistoryExportMessage.media_file":   desc("The attachment's entry in the media ZIP: {event_id}_{file name}."),
+		"MatrixHistoryExportMessage.media_error":  desc("Why the attachment is not in the ZIP (over a limit, download failed)."),
+		"MatrixRoomMessage":                       desc("A message of the bot's outbox."),
+		"MatrixRoomMessage.uuid":                  uuid("The message's UUID in this server."),
+		"MatrixRoomMessage.kind":                  enum([]any{"notification", "reply"}, "notification (including those sent through this API) or reply (to a command)."),
+		"MatrixRoomMessage.state":                 enum([]any{"pending", "sent", "failed"}, "pending until posted (sent) or given up after the retries (failed)."),
+		"MatrixRoomMessage.room":                  uuid("The room's UUID."),
+		"MatrixRoomMessage.room_id":               desc("The Matrix room it is posted into."),
+		"MatrixRoomMessage.body":                  desc("The message's Markdown."),
+		"MatrixRoomMessage.attempts":              desc("Sends begun in the current round of retries."),
+		"MatrixRoomMessage.next_attempt_at":       dt("When the next send is due; null once sent or failed."),
+		"MatrixRoomMessage.last_error":            desc("Why the last send failed; empty when none did."),
+		"MatrixRoomMessage.event_id":              desc("The posted event; empty until sent."),
+		"MatrixRoomMessage.created":               dt("When it was queued."),
+		"MatrixRoomMessage.sent_at":               dt(""),
+		"MatrixRoomMessage.failed_at":             dt(""),
 	})
 }
 
@@ -249,9 +268,10 @@ var errorResponses = map[int]struct{ name, desc, schema string }{
 	http.StatusForbidden:             {"Forbidden", "Authenticated, but not allowed (staff only; a staff account through the directory API), or a cross-site request with a session cookie.", "Detail"},
 	http.StatusNotFound:              {"NotFound", "No such object, or a page number past the last page (\"Invalid page.\").", "Detail"},
 	http.StatusConflict:              {"Conflict", "The object's state does not allow this; the body says which state it is in.", "StateConflict"},
-	http.StatusTooManyRequests:       {"TooManyRequests", "A limit was reached (10 manual exports of a room in 24 hours); try again later.", "Detail"},
 	http.StatusRequestEntityTooLarge: {"PayloadTooLarge", "The request body is larger than MAX_BODY_BYTES.", "Detail"},
 	http.StatusUnsupportedMediaType:  {"UnsupportedMediaType", "The body is in a media type the API does not read: send application/json or application/x-www-form-urlencoded.", "Detail"},
+	http.StatusTooManyRequests:       {"TooManyRequests", "Too many requests (sessions per hour; 10 manual exports of a room in 24 hours): the detail says which; Retry-After says when to try again.", "Detail"},
+	http.StatusServiceUnavailable:    {"ServiceUnavailable", "The homeserver could not do it now; the detail says why.", "Detail"},
 }
 
 func errorResponseComponents() map[string]*Response {
@@ -264,8 +284,11 @@ func errorResponseComponents() map[string]*Response {
 			schema = ref(e.schema)
 		}
 		r := &Response{Description: e.desc, Content: map[string]MediaType{"application/json": {Schema: schema}}}
-		if code == http.StatusUnauthorized {
+		switch code {
+		case http.StatusUnauthorized:
 			r.Headers = map[string]*Header{"WWW-Authenticate": {Required: true, Schema: str(""), Description: `Token realm="api"`}}
+		case http.StatusTooManyRequests:
+			r.Headers = map[string]*Header{"Retry-After": {Required: true, Schema: &Schema{Type: "integer"}, Description: "Seconds to wait."}}
 		}
 		out[e.name] = r
 	}
@@ -278,7 +301,7 @@ type spec struct {
 	access                               access
 	params                               []*Parameter
 	body                                 *RequestBody
-	ok                                   map[int]*Response // the success answers
+	ok                                   map[int]*Response // the success answers, and answers of the operation's own shape
 	errors                               []int             // error statuses beyond the ones access and body imply
 }
 
@@ -338,7 +361,7 @@ const staffAccountNote = "A staff account (this server's operator) is 403: staff
 func specs() []spec {
 	uuidParam := pathParam("uuid", "The object's UUID (32 hex digits, dashes allowed).")
 	noContent := map[int]*Response{http.StatusNoContent: {Description: "Done; no body."}}
-	const admin, users, projects, rooms, profiles, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "schema"
+	const admin, users, projects, rooms, profiles, matrixTag, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "matrix", "schema"
 	const exportsTag = "matrix-exports"
 	return []spec{
 		{method: http.MethodGet, path: "/api/admin/matrix-appservice/status/", id: "admin_matrix_appservice_status_retrieve", tag: admin, access: staffOnly,
@@ -375,8 +398,9 @@ func specs() []spec {
 			ok: map[int]*Response{
 				202: jsonResp("Started.", ref("MatrixReprovisionResponse")),
 				200: jsonResp("Dry run: what would be reset.", ref("MatrixReprovisionResponse")),
-			},
-			errors: []int{400}},
+				400: jsonResp(`Matrix chat is disabled: ["Matrix chat is disabled."] (the reference's answer, a list); or a bad dry_run: {"dry_run": ["..."]}.`,
+					&Schema{OneOf: []*Schema{{Type: "array", Items: &Schema{Type: "string"}}, ref("FieldErrors")}}),
+			}},
 
 		{method: http.MethodGet, path: "/api/users/", id: "users_list", tag: users, access: staffWrites, summary: "List platform users",
 			desc:   "Staff accounts (this server's operators) are listed to staff callers only.",
@@ -400,6 +424,18 @@ func specs() []spec {
 		{method: http.MethodPost, path: "/api/users/{uuid}/deactivate/", id: "users_deactivate", tag: users, access: staffWrites, summary: "Deactivate a platform user",
 			desc:   "The user loses access and leaves every project room; roles are kept for a reactivation. " + staffAccountNote,
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404}},
+		{method: http.MethodPost, path: "/api/users/{uuid}/link_matrix_account/", id: "users_link_matrix_account", tag: users, access: staffWrites,
+			summary: "Link an existing Matrix account to a user",
+			desc: "What 'matrixas link-matrix-account USERNAME @id:domain' does: an account that existed on the homeserver before this server asked for it is refused (no silent takeover) until linked on purpose. " +
+				"Refused (400): another domain, the bot's own account, a homeserver admin account (when the homeserver lets the bot tell: Synapse with the bot a server admin). " +
+				"409: the ID is linked to another user, or the user's own account works and would be replaced. 503: the homeserver did not answer whether it is an admin account. " +
+				"The worker then provisions the account (display name) and syncs the user's rooms. Staff accounts (which join rooms) may be linked too.",
+			params: []*Parameter{uuidParam}, body: fieldsBody("LinkMatrixAccountRequest", false),
+			ok: map[int]*Response{
+				200: jsonResp("Linked (or already linked): the profile.", ref("MatrixUserProfile")),
+				409: jsonResp("Linked to another user, or the user's own account works.", ref("Detail")),
+			},
+			errors: []int{400, 404, 503}},
 
 		{method: http.MethodGet, path: "/api/projects/", id: "projects_list", tag: projects, access: staffWrites, summary: "List projects",
 			params: append([]*Parameter{searchParam}, pageParams...), ok: map[int]*Response{200: listResp("Project")}, errors: []int{404}},
@@ -469,6 +505,17 @@ func specs() []spec {
 		{method: http.MethodGet, path: "/api/matrix-user-profiles/", id: "matrix_user_profiles_list", tag: profiles, access: staffWrites, summary: "List users' Matrix accounts",
 			params: append([]*Parameter{searchParam, query("provisioned", &Schema{Type: "boolean"}, "")}, pageParams...),
 			ok:     map[int]*Response{200: listResp("MatrixUserProfile")}, errors: []int{400, 404}},
+		{method: http.MethodGet, path: "/api/matrix/credentials/", id: "matrix_credentials_retrieve", tag: matrixTag, access: anyUser,
+			summary: "The caller's Matrix account",
+			desc: "How the caller reaches their own Matrix account from a Matrix client: the sign-in method, the public homeserver URL, their Matrix user ID. " +
+				"The account is provisioned on demand. 404 while Matrix chat is disabled; 503 when the account cannot be provisioned (the homeserver failed, or an account with the user's ID existed before and is not linked).",
+			ok: map[int]*Response{200: jsonResp("", ref("MatrixCredentials"))}, errors: []int{404, 503}},
+		{method: http.MethodPost, path: "/api/matrix/session/", id: "matrix_session_create", tag: matrixTag, access: anyUser,
+			summary: "A Matrix session for the caller",
+			desc: fmt.Sprintf("A new Matrix session (a new device) for the caller, made with the appservice login (m.login.application_service): "+
+				"a platform's web chat opens the user's rooms with it, without a password. At most %d per user per hour, then 429. "+
+				"The account is provisioned on demand. 404 while Matrix chat is disabled; 503 when the account cannot be provisioned or the homeserver makes no session.", api.SessionsPerHour),
+			ok: map[int]*Response{200: jsonResp("The session (Cache-Control: no-store).", ref("MatrixSession"))}, errors: []int{404, 429, 503}},
 
 		{method: http.MethodGet, path: "/api/matrix-exports/", id: "matrix_exports_list", tag: exportsTag, access: staffHidden, summary: "List history exports",
 			desc: "Newest first.",
@@ -583,6 +630,7 @@ func Build() *Document {
 			{Name: "matrix-rooms", Description: "The Matrix room of each project."},
 			{Name: "matrix-user-profiles", Description: "Each user's Matrix account."},
 			{Name: "matrix-exports", Description: "Room history exports: their records and their decrypted files (staff only)."},
+			{Name: "matrix", Description: "The caller's own Matrix account: how to reach it, and sessions for a web chat."},
 			{Name: "schema", Description: "This document."},
 		},
 	}
@@ -624,6 +672,9 @@ func (s spec) operation() *Operation {
 	case staffHidden:
 		errs[401], errs[404] = true, true
 		who = "Staff only; anyone else gets 404, as for an unknown object."
+	case anyUser:
+		errs[401] = true
+		who = "Any authenticated caller, for themselves."
 	case staffWrites:
 		errs[401] = true
 		if write {

@@ -15,7 +15,9 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"matrixas/internal/fakesynapse"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // TestDocumentedMediaTypesAreParsed sends, for every operation with a request body,
@@ -61,6 +63,16 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 				"homeserver_domain": "example.org", "user_registration_secret": "media-secret", "sender_localpart": "bot-" + v}, "bot-" + v
 		case "ProjectMemberRequest":
 			return path, map[string]string{"user": user, "role": "member"}, user
+		case "LinkMatrixAccountRequest":
+			// A homeserver that answers the admin check (Synapse with the bot an admin).
+			if err := ts.Web.Settings().Set(context.Background(), map[string]string{
+				settings.HomeserverURL.Key: fakesynapse.New(t, fakesynapse.Options{BotIsAdmin: true}).URL}); err != nil {
+				t.Fatal(err)
+			}
+			// A user of its own each time: a user whose linked account works keeps it.
+			other := create("/api/users/", map[string]any{"username": "link-" + v})
+			mxid := "@linked-" + v + ":example.org"
+			return strings.Replace(path, user, other, 1), map[string]string{"matrix_user_id": mxid}, mxid
 		case "MatrixRoomMessageRequest":
 			room := create("/api/matrix-rooms/", map[string]any{"project": create("/api/projects/", map[string]any{"name": "Talk " + v})})
 			r, err := ts.Store.RoomByUUID(context.Background(), room)

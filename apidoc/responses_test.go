@@ -17,7 +17,9 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 
 	"matrixas/db"
+	"matrixas/internal/fakesynapse"
 	"matrixas/internal/testserver"
+	"matrixas/settings"
 )
 
 // call is one request of the conformance run.
@@ -327,6 +329,28 @@ func TestResponsesMatchDocument(t *testing.T) {
 		t.Errorf("no profile for dave, so the item schema went unchecked: %s", list)
 	}
 	c.do(call{method: http.MethodGet, pattern: profiles, path: profiles + "?provisioned=perhaps", token: user, want: 400, badInput: true})
+
+	// The caller's Matrix account, and linking one, against a stand-in homeserver that
+	// answers like Synapse with the bot a server admin (the shapes; the behaviour is
+	// tested on Dendrite in handlers/api).
+	hs := fakesynapse.New(t, fakesynapse.Options{BotIsAdmin: true, Admins: []string{"@root:localhost"}})
+	if err := ts.Web.Settings().Set(ctx, map[string]string{settings.HomeserverURL.Key: hs.URL}); err != nil {
+		t.Fatal(err)
+	}
+	const creds, session = "/api/matrix/credentials/", "/api/matrix/session/"
+	c.do(call{method: http.MethodGet, pattern: creds, path: creds, token: user, want: 200})
+	c.do(call{method: http.MethodGet, pattern: creds, path: creds, want: 401})
+	c.do(call{method: http.MethodPost, pattern: session, path: session, token: user, want: 200})
+	c.do(call{method: http.MethodPost, pattern: session, path: session, want: 401})
+	const link = "/api/users/{uuid}/link_matrix_account/"
+	linkPath := users + bobUUID + "/link_matrix_account/"
+	c.do(call{method: http.MethodPost, pattern: link, path: linkPath, token: staff, want: 200, body: map[string]any{"matrix_user_id": "@bob-old:localhost"}})
+	c.do(call{method: http.MethodPost, pattern: link, path: linkPath, token: staff, want: 400, body: map[string]any{"matrix_user_id": "@root:localhost"}})
+	c.do(call{method: http.MethodPost, pattern: link, path: linkPath, token: staff, want: 400, body: url.Values{"matrix_user_id": {"@bob:elsewhere.org"}}})
+	c.do(call{method: http.MethodPost, pattern: link, path: users + ts.User.UUID + "/link_matrix_account/", token: staff, want: 409,
+		body: map[string]any{"matrix_user_id": "@bob-old:localhost"}})
+	c.do(call{method: http.MethodPost, pattern: link, path: users + missing + "/link_matrix_account/", token: staff, want: 404})
+	c.do(call{method: http.MethodPost, pattern: link, path: linkPath, token: user, want: 403})
 
 	// Reprovision: a dry run, the real one, its progress.
 	c.do(call{method: http.MethodPost, pattern: repro, path: repro + "?dry_run=true", token: staff, want: 200})

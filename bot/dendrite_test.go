@@ -186,7 +186,7 @@ func (d *onDendrite) sender(t testing.TB, opts bot.SenderOptions) *bot.Sender {
 func (d *onDendrite) senderWith(t testing.TB, io matrix.RoomIO, opts bot.SenderOptions) *bot.Sender {
 	t.Helper()
 	b := bot.New(bot.Config{Directory: d.store, Self: func(context.Context) (id.UserID, string) {
-		return id.UserID(d.ms.BotUserID()), matrix.BotDisplayName
+		return id.UserID(d.ms.BotUserID()), matrix.BotName(d.ms)
 	}})
 	opts.BotUserID = func(context.Context) id.UserID { return id.UserID(d.ms.BotUserID()) }
 	s := bot.NewSender(d.store, io, b, opts)
@@ -444,7 +444,7 @@ func TestBotOnDendrite(t *testing.T) {
 		if c := replies[help]; c == nil || c.Body != bot.HelpText || !strings.Contains(c.FormattedBody, "<code>!status</code>") {
 			t.Errorf("reply to !help: %+v", c)
 		}
-		wantMembers := "**Apollo**: members\n\n- Waldur bot (@waldur-bot:localhost): admin\n- Alice \\<Admin\\> (@alice:localhost): admin"
+		wantMembers := "**Apollo**: members\n\n- Waldur Bot (@waldur-bot:localhost): admin\n- Alice \\<Admin\\> (@alice:localhost): admin"
 		if c := replies[members]; c == nil || c.Body != wantMembers || !strings.Contains(c.FormattedBody, "Alice &lt;Admin&gt; (@alice:localhost): admin") {
 			t.Errorf("reply to !members: %+v", c)
 		}

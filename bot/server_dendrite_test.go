@@ -241,7 +241,7 @@ func TestBotThroughTheServer(t *testing.T) {
 		plain := d.say(t, ann, "Apollo", "hello bot!")
 		for cmd, want := range map[id.EventID]string{
 			help:    bot.HelpText,
-			members: "**Apollo**: members\n\n- Waldur bot (@waldur-bot:localhost): admin\n- Ann (@ann:localhost): admin\n- Ben (@ben:localhost): member",
+			members: "**Apollo**: members\n\n- Waldur Bot (@waldur-bot:localhost): admin\n- Ann (@ann:localhost): admin\n- Ben (@ben:localhost): member",
 			status:  "**Apollo**\n\nRoom members: 2 joined, 0 invited.\n" + bot.NoPlatformText,
 			unknown: "Unknown command: `!frobnicate`\n\n" + bot.HelpText,
 		} {

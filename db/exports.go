@@ -160,6 +160,22 @@ func (s *Store) ManualExportsSince(ctx context.Context, roomPK int64, since time
 	return n, nil
 }
 
+// OldestManualExportSince is when the oldest manual export of a room created since the
+// given time was queued, the zero time when there is none: the refused request's
+// Retry-After is when it leaves the window.
+func (s *Store) OldestManualExportSince(ctx context.Context, roomPK int64, since time.Time) (time.Time, error) {
+	var at sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT MIN(created_at) FROM history_exports WHERE room_pk = ? AND created_at >= ? AND export_type = 'manual'`,
+		roomPK, since.Unix()).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("db: oldest manual export of room %d: %w", roomPK, err)
+	}
+	if !at.Valid {
+		return time.Time{}, nil
+	}
+	return time.Unix(at.Int64, 0).UTC(), nil
+}
+
 // ClaimExport moves the next pending export to exporting and returns it: before-
 // deletion exports first (an archive waits for them), then manual, then periodic, oldest
 // first; never one of a room that already has one running, and none when maxRunning

@@ -423,6 +423,30 @@ func TestPendingExportAndProgress(t *testing.T) {
 	}
 }
 
+// TestOldestManualExportSince: the oldest manual export of the room in the window.
+func TestOldestManualExportSince(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	room, other := exportRoom(t, s, "window"), exportRoom(t, s, "elsewhere")
+	since := time.Now().Add(-24 * time.Hour)
+	if at, err := s.OldestManualExportSince(ctx, room.ID, since); err != nil || !at.IsZero() {
+		t.Fatalf("no exports: %v, %v", at, err)
+	}
+	old := mustCreateExport(t, s, room.ID, ExportManual)
+	complete(t, s, old.UUID)
+	age(t, s, old.UUID, 30*time.Hour) // out of the window
+	inside := mustCreateExport(t, s, room.ID, ExportManual)
+	complete(t, s, inside.UUID)
+	age(t, s, inside.UUID, 3*time.Hour)
+	complete(t, s, mustCreateExport(t, s, room.ID, ExportPeriodic).UUID) // not manual
+	elsewhere := mustCreateExport(t, s, other.ID, ExportManual)          // another room
+	age(t, s, elsewhere.UUID, 10*time.Hour)
+	at, err := s.OldestManualExportSince(ctx, room.ID, since)
+	if want := time.Now().Add(-3 * time.Hour); err != nil || at.Sub(want).Abs() > 5*time.Second {
+		t.Errorf("oldest in the window: %v, %v; want about %v", at, err, want)
+	}
+}
+
 // TestExportsCreatedBefore: the cut-off is a time; the newest completed export of a room
 // is kept whatever the cut-off.
 func TestExportsCreatedBefore(t *testing.T) {

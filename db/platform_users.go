@@ -28,7 +28,9 @@ const sqlDirtyRoomsOfUser = `UPDATE matrix_rooms SET members_dirty = 1, next_att
 // uuid that names a staff account is ErrStaffAccount (even when nothing would change).
 // Effects: a new user gets a profile (when rules.Domain is known); a changed full name
 // re-queues the profile (its display name); activation or deactivation queues a member
-// re-sync of the user's rooms, and deactivation revokes the user's sessions and tokens.
+// re-sync of the user's rooms and the homeserver side of the account (deactivation: sign
+// out and lock; activation: unlock), and deactivation revokes the user's sessions and
+// tokens.
 func (s *Store) PutUser(ctx context.Context, in DirectoryUser, rules ProfileRules) (*User, bool, error) {
 	var created bool
 	var out *User
@@ -104,6 +106,9 @@ func (s *Store) PutUser(ctx context.Context, in DirectoryUser, rules ProfileRule
 func userActiveChangedTx(ctx context.Context, tx *sql.Tx, userID int64, active bool, rules ProfileRules) error {
 	if _, err := tx.ExecContext(ctx, sqlDirtyRoomsOfUser, userID); err != nil {
 		return fmt.Errorf("db: queue rooms of user %d: %w", userID, err)
+	}
+	if err := accountActiveChangedTx(ctx, tx, userID, active); err != nil {
+		return err
 	}
 	if active {
 		_, err := ensureProfileTx(ctx, tx, userID, rules)

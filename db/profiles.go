@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"maunium.net/go/mautrix/id"
 )
@@ -27,25 +29,76 @@ type Profile struct {
 	Attempts      int
 	LastError     string
 	CreatedAt     time.Time
+	// Registration says who made the account (accounts.go).
+	Registration Registration
+	// SignedOut: the user is deactivated and their devices were signed out on the
+	// homeserver; Locked: a lock of the account was sent there and not lifted since.
+	SignedOut bool
+	Locked    bool
 }
 
 // maxUserIDLen is the Matrix limit on a user id's length, sigil and domain included.
 const maxUserIDLen = 255
 
-// Localpart derives a Matrix localpart from a platform username (or the user's uuid when
-// the username is empty): lowercased, every character outside [a-z0-9._=-/] replaced by
-// "_". Collisions are resolved by AssignMatrixID, not here.
-func Localpart(username, uuid string) string {
-	s := username
-	if s == "" {
-		s = uuid
+// The values of MATRIX_USER_ID_FORMAT: what a user's localpart is made from.
+const (
+	FormatUsername   = "username"    // the username (the uuid when it is empty)
+	FormatUUID       = "uuid"        // the uuid, 32 hex digits
+	FormatEmailLocal = "email_local" // the email address before the @ (the username when there is none)
+)
+
+// Localpart derives a Matrix localpart for a platform user in the given format
+// (FormatUsername when empty or unknown), escaped as the reference escapes it:
+// lowercased; a-z, 0-9 and . _ - / + kept; "=" written "=3d"; any other ASCII
+// character "_"; each UTF-8 byte of any other character "=xx" (lowercase hex), as is
+// each byte that is not valid UTF-8. The result always matches the Matrix user-id
+// grammar. Two users may derive the same localpart ("Bob" and "bob", "a b" and "a_b"):
+// AssignMatrixID resolves that with a suffix, never here.
+func Localpart(format, username, uuid, email string) string {
+	src := username
+	switch format {
+	case FormatUUID:
+		src = strings.ReplaceAll(strings.ToLower(uuid), "-", "")
+	case FormatEmailLocal:
+		if at := strings.LastIndexByte(email, '@'); at > 0 {
+			src = email[:at]
+		}
 	}
-	s = strings.ToLower(s)
+	if src == "" {
+		src = strings.ReplaceAll(strings.ToLower(uuid), "-", "")
+	}
+	if src == "" {
+		src = "user"
+	}
+	return escapeLocalpart(src)
+}
+
+// escapeLocalpart applies Localpart's escaping to s.
+func escapeLocalpart(s string) string {
+	const hexDigits = "0123456789abcdef"
 	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '=', r == '-', r == '/':
-			b.WriteRune(r)
+	escape := func(c byte) { b.WriteByte('='); b.WriteByte(hexDigits[c>>4]); b.WriteByte(hexDigits[c&0xf]) }
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size <= 1 {
+			escape(s[i]) // not UTF-8: the byte itself
+			i++
+			continue
+		}
+		i += size
+		r = unicode.ToLower(r)
+		if r >= utf8.RuneSelf {
+			var buf [utf8.UTFMax]byte
+			for _, c := range buf[:utf8.EncodeRune(buf[:], r)] {
+				escape(c)
+			}
+			continue
+		}
+		switch c := byte(r); {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '_', c == '-', c == '/', c == '+':
+			b.WriteByte(c)
+		case c == '=':
+			b.WriteString("=3d")
 		default:
 			b.WriteByte('_')
 		}
@@ -53,18 +106,24 @@ func Localpart(username, uuid string) string {
 	return b.String()
 }
 
-// ProfileRules are what deriving a Matrix user id needs from the settings.
+// ProfileRules are what deriving a Matrix user id needs from the settings
+// (MatrixSettings.ProfileRules).
 type ProfileRules struct {
 	Domain       string // homeserver server_name; no profile can be made without it
 	BotLocalpart string // never given to a user
+	Format       string // MATRIX_USER_ID_FORMAT; "" = FormatUsername
 }
 
 // assignMatrixID picks "@<localpart>:<domain>" for a user: the derived localpart, or with
 // a numeric suffix (_2, _3, ...) when that id is taken by another profile or is the bot's.
 func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileRules) (id.UserID, error) {
-	// Leave room for "@", ":<domain>" and a suffix within the 255-character limit.
+	// Leave room for "@", ":<domain>" and a suffix within the 255-character limit,
+	// without cutting an "=xx" escape in two.
 	if room := maxUserIDLen - len(rules.Domain) - 2 - 8; len(base) > room {
 		base = base[:max(room, 1)]
+		if i := strings.LastIndexByte(base, '='); i > 0 && i >= len(base)-2 {
+			base = base[:i]
+		}
 	}
 	for n := 1; n < 100000; n++ {
 		lp := base
@@ -91,16 +150,16 @@ func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileR
 // It returns the profile's Matrix user id ("" when it could not be made yet).
 func ensureProfileTx(ctx context.Context, tx *sql.Tx, userID int64, rules ProfileRules) (id.UserID, error) {
 	var mxid id.UserID
-	var username, uuid string
-	err := tx.QueryRowContext(ctx, `SELECT COALESCE(p.matrix_user_id, ''), u.username, u.uuid FROM users u
-		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id WHERE u.id = ?`, userID).Scan(&mxid, &username, &uuid)
+	var username, uuid, email string
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(p.matrix_user_id, ''), u.username, u.uuid, u.email FROM users u
+		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id WHERE u.id = ?`, userID).Scan(&mxid, &username, &uuid, &email)
 	if err != nil {
 		return "", notFound(err, fmt.Sprintf("get profile of user %d", userID))
 	}
 	if mxid != "" || rules.Domain == "" {
 		return mxid, nil
 	}
-	mxid, err = assignMatrixID(ctx, tx, Localpart(username, uuid), rules)
+	mxid, err = assignMatrixID(ctx, tx, Localpart(rules.Format, username, uuid, email), rules)
 	if err != nil {
 		return "", err
 	}
@@ -167,14 +226,14 @@ func (s *Store) EnsureProfiles(ctx context.Context, rules ProfileRules) (int, er
 }
 
 const profileColumns = `p.user_id, u.uuid, u.username, u.full_name, u.is_active, p.matrix_user_id, p.provisioned,
-	p.provisioned_at, p.last_synced_at, p.attempts, p.last_error, p.created_at`
+	p.provisioned_at, p.last_synced_at, p.attempts, p.last_error, p.created_at, p.registration, p.deactivation = 2, p.locked`
 
 func scanProfile(row interface{ Scan(...any) error }) (*Profile, error) {
 	var p Profile
 	var provAt, syncAt sql.NullInt64
 	var created int64
 	if err := row.Scan(&p.UserID, &p.UserUUID, &p.Username, &p.FullName, &p.IsActive, &p.MatrixUserID, &p.Provisioned,
-		&provAt, &syncAt, &p.Attempts, &p.LastError, &created); err != nil {
+		&provAt, &syncAt, &p.Attempts, &p.LastError, &created, &p.Registration, &p.SignedOut, &p.Locked); err != nil {
 		return nil, err
 	}
 	if provAt.Valid {
@@ -245,7 +304,7 @@ func (s *Store) ProfileByUserID(ctx context.Context, userID int64) (*Profile, er
 func (s *Store) DueProfiles(ctx context.Context, at int64, limit int) ([]*Profile, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+profileColumns+` FROM matrix_user_profiles p
 		JOIN users u ON u.id = p.user_id
-		WHERE p.provisioned = 0 AND p.next_attempt_at <= ? AND u.is_active = 1
+		WHERE p.provisioned = 0 AND p.next_attempt_at <= ? AND u.is_active = 1 AND p.registration != 'refused'
 		ORDER BY p.next_attempt_at, p.user_id LIMIT ?`, at, limit)
 	if err != nil {
 		return nil, fmt.Errorf("db: due profiles: %w", err)
@@ -263,13 +322,15 @@ func (s *Store) DueProfiles(ctx context.Context, at int64, limit int) ([]*Profil
 }
 
 // MarkProfileProvisioned records that the user's account exists on the homeserver with
-// displayName. If the user's full name changed meanwhile, the profile stays pending so
-// the new name is pushed too; ok reports whether it was marked.
+// displayName (and, after a reactivation, is unlocked). If the user's full name changed
+// meanwhile, the profile stays pending so the new name is pushed too, and a user
+// deactivated meanwhile is left to the deactivation; ok reports whether it was marked.
 func (s *Store) MarkProfileProvisioned(ctx context.Context, userID int64, displayName string) (bool, error) {
 	t := now()
 	res, err := s.w.ExecContext(ctx, `UPDATE matrix_user_profiles
-		SET provisioned = 1, provisioned_at = COALESCE(provisioned_at, ?), last_synced_at = ?, attempts = 0, next_attempt_at = 0, last_error = ''
-		WHERE user_id = ? AND (SELECT full_name FROM users WHERE id = ?) = ?`, t, t, userID, userID, displayName)
+		SET provisioned = 1, provisioned_at = COALESCE(provisioned_at, ?), last_synced_at = ?, attempts = 0, next_attempt_at = 0, last_error = '',
+			locked = 0
+		WHERE user_id = ? AND (SELECT full_name = ? AND is_active = 1 FROM users WHERE id = ?)`, t, t, userID, displayName, userID)
 	if err != nil {
 		return false, fmt.Errorf("db: mark profile of user %d provisioned: %w", userID, err)
 	}

@@ -50,7 +50,9 @@ func (s *Store) NextDue(ctx context.Context) (int64, bool, error) {
 		  WHERE (state IN ('creating', 'disabling') OR members_dirty = 1) AND state IN ('creating', 'active', 'disabling')
 		UNION ALL
 		SELECT MIN(p.next_attempt_at) FROM matrix_user_profiles p JOIN users u ON u.id = p.user_id
-		  WHERE p.provisioned = 0 AND u.is_active = 1)`).Scan(&at)
+		  WHERE p.provisioned = 0 AND u.is_active = 1 AND p.registration != 'refused'
+		UNION ALL
+		SELECT MIN(next_attempt_at) FROM matrix_user_profiles WHERE deactivation = 1)`).Scan(&at)
 	if err != nil {
 		return 0, false, fmt.Errorf("db: next due: %w", err)
 	}
@@ -175,11 +177,13 @@ type DesiredMember struct {
 	Role         string
 	MatrixUserID id.UserID // "" when the user has no profile yet
 	Provisioned  bool
+	Registration Registration // who made the account; refused ones are left out of the room
 }
 
 // DesiredMembers lists the users who should be in the room, by username.
 func (s *Store) DesiredMembers(ctx context.Context, roomPK int64) ([]*DesiredMember, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT u.id, u.uuid, u.username, u.full_name, r.role, COALESCE(p.matrix_user_id, ''), COALESCE(p.provisioned, 0)
+	rows, err := s.r.QueryContext(ctx, `SELECT u.id, u.uuid, u.username, u.full_name, r.role, COALESCE(p.matrix_user_id, ''), COALESCE(p.provisioned, 0),
+		COALESCE(p.registration, '')
 		FROM project_roles r JOIN users u ON u.id = r.user_id AND u.is_active = 1
 		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id
 		WHERE r.project_id = (SELECT project_id FROM matrix_rooms WHERE id = ?)
@@ -191,7 +195,7 @@ func (s *Store) DesiredMembers(ctx context.Context, roomPK int64) ([]*DesiredMem
 	var out []*DesiredMember
 	for rows.Next() {
 		var m DesiredMember
-		if err := rows.Scan(&m.UserID, &m.UserUUID, &m.Username, &m.FullName, &m.Role, &m.MatrixUserID, &m.Provisioned); err != nil {
+		if err := rows.Scan(&m.UserID, &m.UserUUID, &m.Username, &m.FullName, &m.Role, &m.MatrixUserID, &m.Provisioned, &m.Registration); err != nil {
 			return nil, fmt.Errorf("db: desired members of room %d: %w", roomPK, err)
 		}
 		out = append(out, &m)
@@ -200,7 +204,8 @@ func (s *Store) DesiredMembers(ctx context.Context, roomPK int64) ([]*DesiredMem
 }
 
 // ManagedUsers returns, of the given Matrix user ids, those that belong to a profile
-// (accounts this appservice manages), mapped to their user's row id.
+// (accounts this appservice manages), mapped to their user's row id. A refused account
+// (someone else's, never linked) is not managed: it is never kicked nor given a level.
 func (s *Store) ManagedUsers(ctx context.Context, mxids []id.UserID) (map[id.UserID]int64, error) {
 	out := map[id.UserID]int64{}
 	for len(mxids) > 0 {
@@ -210,7 +215,7 @@ func (s *Store) ManagedUsers(ctx context.Context, mxids []id.UserID) (map[id.Use
 		for i, m := range chunk {
 			args[i] = m
 		}
-		rows, err := s.r.QueryContext(ctx, `SELECT matrix_user_id, user_id FROM matrix_user_profiles WHERE matrix_user_id IN (?`+
+		rows, err := s.r.QueryContext(ctx, `SELECT matrix_user_id, user_id FROM matrix_user_profiles WHERE registration != 'refused' AND matrix_user_id IN (?`+
 			strings.Repeat(",?", len(chunk)-1)+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("db: managed users: %w", err)

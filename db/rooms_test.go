@@ -39,18 +39,32 @@ func roomDirty(t *testing.T, s *Store, id int64) int {
 	return d
 }
 
+// TestLocalpart: the escaping of MATRIX.md section 6 (lowercase; a-z 0-9 . _ - / + kept;
+// "=" as "=3d"; other ASCII "_"; each UTF-8 byte of anything else "=xx") and the three
+// formats with their fallbacks.
 func TestLocalpart(t *testing.T) {
-	for _, tc := range []struct{ username, uuid, want string }{
-		{"alice", "u1", "alice"},
-		{"Alice.Smith", "u1", "alice.smith"},
-		{"bob@example.org", "u1", "bob_example.org"},
-		{"a b+c", "u1", "a_b_c"},
-		{"x=y/z-_", "u1", "x=y/z-_"},
-		{"Émile", "u1", "_mile"},
-		{"", "0123abcd", "0123abcd"},
+	const uuid = "6f1c0b5e2b7a4c1e9a510d2f8e4b7c01"
+	for _, tc := range []struct{ format, username, uuid, email, want string }{
+		{"", "alice", uuid, "", "alice"},
+		{FormatUsername, "Alice.Smith", uuid, "", "alice.smith"},
+		{FormatUsername, "bob@example.org", uuid, "", "bob_example.org"},
+		{FormatUsername, "a b+c", uuid, "", "a_b+c"},
+		{FormatUsername, "x=y/z-_", uuid, "", "x=3dy/z-_"},
+		{FormatUsername, "Émile", uuid, "", "=c3=a9mile"},      // lowercased first: é is c3 a9
+		{FormatUsername, "日本", uuid, "", "=e6=97=a5=e6=9c=ac"}, // every byte of each character
+		{FormatUsername, "a\xffb", uuid, "", "a=ffb"},          // a byte that is not UTF-8, as itself
+		{FormatUsername, "tab\there!", uuid, "", "tab_here_"},
+		{FormatUsername, "", "0123ABCD", "", "0123abcd"}, // no username: the uuid
+		{FormatUUID, "alice", uuid, "alice@example.org", uuid},
+		{FormatUUID, "alice", "6F1C0B5E-2B7A-4C1E-9A51-0D2F8E4B7C01", "", uuid},
+		{FormatEmailLocal, "alice", uuid, "Alice.Archer+chat@example.org", "alice.archer+chat"},
+		{FormatEmailLocal, "alice", uuid, "", "alice"},             // no email: the username
+		{FormatEmailLocal, "alice", uuid, "@example.org", "alice"}, // nothing before the @
+		{FormatEmailLocal, "alice", uuid, "not-an-address", "alice"},
+		{"unknown", "Bob", uuid, "", "bob"},
 	} {
-		if got := Localpart(tc.username, tc.uuid); got != tc.want {
-			t.Errorf("Localpart(%q, %q) = %q, want %q", tc.username, tc.uuid, got, tc.want)
+		if got := Localpart(tc.format, tc.username, tc.uuid, tc.email); got != tc.want {
+			t.Errorf("Localpart(%q, %q, %q, %q) = %q, want %q", tc.format, tc.username, tc.uuid, tc.email, got, tc.want)
 		}
 	}
 }

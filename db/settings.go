@@ -75,6 +75,11 @@ func (m *MatrixSettings) PublicURL() string {
 	return m.HomeserverURL
 }
 
+// ProfileRules are the settings that derive platform users' Matrix user IDs.
+func (m *MatrixSettings) ProfileRules() ProfileRules {
+	return ProfileRules{Domain: m.HomeserverDomain, BotLocalpart: m.SenderLocalpart, Format: m.Value(settings.UserIDFormat)}
+}
+
 // BotUserID is "@<localpart>:<domain>", or "" when the domain is unknown.
 func (m *MatrixSettings) BotUserID() id.UserID {
 	if m.HomeserverDomain == "" || m.SenderLocalpart == "" {

@@ -55,7 +55,9 @@ func (c *checker) all() []Check {
 		c.secretEnabled(),
 		c.botWhoami(),
 		c.userNamespace(),
+		c.botAdmin(),
 		c.ping(),
+		c.liveKit(),
 		c.transactions(),
 		c.roomStats(),
 		c.userStats(),
@@ -65,7 +67,7 @@ func (c *checker) all() []Check {
 	if ch, ok := c.historyExports(); ok {
 		checks = append(checks, ch)
 	}
-	return append(checks, c.botRunning(), c.outboxFailures())
+	return append(checks, c.webhookErrors(), c.botRunning(), c.outboxFailures())
 }
 
 const setupHint = "Run the appservice setup (POST /api/admin/matrix-appservice/setup/ or the dashboard's setup page)."

@@ -88,6 +88,10 @@ func TestAgainstDendrite(t *testing.T) {
 			diagnostics.CheckBotWhoami:            {true, "OK — authenticated as @waldur-bot:localhost", ""},
 			diagnostics.CheckUserNamespace:        {true, "OK — can act as the bot @waldur-bot:localhost", ""},
 			diagnostics.CheckPing:                 {true, "Not supported by this homeserver (spec up to v1.2; ping needs v1.7) — evidence from transactions_received instead: no transaction received yet", ""},
+			// Dendrite has no admin API an appservice may use, and no well-known here.
+			diagnostics.CheckBotAdmin:      {true, "Not available — Dendrite 0.13.8 has no admin API an appservice may use: deactivated users are signed out", ""},
+			diagnostics.CheckLiveKit:       {true, "None listed: ", ""},
+			diagnostics.CheckWebhookErrors: {true, "None ", ""},
 		} {
 			assertCheck(t, rep, name, want)
 		}

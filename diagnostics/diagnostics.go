@@ -37,12 +37,15 @@ const (
 	CheckSecretEnabled              = "registration_secret_enabled"
 	CheckBotWhoami                  = "bot_whoami"
 	CheckUserNamespace              = "appservice_user_namespace"
+	CheckBotAdmin                   = "bot_homeserver_admin"
 	CheckPing                       = "appservice_ping"
+	CheckLiveKit                    = "livekit_configured"
 	CheckTransactions               = "transactions_received"
 	CheckRoomStats                  = "room_stats"
 	CheckUserStats                  = "user_stats"
 	CheckProvisioningQueue          = "provisioning_queue"
 	CheckHistoryExports             = "history_exports"
+	CheckWebhookErrors              = "webhook_errors"
 	CheckBotRunning                 = "bot_running"
 	CheckOutboxFailures             = "outbox_failures"
 )
@@ -52,8 +55,8 @@ var CheckNames = []string{
 	CheckHomeserverConfigured, CheckHomeserverDomainConfigured, CheckHomeserverReachable,
 	CheckHomeserverServerName, CheckPublicConfigured, CheckPublicReachable,
 	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
-	CheckBotWhoami, CheckUserNamespace, CheckPing, CheckTransactions,
-	CheckRoomStats, CheckUserStats, CheckProvisioningQueue, CheckHistoryExports,
+	CheckBotWhoami, CheckUserNamespace, CheckBotAdmin, CheckPing, CheckLiveKit, CheckTransactions,
+	CheckRoomStats, CheckUserStats, CheckProvisioningQueue, CheckHistoryExports, CheckWebhookErrors,
 	CheckBotRunning, CheckOutboxFailures,
 }
 
@@ -131,6 +134,15 @@ type Options struct {
 	// BotStaleAfter: a sender whose loop has not turned for this long is not running
 	// (default 2 min; it turns at least every 30 s, and a send takes at most 30 s).
 	BotStaleAfter time.Duration
+	// WebhookErrors counts the 5xx answers to the homeserver (webhook_errors); nil =
+	// none counted.
+	WebhookErrors ErrorCounter
+}
+
+// ErrorCounter counts the 5xx answers this server gave the homeserver
+// (appservice.ErrorWindow): how many in the hour before now, counted since when.
+type ErrorCounter interface {
+	Count(now time.Time) (n int, since time.Time)
 }
 
 // Diagnostics runs the checks against the configured homeserver and the local database.

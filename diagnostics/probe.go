@@ -177,6 +177,8 @@ type probes struct {
 	whoami     *result // GET /account/whoami as the bot
 	masquerade *result // GET /account/whoami?user_id=<namespaced user>
 	ping       *result // POST /_matrix/client/v1/appservice/{id}/ping
+	admin      *result // GET /_synapse/admin/v1/users/{bot}/admin as the bot
+	wellKnown  *result // GET <public URL>/.well-known/matrix/client
 
 	masqueradeAs id.UserID
 }
@@ -201,6 +203,9 @@ func (d *Diagnostics) probe(ctx context.Context, ms *db.MatrixSettings, provisio
 	if pub := publicURL(ms); pub != "" {
 		send(&p.public, ctx, request{method: http.MethodGet, url: pub + "/_matrix/client/versions", origin: d.opts.Origin})
 	}
+	if wk := strings.TrimRight(ms.PublicURL(), "/"); wk != "" && settings.HomeserverURL.Validate(wk) == nil {
+		send(&p.wellKnown, ctx, request{method: http.MethodGet, url: wk + "/.well-known/matrix/client"})
+	}
 	if !haveHS {
 		wg.Wait()
 		return p
@@ -223,6 +228,9 @@ func (d *Diagnostics) probe(ctx context.Context, ms *db.MatrixSettings, provisio
 			token:  ms.ASToken,
 			body:   &mautrix.ReqAppservicePing{TxnID: "matrixas-diagnostics-" + randomHex(8)},
 		})
+		if bot := ms.BotUserID(); bot != "" {
+			send(&p.admin, depCtx, request{method: http.MethodGet, url: hs + "/_synapse/admin/v1/users/" + url.PathEscape(bot.String()) + "/admin", token: ms.ASToken})
+		}
 		p.masqueradeAs = provisioned
 		if p.masqueradeAs == "" {
 			p.masqueradeAs = id.UserID(ms.BotUserID())

@@ -394,7 +394,7 @@ func TestDashboardWithoutJavaScript(t *testing.T) {
 	if p := b.Path(); p != "/setup" {
 		t.Errorf("after the retry: %s", p)
 	}
-	if f := flashes(b); !strings.Contains(f, "could not be reached") {
+	if f := flashes(b); !strings.Contains(f, "Bot provisioning failed: ") || !strings.Contains(f, "connection refused") {
 		t.Errorf("retry flashes %q", f)
 	}
 

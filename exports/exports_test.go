@@ -312,8 +312,14 @@ func TestRequestRules(t *testing.T) {
 	if err := f.store.FailExport(ctx, waiting.UUID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.job.Request(ctx, room); !errors.Is(err, ErrTooManyExports) {
-		t.Errorf("the 11th manual export in a day: %v, want ErrTooManyExports", err)
+	_, _, err = f.job.Request(ctx, room)
+	var le *LimitError
+	if !errors.Is(err, ErrTooManyExports) || !errors.As(err, &le) {
+		t.Fatalf("the 11th manual export in a day: %v, want ErrTooManyExports", err)
+	}
+	// All ten were asked for just now: the first leaves the window in a day.
+	if le.RetryAfter < ManualWindow-time.Minute || le.RetryAfter > ManualWindow {
+		t.Errorf("retry after %v, want about %v", le.RetryAfter, ManualWindow)
 	}
 	// A day later, the window has moved on.
 	f.advance(ManualWindow + time.Minute)

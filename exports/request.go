@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"matrixas/db"
 	"matrixas/export"
@@ -15,8 +16,22 @@ import (
 var ErrNoMatrixRoom = errors.New("the room does not exist on the homeserver yet, so it has no history to export")
 
 // ErrTooManyExports is a room that had ManualLimit manual exports in ManualWindow
-// already. The API answers 429.
-var ErrTooManyExports = fmt.Errorf("at most %d manual exports of a room in %s", ManualLimit, "24 hours")
+// already. The API answers 429. Request returns it inside a *LimitError, which says
+// when the next one will be accepted.
+var ErrTooManyExports = fmt.Errorf("at most %d manual exports of a room in 24 hours", ManualLimit)
+
+// LimitError is ErrTooManyExports with the wait until the oldest manual export of the
+// window leaves it.
+type LimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%v: the next one in %s", ErrTooManyExports, e.RetryAfter.Round(time.Second))
+}
+
+// Unwrap makes errors.Is(err, ErrTooManyExports) hold.
+func (e *LimitError) Unwrap() error { return ErrTooManyExports }
 
 // ErrNoFile is an export without the file asked for: not completed (yet), or without
 // media. The API answers 404.
@@ -41,7 +56,12 @@ func (j *Job) Request(ctx context.Context, room *db.Room) (e *db.HistoryExport, 
 		} else if !errors.Is(err, db.ErrNotFound) {
 			return nil, false, err
 		}
-		return nil, false, ErrTooManyExports
+		now := j.opts.Now()
+		oldest, err := j.store.OldestManualExportSince(ctx, room.ID, now.Add(-ManualWindow))
+		if err != nil {
+			return nil, false, err
+		}
+		return nil, false, &LimitError{RetryAfter: max(oldest.Add(ManualWindow).Sub(now), time.Second)}
 	}
 	e, created, err = j.store.CreateExport(ctx, room.ID, db.ExportManual)
 	if err != nil {

@@ -6,19 +6,32 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"maunium.net/go/mautrix"
 
 	"matrixas/db"
+	"matrixas/settings"
 )
 
-// BotDisplayName is the display name given to the appservice's bot user.
-const BotDisplayName = "Waldur bot"
+// BotName is the bot's display name: "<SITE_NAME> Bot" ("Waldur Bot" by default).
+func BotName(ms *db.MatrixSettings) string {
+	site := strings.TrimSpace(ms.Value(settings.SiteName))
+	if site == "" {
+		site = settings.SiteName.Default
+	}
+	return site + " Bot"
+}
 
-// ProvisionBot registers the bot through m.login.application_service (M_USER_IN_USE
-// counts as done) and sets its display name. It returns the seed's bot_provision_status:
-// db.BotOK, db.BotSkipped when no homeserver could be reached to try, or
-// db.BotFailed(errcode or reason). The reason never carries a token.
+// ProvisionBot registers the bot through m.login.application_service and gives it its
+// display name (BotName). It returns the seed's bot_provision_status: db.BotOK when the
+// bot was registered, already exists (M_USER_IN_USE) or is reserved to this appservice
+// (M_EXCLUSIVE: the homeserver made it from sender_localpart); db.BotSkipped only when no
+// homeserver is configured to try; else db.BotFailed(errcode or reason), also when the
+// homeserver cannot be reached ("failed: ... connection refused"). The reason never
+// carries a token. The display name is best effort: it is set only when it differs (each
+// change is a member event in every room of the bot), and its failure is not the
+// registration's.
 func ProvisionBot(ctx context.Context, ms *db.MatrixSettings, hc *http.Client) db.BotStatus {
 	cli, err := Client(ms, hc, "")
 	if err != nil {
@@ -31,21 +44,14 @@ func ProvisionBot(ctx context.Context, ms *db.MatrixSettings, hc *http.Client) d
 		Type:         mautrix.AuthTypeAppservice,
 		InhibitLogin: true,
 	}, &resp)
-	if err != nil && !errors.Is(err, mautrix.MUserInUse) {
-		return outcome(err)
+	if err != nil && !errors.Is(err, mautrix.MUserInUse) && !errors.Is(err, mautrix.MExclusive) {
+		return db.BotFailed(Reason(err))
 	}
-	if err := cli.SetDisplayName(ctx, BotDisplayName); err != nil {
-		return outcome(err)
+	name := BotName(ms)
+	if cur, err := cli.GetOwnDisplayName(ctx); err != nil || cur.DisplayName != name {
+		cli.SetDisplayName(ctx, name) //nolint:errcheck // best effort: the bot works without it
 	}
 	return db.BotOK
-}
-
-// outcome turns a homeserver call's error into skipped (unreachable) or failed.
-func outcome(err error) db.BotStatus {
-	if Unreachable(err) {
-		return db.BotSkipped
-	}
-	return db.BotFailed(Reason(err))
 }
 
 // Unreachable reports whether err means the homeserver could not be reached at all

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -26,11 +27,12 @@ func FuzzRegistrationYAML(f *testing.F) {
 	f.Add("example.org", "waldur-bot", "https://as.example.org", "tok1", "tok2")
 	f.Add("localhost:8448", "a.b=c/d", "http://127.0.0.1:8080", "x", "y")
 	f.Add("x-.y", "_", "http://h", "#: not a comment", "'quoted'")
+	f.Add("example.org", "waldur-bot", "", "tok1", "tok2") // no url: url: null
 	f.Fuzz(func(t *testing.T, domain, localpart, url, as, hs string) {
 		// Inputs the product can produce: setup validates domain, localpart and url, and
 		// tokens are generated (64 hex digits; any visible ASCII is tried here).
 		if settings.HomeserverDomain.Validate(domain) != nil || settings.SenderLocalpart.Validate(localpart) != nil ||
-			settings.AppserviceURL.Validate(url) != nil || !token(as) || !token(hs) {
+			(url != "" && settings.AppserviceURL.Validate(url) != nil) || !token(as) || !token(hs) {
 			return
 		}
 		ms := &db.MatrixSettings{HomeserverDomain: domain, SenderLocalpart: localpart, AppserviceURL: url, ASToken: as, HSToken: hs}
@@ -46,7 +48,10 @@ func FuzzRegistrationYAML(f *testing.F) {
 		if err := yaml.Unmarshal([]byte(text), &back); err != nil {
 			t.Fatalf("does not parse: %v\n%s", err, text)
 		}
-		if back.ID != AppserviceID || back.URL != url || back.ASToken != as || back.HSToken != hs || back.SenderLocalpart != localpart || back.RateLimited {
+		if url == "" && !strings.Contains(text, "\nurl: null\n") {
+			t.Fatalf("no url is not written url: null:\n%s", text)
+		}
+		if back.ID != AppserviceID || string(back.URL) != url || back.ASToken != as || back.HSToken != hs || back.SenderLocalpart != localpart || back.RateLimited {
 			t.Fatalf("round trip changed values: %+v", back)
 		}
 		if len(back.Namespaces.Users) != 2 || len(back.Namespaces.Aliases) != 1 || back.Namespaces.Rooms == nil {

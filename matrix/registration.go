@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"encoding/json"
 	"errors"
 	"regexp"
 	"strings"
@@ -36,12 +37,32 @@ type Namespaces struct {
 // Registration is an appservice registration file.
 type Registration struct {
 	ID              string     `yaml:"id" json:"id"`
-	URL             string     `yaml:"url" json:"url"`
+	URL             URL        `yaml:"url" json:"url"`
 	ASToken         string     `yaml:"as_token" json:"as_token"`
 	HSToken         string     `yaml:"hs_token" json:"hs_token"`
 	SenderLocalpart string     `yaml:"sender_localpart" json:"sender_localpart"`
 	RateLimited     bool       `yaml:"rate_limited" json:"rate_limited"`
 	Namespaces      Namespaces `yaml:"namespaces" json:"namespaces"`
+}
+
+// URL is the registration's url: null when empty, as the spec writes "no url" (the
+// homeserver then sends no transactions), rather than an empty string.
+type URL string
+
+// MarshalYAML writes null for an empty URL.
+func (u URL) MarshalYAML() (any, error) {
+	if u == "" {
+		return nil, nil
+	}
+	return string(u), nil
+}
+
+// MarshalJSON writes null for an empty URL.
+func (u URL) MarshalJSON() ([]byte, error) {
+	if u == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(u))
 }
 
 // ErrNotSetUp is returned when the settings lack what a registration needs.
@@ -57,7 +78,7 @@ func BuildRegistration(ms *db.MatrixSettings) (*Registration, error) {
 	domain := regexp.QuoteMeta(ms.HomeserverDomain)
 	return &Registration{
 		ID:              AppserviceID,
-		URL:             ms.AppserviceURL,
+		URL:             URL(ms.AppserviceURL),
 		ASToken:         ms.ASToken,
 		HSToken:         ms.HSToken,
 		SenderLocalpart: ms.SenderLocalpart,

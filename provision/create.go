@@ -64,11 +64,18 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		return nil, err
 	}
 	var invite []id.UserID
+	kept := make([]*db.DesiredMember, 0, len(desired))
 	for _, m := range desired {
-		if err := w.ensureProvisioned(ctx, ms, m); err == nil {
+		err := w.ensureProvisioned(ctx, ms, m)
+		if errors.Is(err, ErrAccountRefused) {
+			continue // someone else's account: neither invited nor given a level
+		}
+		kept = append(kept, m)
+		if err == nil {
 			invite = append(invite, m.MatrixUserID)
 		} // else: the member sync that follows retries and reports it
 	}
+	desired = kept
 	if !room.CreateStartedAt.IsZero() {
 		if adopted, err := w.adoptInterrupted(ctx, ms, bot, room, nr); adopted || err != nil {
 			return nil, err

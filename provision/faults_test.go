@@ -364,9 +364,11 @@ func homeserverFault(t *testing.T, mode faultMode) {
 	if r.ErrorMessage == "" || r.RoomID != "" {
 		t.Errorf("parked room: error %q, room id %q; want a reason and no room", r.ErrorMessage, r.RoomID)
 	}
-	if failed, done := obs.counts(provision.KindRoomCreate); failed != maxAttempts || done != 0 {
-		t.Errorf("room creation jobs: %d failed, %d done; want %d failed", failed, done, maxAttempts)
-	}
+	// The job reports to the observer just after it records the failure: wait for it.
+	waitFor(t, "the observer told of every attempt", 5*time.Second, func() (bool, string) {
+		failed, done := obs.counts(provision.KindRoomCreate)
+		return failed == maxAttempts && done == 0, fmt.Sprintf("room creation jobs: %d failed, %d done; want %d failed", failed, done, maxAttempts)
+	})
 	t.Logf("%s: parked after %d attempts: %s (bot registration tried %d times meanwhile, once per worker cycle)",
 		mode, r.Attempts, r.ErrorMessage, hs.seen("/register"))
 

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 
@@ -60,10 +61,20 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	for _, m := range desired {
 		uid := m.MatrixUserID
 		pl := db.RolePowerLevel(m.Role)
-		want[uid] = pl
 		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(membership[uid]), PowerLevel: pl}
-		err := w.ensureMember(ctx, ms, bot, roomID, m, membership[uid])
-		if err != nil {
+		var err error
+		if m.Registration == db.RegistrationRefused {
+			err = &refusedError{RefusalMessage(m.Username, m.UserUUID, uid)}
+		} else {
+			want[uid] = pl
+			err = w.ensureMember(ctx, ms, bot, roomID, m, membership[uid])
+		}
+		if errors.Is(err, ErrAccountRefused) {
+			// Someone else's account: never invited nor given a level, and not the
+			// room's failure; the member's error says how to link it.
+			delete(want, uid)
+			ms2.PowerLevel, ms2.LastError = 0, err.Error()
+		} else if err != nil {
 			ms2.LastError = describe(ms, err)
 			fail(err)
 		} else {
@@ -169,7 +180,7 @@ func (w *Worker) desiredMembers(ctx context.Context, ms *db.MatrixSettings, room
 	if err != nil {
 		return nil, err
 	}
-	rules := db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart}
+	rules := ms.ProfileRules()
 	for _, m := range desired {
 		if m.MatrixUserID == "" {
 			if m.MatrixUserID, err = w.store.EnsureProfile(ctx, m.UserID, rules); err != nil {

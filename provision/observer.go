@@ -13,10 +13,12 @@ const (
 	KindRoomSync    = "room_sync"
 	KindRoomDisable = "room_disable"
 	KindUser        = "user"
+	// KindUserDeactivate signs a deactivated user out and locks their account.
+	KindUserDeactivate = "user_deactivate"
 )
 
 // Kinds lists every job kind, so an Observer can set up its series in advance.
-var Kinds = []string{KindRoomCreate, KindRoomSync, KindRoomDisable, KindUser}
+var Kinds = []string{KindRoomCreate, KindRoomSync, KindRoomDisable, KindUser, KindUserDeactivate}
 
 // Observer is told the outcome of every provisioning job the worker runs (err nil =
 // done); the server's metrics implement it. It must not block. A job interrupted by

@@ -84,10 +84,12 @@ type Worker struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // "room:<id>" and "user:<id>" being worked on
-	botFor   string          // the homeserver URL and token the bot was registered with
-	botKey   string          // the settings the failures below are counted for
-	botFails int             // failed bot registrations in a row
-	botNext  time.Time       // no new bot registration before this
+	// userLocks serialise the work on one user's account (userLock), striped by user id.
+	userLocks [64]sync.Mutex
+	botFor    string    // the homeserver URL and token the bot was registered with
+	botKey    string    // the settings the failures below are counted for
+	botFails  int       // failed bot registrations in a row
+	botNext   time.Time // no new bot registration before this
 
 	// The catch-up that gives profiles to users who have none scans every user, so it runs
 	// when the rules change (setup named the domain) and otherwise once per Interval.
@@ -168,7 +170,7 @@ func (w *Worker) cycle(ctx context.Context, sem chan struct{}, wg *sync.WaitGrou
 		return w.opts.Interval
 	}
 	w.ensureBot(ctx, ms)
-	w.ensureProfiles(ctx, db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart})
+	w.ensureProfiles(ctx, ms.ProfileRules())
 	w.mu.Lock()
 	busy := len(w.inflight)
 	w.mu.Unlock()
@@ -182,6 +184,11 @@ func (w *Worker) cycle(ctx context.Context, sem chan struct{}, wg *sync.WaitGrou
 	users, err := w.store.DueProfiles(ctx, at, limit)
 	if err != nil {
 		w.logErr(ctx, "read user queue", err)
+		return w.opts.Interval
+	}
+	leaving, err := w.store.DueDeactivations(ctx, at, limit)
+	if err != nil {
+		w.logErr(ctx, "read deactivation queue", err)
 		return w.opts.Interval
 	}
 	full := false
@@ -213,7 +220,10 @@ func (w *Worker) cycle(ctx context.Context, sem chan struct{}, wg *sync.WaitGrou
 	for _, p := range users {
 		start("user:"+strconv.FormatInt(p.UserID, 10), func(ctx context.Context) { w.profileJob(ctx, ms, p) })
 	}
-	if full || len(rooms) > 0 || len(users) > 0 {
+	for _, p := range leaving {
+		start("user:"+strconv.FormatInt(p.UserID, 10), func(ctx context.Context) { w.deactivationJob(ctx, ms, p) })
+	}
+	if full || len(rooms) > 0 || len(users) > 0 || len(leaving) > 0 {
 		// Work is due or under way: the jobs wake the loop when they finish.
 		return w.opts.Interval
 	}

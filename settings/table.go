@@ -31,6 +31,20 @@ var (
 		Format: SharedSecret, Label: "Registration shared secret",
 		Hint: "The homeserver's registration_shared_secret (Synapse) or client_api.registration_shared_secret (Dendrite). Write-only: it is never shown; leave the field empty to keep the current one."}
 
+	// Accounts and the bot: runtime settings that the environment may fix.
+	UserIDFormat = &Setting{Env: "MATRIX_USER_ID_FORMAT", Key: "user_id_format", Kind: Runtime, Default: "username", Editable: true,
+		Format: OneOf(UserIDFormats...), Label: "Matrix user ID format",
+		Hint: "What a platform user's Matrix ID is made from: username, uuid (32 hex digits) or email_local (before the @, else the username). Changing it never renames an existing account."}
+	ExternalLoginMethod = &Setting{Env: "MATRIX_EXTERNAL_LOGIN_METHOD", Key: "external_login_method", Kind: Runtime, Default: "none", Editable: true,
+		Format: OneOf("none", "password", "oidc"), Label: "Sign-in from other Matrix clients",
+		Hint: "How users sign in to the homeserver from their own Matrix clients, as GET /api/matrix/credentials/ tells them: none, password or oidc."}
+	SiteName = &Setting{Env: "SITE_NAME", Key: "site_name", Kind: Runtime, Default: "Waldur", Editable: true,
+		Format: rule("at most 100 characters", "Ensure this field has no more than 100 characters.", func(v string) bool { return len([]rune(v)) <= 100 }),
+		Label:  "Site name", Hint: "The platform's name: the bot's display name is \"<site name> Bot\" (set when the bot is provisioned)."}
+	LiveKitURL = &Setting{Env: "MATRIX_LIVEKIT_URL", Key: "livekit_url", Kind: Runtime, Editable: true,
+		Format: HTTPURL, Label: "LiveKit service URL",
+		Hint: "Optional: the LiveKit service (livekit_service_url) the homeserver's /.well-known/matrix/client should list for calls. When set, diagnostics expect it there."}
+
 	BootstrapUsername = &Setting{Env: "BOOTSTRAP_USERNAME", Default: "admin",
 		Hint: "staff user created on first run when no staff user exists"}
 	BootstrapPasswordFile = &Setting{Env: "BOOTSTRAP_PASSWORD_FILE",
@@ -99,10 +113,14 @@ var (
 		Hint: "The outcome of the last bot provisioning: pending, ok, skipped or failed: <reason>."}
 )
 
+// UserIDFormats are the values of MATRIX_USER_ID_FORMAT.
+var UserIDFormats = []string{"username", "uuid", "email_local"}
+
 // All lists every setting.
 var All = []*Setting{
 	ListenAddr, DatabasePath, PublicURL, LogLevel, LogFormat, MaxBodyBytes, WebhookMaxBodyMB,
 	HomeserverURL, HomeserverPublicURL, HomeserverDomain, RegistrationSecret,
+	UserIDFormat, ExternalLoginMethod, SiteName, LiveKitURL,
 	BootstrapUsername, BootstrapPasswordFile, SessionKey,
 	DiagnosticsConnectTimeout, DiagnosticsRequestTimeout, TransactionsStaleAfter, TransactionRetention, TrustedProxies,
 	AutoCreateRooms, ProvisionConcurrency, ProvisionMaxAttempts, ProvisionBackoff, ProvisionMaxBackoff, ProvisionInterval,

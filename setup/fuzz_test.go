@@ -1,6 +1,7 @@
 package setup
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -17,17 +18,30 @@ func FuzzPlanFor(f *testing.F) {
 	fields := map[string]bool{"url": true, "sender_localpart": true, "homeserver_url": true, "homeserver_public_url": true, "homeserver_domain": true, "user_registration_secret": true}
 	f.Fuzz(func(t *testing.T, u, lp, hsURL, pubURL, domain, secret string) {
 		in := Input{URL: u, SenderLocalpart: lp, HomeserverURL: hsURL, HomeserverPublicURL: pubURL, HomeserverDomain: domain, RegistrationSecret: secret}
-		plan, errs := PlanFor(in, &db.MatrixSettings{SenderLocalpart: settings.SenderLocalpart.Default}, "")
-		if errs != nil {
+		plan, err := PlanFor(in, &db.MatrixSettings{SenderLocalpart: settings.SenderLocalpart.Default}, "")
+		var errs Invalid
+		var missing *MissingError
+		switch {
+		case errors.As(err, &errs):
 			for k := range errs {
 				if !fields[k] {
 					t.Fatalf("error keyed by unknown field %q", k)
 				}
 			}
 			return
+		case errors.As(err, &missing):
+			if len(missing.Missing) == 0 || !strings.HasPrefix(err.Error(), "Matrix prerequisites missing: MATRIX_") {
+				t.Fatalf("a missing error names nothing: %q", err)
+			}
+			return
+		case err != nil:
+			t.Fatalf("unexpected error %v", err)
 		}
-		if settings.AppserviceURL.Validate(plan.URL) != nil || settings.SenderLocalpart.Validate(plan.SenderLocalpart) != nil {
-			t.Fatalf("plan with invalid url/localpart: %+v", plan)
+		if plan.URL != "" && settings.AppserviceURL.Validate(plan.URL) != nil {
+			t.Fatalf("plan with an invalid url: %+v", plan)
+		}
+		if settings.SenderLocalpart.Validate(plan.SenderLocalpart) != nil {
+			t.Fatalf("plan with an invalid localpart: %+v", plan)
 		}
 		for k, v := range plan.Store {
 			switch k {

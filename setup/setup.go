@@ -7,8 +7,9 @@ package setup
 import (
 	"context"
 	"database/sql"
-	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"matrixas/auth"
@@ -51,25 +52,49 @@ type Result struct {
 	BotProvisionStatus db.BotStatus `json:"bot_provision_status"`
 }
 
-// Invalid is a request setup refuses: messages by request field, in the API's
-// {"field": ["message"]} shape.
+// Invalid is a request setup refuses because a value it gives is malformed: messages by
+// request field, in the API's {"field": ["message"]} shape.
 type Invalid map[string][]string
 
 func (v Invalid) add(field, msg string) { v[field] = append(v[field], msg) }
 
+// Error lists the fields refused.
+func (v Invalid) Error() string {
+	fields := slices.Sorted(maps.Keys(v))
+	return "setup refused: invalid " + strings.Join(fields, ", ")
+}
+
+// MissingError refuses a setup whose prerequisites (the homeserver URL, its domain, the
+// registration secret) are neither given nor configured: the reference's 400
+// {"detail": "Matrix prerequisites missing: MATRIX_HOMESERVER_URL, ..."}.
+type MissingError struct {
+	// Missing lists the settings, in table order; Error names them by environment variable.
+	Missing []*settings.Setting
+}
+
+// Error is the reference's detail.
+func (e *MissingError) Error() string {
+	env := make([]string, len(e.Missing))
+	for i, s := range e.Missing {
+		env[i] = s.Env
+	}
+	return "Matrix prerequisites missing: " + strings.Join(env, ", ")
+}
+
 // Plan is what a valid setup request resolves to: the values to use, and which of
 // them to store (the four homeserver fields only when not configured yet).
 type Plan struct {
-	URL             string
+	URL             string // "" when none is given or known: the registration has no url
 	SenderLocalpart string
 	Store           map[string]string
 }
 
-// PlanFor validates in against the current settings without side effects. Given
-// values must be well-formed (each as its setting's format says); the homeserver URL,
-// domain and registration secret must resolve from the request or the settings.
-// publicURL (PUBLIC_URL) is the fallback for url.
-func PlanFor(in Input, ms *db.MatrixSettings, publicURL string) (*Plan, Invalid) {
+// PlanFor validates in against the current settings without side effects. Given values
+// must be well-formed (each as its setting's format says), else the error is Invalid;
+// the homeserver URL, domain and registration secret must then resolve from the request
+// or the settings, else it is a *MissingError. url is optional: without it (and without
+// a configured one or publicURL, PUBLIC_URL) the registration has no url.
+func PlanFor(in Input, ms *db.MatrixSettings, publicURL string) (*Plan, error) {
 	errs := Invalid{}
 	fields := []struct {
 		s           *settings.Setting
@@ -96,25 +121,25 @@ func PlanFor(in Input, ms *db.MatrixSettings, publicURL string) (*Plan, Invalid)
 		}
 		valid[f.s] = v
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 
 	plan := &Plan{Store: map[string]string{}}
 	plan.URL = firstNonEmpty(valid[settings.AppserviceURL], ms.AppserviceURL, publicURL)
-	if plan.URL == "" && errs[settings.AppserviceURL.Key] == nil {
-		errs.add(settings.AppserviceURL.Key, "This field is required: the URL at which the homeserver reaches this server.")
-	}
 	plan.SenderLocalpart = firstNonEmpty(valid[settings.SenderLocalpart], ms.SenderLocalpart, settings.SenderLocalpart.Default)
+	missing := &MissingError{}
 	for _, f := range fields[2:] {
 		switch {
 		case f.have != "":
 		case valid[f.s] != "":
 			plan.Store[f.s.Key] = valid[f.s]
-		case errs[f.s.Key] != nil: // given, but not valid
 		case f.s.Required:
-			errs.add(f.s.Key, fmt.Sprintf("%s is not configured: give %s (or set %s).", f.s.Label, f.s.Key, f.s.Env))
+			missing.Missing = append(missing.Missing, f.s)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if len(missing.Missing) > 0 {
+		return nil, missing
 	}
 	return plan, nil
 }
@@ -145,15 +170,16 @@ type Service struct {
 
 // Run validates, then in one transaction stores the missing homeserver fields, rotates
 // both tokens, sets url and sender_localpart and enables the appservice; then it
-// provisions the bot, best effort. A refused request changes nothing (Invalid, nil).
-func (s *Service) Run(ctx context.Context, in Input) (*Result, Invalid, error) {
+// provisions the bot, best effort. A refused request (Invalid, *MissingError) changes
+// nothing.
+func (s *Service) Run(ctx context.Context, in Input) (*Result, error) {
 	ms, err := s.Settings.Matrix(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	plan, errs := PlanFor(in, ms, s.PublicURL)
-	if errs != nil {
-		return nil, errs, nil
+	plan, err := PlanFor(in, ms, s.PublicURL)
+	if err != nil {
+		return nil, err
 	}
 	asToken, hsToken := auth.RandomHex(32), auth.RandomHex(32)
 	values := map[string]string{
@@ -176,22 +202,22 @@ func (s *Service) Run(ctx context.Context, in Input) (*Result, Invalid, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if ms, err = s.Settings.Matrix(ctx); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	reg, err := matrix.BuildRegistration(ms)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	yaml, err := reg.YAML()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	status, err := s.ProvisionBot(ctx, ms)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	return &Result{
 		RegistrationYAML:   yaml,
@@ -200,7 +226,7 @@ func (s *Service) Run(ctx context.Context, in Input) (*Result, Invalid, error) {
 		SenderLocalpart:    ms.SenderLocalpart,
 		WebhookURL:         matrix.WebhookURL(ms.AppserviceURL),
 		BotProvisionStatus: status,
-	}, nil, nil
+	}, nil
 }
 
 // ProvisionBot tries the bot step and stores its outcome (bot_provision_status) for the

@@ -75,7 +75,7 @@ func BotStatusBadge(status string) (kind, text string) {
 	case status == "pending":
 		return "info", "Pending"
 	case status == "skipped":
-		return "warn", "Skipped: homeserver unreachable"
+		return "warn", "Skipped: no homeserver configured"
 	case strings.HasPrefix(status, "failed"):
 		return "fail", "Failed: " + strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(status, "failed"), ":"))
 	default:

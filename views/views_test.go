@@ -212,7 +212,7 @@ func TestBotStatusBadge(t *testing.T) {
 		{"", "neutral", "Not provisioned"},
 		{"pending", "info", "Pending"},
 		{"ok", "ok", "Provisioned"},
-		{"skipped", "warn", "Skipped: homeserver unreachable"},
+		{"skipped", "warn", "Skipped: no homeserver configured"},
 		{"failed: M_UNKNOWN_TOKEN", "fail", "Failed: M_UNKNOWN_TOKEN"},
 	}
 	for _, tt := range tests {

@@ -41,7 +41,11 @@ func newBotSender(store *db.Store, st *db.Settings, m *metrics.Metrics, log *slo
 		Owners:    deps.Owners,
 		Platform:  bot.WaldurPlatform(deps.Platform),
 		Self: func(ctx context.Context) (id.UserID, string) {
-			return botUserID(ctx), matrix.BotDisplayName
+			ms, err := st.Matrix(ctx)
+			if err != nil {
+				return "", ""
+			}
+			return ms.BotUserID(), matrix.BotName(ms) // "SITE_NAME Bot"
 		},
 		Log: log,
 	})

@@ -142,7 +142,11 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 		c.SessionKey = []byte(k)
 	}
 	for _, s := range settings.FromEnvironment() {
-		switch v := e.value(s); {
+		v := e.value(s)
+		if s.Kind == settings.Runtime {
+			v = e.given[s] // a runtime setting's default is the fallback, not a fixed value
+		}
+		switch {
 		case s.Kind == settings.Runtime && v != "":
 			if c.Fixed == nil {
 				c.Fixed = map[string]string{}

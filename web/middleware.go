@@ -19,6 +19,7 @@ import (
 
 	"matrixas/auth"
 	"matrixas/db"
+	"matrixas/handlers/appservice"
 	"matrixas/handlers/respond"
 	"matrixas/handlers/ui"
 )
@@ -165,6 +166,26 @@ func limitBody(n int64) func(http.Handler) http.Handler {
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)
 			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// countServerErrors counts every 5xx answer to the homeserver in errs (webhook_errors):
+// the homeserver retries them, and an operator should know it has to.
+func countServerErrors(errs *appservice.ErrorWindow) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sw := &statusWriter{ResponseWriter: w}
+			defer func() {
+				if p := recover(); p != nil {
+					errs.Add(time.Now()) // the panic handler outside answers 500
+					panic(p)
+				}
+				if sw.status >= 500 {
+					errs.Add(time.Now())
+				}
+			}()
+			next.ServeHTTP(sw, r)
 		})
 	}
 }

@@ -127,6 +127,7 @@ var routeTable = []routeRule{
 	{http.MethodPut, "/api/users/{uuid}/", apiStaffWrite},
 	{http.MethodPatch, "/api/users/{uuid}/", apiStaffWrite},
 	{http.MethodPost, "/api/users/{uuid}/deactivate/", apiStaffWrite},
+	{http.MethodPost, "/api/users/{uuid}/link_matrix_account/", apiStaffWrite},
 	{http.MethodGet, "/api/projects/", apiStaffWrite},
 	{http.MethodPost, "/api/projects/", apiStaffWrite},
 	{http.MethodGet, "/api/projects/{uuid}/", apiStaffWrite},
@@ -150,6 +151,8 @@ var routeTable = []routeRule{
 	{http.MethodGet, "/api/matrix-exports/{uuid}/", apiStaffHidden},
 	{http.MethodGet, "/api/matrix-exports/{uuid}/download/export/", apiStaffHidden},
 	{http.MethodGet, "/api/matrix-exports/{uuid}/download/media/", apiStaffHidden},
+	{http.MethodGet, "/api/matrix/credentials/", apiUser},
+	{http.MethodPost, "/api/matrix/session/", apiUser},
 }
 
 // paramSamples gives plausible values for URL parameters by name; a parameter missing
@@ -530,6 +533,9 @@ const (
 	// the upsert, the body's uuid): 403 for staff too, with a detail that says where
 	// staff accounts are managed; nothing changes.
 	staffAccountWrite access = "staffAccountWrite"
+	// staffAccountLink: linking a Matrix account to a staff account is allowed (staff
+	// join rooms with one), for staff callers only; it changes no staff account.
+	staffAccountLink access = "staffAccountLink"
 )
 
 var staffAccountTable = []routeRule{
@@ -539,6 +545,9 @@ var staffAccountTable = []routeRule{
 	{http.MethodPut, "/api/users/{uuid}/", staffAccountWrite},
 	{http.MethodPatch, "/api/users/{uuid}/", staffAccountWrite},
 	{http.MethodPost, "/api/users/{uuid}/deactivate/", staffAccountWrite},
+	// Staff may hold Matrix accounts (joining rooms), so theirs can be linked too: the
+	// test server has no homeserver domain, so the answer is the 400 saying so.
+	{http.MethodPost, "/api/users/{uuid}/link_matrix_account/", staffAccountLink},
 }
 
 // staffAccountExpectations says what each caller gets from a route of access a when the
@@ -551,6 +560,8 @@ func staffAccountExpectations(a access) map[caller]outcome {
 		return map[caller]outcome{anonymous: unauthorized, userToken: notFound, userSession: notFound, staffToken: allowed, staffSession: allowed}
 	case staffAccountWrite:
 		return map[caller]outcome{anonymous: unauthorized, userToken: forbidden, userSession: forbidden, staffToken: staffManaged, staffSession: staffManaged}
+	case staffAccountLink:
+		return map[caller]outcome{anonymous: unauthorized, userToken: forbidden, userSession: forbidden, staffToken: linkNotSetUp, staffSession: linkNotSetUp}
 	}
 	return nil
 }
@@ -560,6 +571,7 @@ const (
 	staffManaged                      // 403 {"detail"} naming the Account page and matrixas createstaff
 	staffHidden                       // 200, and the staff account is not in the list
 	staffListed                       // 200, and the staff account is in the list
+	linkNotSetUp                      // 400 {"detail"}: no homeserver domain to link on (not refused as a staff account)
 )
 
 // checkStaffAccount returns "" when resp is the outcome o for the staff account target.
@@ -572,6 +584,10 @@ func checkStaffAccount(o outcome, resp *http.Response, body []byte, target *db.U
 		}
 	case staffManaged:
 		if resp.StatusCode != http.StatusForbidden || !staffManagedDetail(body) {
+			return got
+		}
+	case linkNotSetUp:
+		if resp.StatusCode != http.StatusBadRequest || !hasJSONField(body, "detail") || staffManagedDetail(body) {
 			return got
 		}
 	case staffHidden, staffListed:

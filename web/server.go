@@ -42,8 +42,10 @@ type Server struct {
 	router   http.Handler
 	jobs     []func(ctx context.Context) // background loops, started by Start
 	metrics  *metrics.Metrics
-	wg       sync.WaitGroup
-	limits   httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
+	// webhookErrors counts the 5xx answers to the homeserver (webhook_errors).
+	webhookErrors *appservice.ErrorWindow
+	wg            sync.WaitGroup
+	limits        httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
 
 	// The handlers, one per audience; Routes maps paths to their methods.
 	appservice *appservice.Handler
@@ -54,6 +56,9 @@ type Server struct {
 
 // The server's metrics count what the webhook sees.
 var _ appservice.Observer = (*metrics.Metrics)(nil)
+
+// The worker makes accounts ready for the API's credentials and session endpoints.
+var _ api.Accounts = (*provision.Worker)(nil)
 
 // New wires the server by hand from its configuration and an open store.
 func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, version string) (*Server, error) {
@@ -67,6 +72,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	m := metrics.New(version, log)
 	m.CollectStore(store)
 	m.CollectOutbox(store)
+	webhookErrors := appservice.NewErrorWindow()
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
 		MaxAttempts:     cfg.Provision.MaxAttempts,
@@ -94,6 +100,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
 		BotHeartbeat:   sender.LastBeat,
 		ExportsEnabled: cfg.Export.Enabled,
+		WebhookErrors:  webhookErrors,
 	})
 	appserviceSetup := &setup.Service{
 		Settings:  settings,
@@ -101,7 +108,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		PublicURL: cfg.PublicURL,
 	}
 	sessions := auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://"))
-	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m}
+	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m, webhookErrors: webhookErrors}
 	s.appservice = &appservice.Handler{
 		Settings: settings,
 		Recorder: recorder,
@@ -120,6 +127,9 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
 		Exports:         exportJob,
+		Accounts:        worker,
+		SessionThrottle: auth.NewThrottle(api.SessionsPerHour, time.Hour),
+		HTTPClient:      appserviceSetup.HTTP,
 	}
 	s.ui = &ui.Handler{
 		Store:                store,
@@ -208,6 +218,7 @@ func (s *Server) Routes() http.Handler {
 
 	// The homeserver's side: authenticated by hs_token inside the handlers, never by session.
 	r.Route("/_matrix/app", func(r chi.Router) {
+		r.Use(countServerErrors(s.webhookErrors))
 		r.Use(limitBody(s.cfg.WebhookBodyMB << 20))
 		r.NotFound(respond.NotFound)
 		r.MethodNotAllowed(respond.MethodNotAllowed)
@@ -217,7 +228,7 @@ func (s *Server) Routes() http.Handler {
 		r.Get("/v1/rooms/{roomAlias}", hs.QueryNotFound)
 	})
 	// Legacy (pre-v1) transaction path, still sent by old homeservers: the same handler.
-	r.With(limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
+	r.With(countServerErrors(s.webhookErrors), limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
 
 	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
 	r.Group(func(r chi.Router) {
@@ -294,6 +305,7 @@ func (s *Server) Routes() http.Handler {
 				r.Put("/users/{uuid}/", a.UpdateUser)
 				r.Patch("/users/{uuid}/", a.UpdateUser)
 				r.Post("/users/{uuid}/deactivate/", a.DeactivateUser)
+				r.Post("/users/{uuid}/link_matrix_account/", a.LinkMatrixAccount)
 				r.Get("/projects/", a.ListProjects)
 				r.Post("/projects/", a.CreateProject)
 				r.Get("/projects/{uuid}/", a.GetProject)
@@ -321,6 +333,12 @@ func (s *Server) Routes() http.Handler {
 				r.Get("/matrix-exports/{uuid}/", a.GetExport)
 				r.Get("/matrix-exports/{uuid}/download/export/", a.DownloadExport)
 				r.Get("/matrix-exports/{uuid}/download/media/", a.DownloadExportMedia)
+			})
+			// The caller's own Matrix account: any authenticated user.
+			r.Group(func(r chi.Router) {
+				r.Use(requireUser)
+				r.Get("/matrix/credentials/", a.Credentials)
+				r.Post("/matrix/session/", a.Session)
 			})
 		})
 	})

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/setup"
@@ -36,6 +37,13 @@ type Handler struct {
 	PublicURL string
 	// Exports queues history exports and opens their files.
 	Exports Exports
+	// Accounts makes a caller's Matrix account ready on demand (credentials, sessions).
+	Accounts Accounts
+	// SessionThrottle limits POST /api/matrix/session/ per user (SessionsPerHour); nil =
+	// no limit.
+	SessionThrottle *auth.Throttle
+	// HTTPClient calls the homeserver while answering (sessions, the admin check of a link).
+	HTTPClient *http.Client
 }
 
 // wake nudges the provisioning worker, when there is one.
@@ -58,5 +66,5 @@ func (h *Handler) profileRules(r *http.Request) (db.ProfileRules, error) {
 	if err != nil {
 		return db.ProfileRules{}, err
 	}
-	return db.ProfileRules{Domain: ms.HomeserverDomain, BotLocalpart: ms.SenderLocalpart}, nil
+	return ms.ProfileRules(), nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"matrixas/db"
@@ -19,12 +20,16 @@ func (h *Handler) Setup(w http.ResponseWriter, r *http.Request) {
 		respond.BadBody(w, r, err)
 		return
 	}
-	res, errs, err := h.AppserviceSetup.Run(r.Context(), setup.InputFrom(fields))
+	res, err := h.AppserviceSetup.Run(r.Context(), setup.InputFrom(fields))
+	var invalid setup.Invalid
+	var missing *setup.MissingError
 	switch {
+	case errors.As(err, &invalid):
+		respond.JSON(w, http.StatusBadRequest, invalid)
+	case errors.As(err, &missing):
+		respond.DetailError(w, http.StatusBadRequest, missing.Error())
 	case err != nil:
 		respond.ServerError(w, r, err)
-	case errs != nil:
-		respond.JSON(w, http.StatusBadRequest, errs)
 	default:
 		w.Header().Set("Cache-Control", "no-store") // it carries both tokens
 		respond.JSON(w, http.StatusOK, res)
@@ -81,7 +86,7 @@ func (h *Handler) appserviceStatus(ctx context.Context) (*AppserviceStatus, erro
 		SenderLocalpart:   ms.SenderLocalpart,
 		BotUserID:         ms.BotUserID(),
 		WebhookPath:       matrix.WebhookPath,
-		HomeserverURL:     ms.HomeserverURL,
+		HomeserverURL:     ms.PublicURL(), // the reference's: the public one when set
 		HomeserverDomain:  ms.HomeserverDomain,
 		TransactionCount:  n,
 	}, nil

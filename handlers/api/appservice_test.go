@@ -51,8 +51,8 @@ func TestSetupRotatesAndStores(t *testing.T) {
 	if first.WebhookURL != "http://127.0.0.1:8080/_matrix/app/v1/transactions/{txnId}" {
 		t.Errorf("webhook_url %q", first.WebhookURL)
 	}
-	if first.BotProvisionStatus != "skipped" {
-		t.Errorf("bot_provision_status %q, want skipped (nothing listens)", first.BotProvisionStatus)
+	if !strings.HasPrefix(string(first.BotProvisionStatus), "failed: ") || !strings.Contains(string(first.BotProvisionStatus), "connection refused") {
+		t.Errorf("bot_provision_status %q, want failed: ...connection refused (nothing listens)", first.BotProvisionStatus)
 	}
 	if !strings.Contains(first.RegistrationYAML, "as_token: "+first.ASToken) || !strings.Contains(first.RegistrationYAML, "url: http://127.0.0.1:8080\n") {
 		t.Errorf("registration yaml:\n%s", first.RegistrationYAML)
@@ -70,7 +70,7 @@ func TestSetupRotatesAndStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ms.HomeserverURL != testserver.ClosedURL || ms.ASToken != second.ASToken || !ms.Enabled || ms.BotProvisionStatus != "skipped" {
+	if ms.HomeserverURL != testserver.ClosedURL || ms.ASToken != second.ASToken || !ms.Enabled || string(ms.BotProvisionStatus) != second.BotProvisionStatus {
 		t.Errorf("settings after rotation: url %q enabled %v bot %q", ms.HomeserverURL, ms.Enabled, ms.BotProvisionStatus)
 	}
 	// The registration secret is write-only: never in a response.
@@ -97,22 +97,31 @@ func TestSetupValidationChangesNothing(t *testing.T) {
 	tests := []struct {
 		name   string
 		body   any
-		fields []string
+		fields []string // {"field": [...]} answers
+		detail string   // {"detail": "..."} answers
 	}{
-		{"nothing configured", map[string]string{}, []string{"homeserver_url", "homeserver_domain", "user_registration_secret", "url"}},
-		{"regex localpart", map[string]string{"sender_localpart": ".*", "url": "http://as", "homeserver_url": "http://hs", "homeserver_domain": "hs", "user_registration_secret": "x"}, []string{"sender_localpart"}},
-		{"bad urls", map[string]string{"url": "as.example.org", "homeserver_url": "ftp://hs", "homeserver_public_url": "nope", "homeserver_domain": "hs", "user_registration_secret": "x"}, []string{"url", "homeserver_url", "homeserver_public_url"}},
-		{"bad domain", map[string]string{"url": "http://as", "homeserver_url": "http://hs", "homeserver_domain": "a b", "user_registration_secret": "x"}, []string{"homeserver_domain"}},
+		// The reference's answer: every missing prerequisite by its environment variable;
+		// url is not one.
+		{"nothing configured", map[string]string{}, nil,
+			"Matrix prerequisites missing: MATRIX_HOMESERVER_URL, MATRIX_HOMESERVER_DOMAIN, MATRIX_USER_REGISTRATION_SECRET"},
+		{"only the domain given", map[string]string{"homeserver_domain": "hs"}, nil,
+			"Matrix prerequisites missing: MATRIX_HOMESERVER_URL, MATRIX_USER_REGISTRATION_SECRET"},
+		{"regex localpart", map[string]string{"sender_localpart": ".*", "url": "http://as", "homeserver_url": "http://hs", "homeserver_domain": "hs", "user_registration_secret": "x"}, []string{"sender_localpart"}, ""},
+		{"bad urls", map[string]string{"url": "as.example.org", "homeserver_url": "ftp://hs", "homeserver_public_url": "nope", "homeserver_domain": "hs", "user_registration_secret": "x"}, []string{"url", "homeserver_url", "homeserver_public_url"}, ""},
+		{"bad domain", map[string]string{"url": "http://as", "homeserver_url": "http://hs", "homeserver_domain": "a b", "user_registration_secret": "x"}, []string{"homeserver_domain"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var errs map[string][]string
-			if code := s.JSON(t, http.MethodPost, "/api/admin/matrix-appservice/setup/", s.StaffToken, tt.body, &errs); code != http.StatusBadRequest {
+			var answer map[string]any
+			if code := s.JSON(t, http.MethodPost, "/api/admin/matrix-appservice/setup/", s.StaffToken, tt.body, &answer); code != http.StatusBadRequest {
 				t.Fatalf("status %d, want 400", code)
 			}
+			if tt.detail != "" && (len(answer) != 1 || answer["detail"] != tt.detail) {
+				t.Errorf("answer %v, want only the detail %q", answer, tt.detail)
+			}
 			for _, f := range tt.fields {
-				if len(errs[f]) == 0 {
-					t.Errorf("no error for %s: %v", f, errs)
+				if msgs, ok := answer[f].([]any); !ok || len(msgs) == 0 {
+					t.Errorf("no error for %s: %v", f, answer)
 				}
 			}
 			ms, err := s.Web.Settings().Matrix(context.Background())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,6 +90,12 @@ func (h *Handler) ExportHistory(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	case errors.Is(err, exports.ErrTooManyExports):
+		retry := time.Hour // a limit error without its wait: a guess, never 0
+		var le *exports.LimitError
+		if errors.As(err, &le) {
+			retry = le.RetryAfter
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
 		respond.DetailError(w, http.StatusTooManyRequests, fmt.Sprintf(
 			"This room had %d manual exports in the last 24 hours, the most allowed; download one of them, or try again later.", exports.ManualLimit))
 		return

@@ -48,7 +48,8 @@ func (h *Handler) Reprovision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ms.Enabled {
-		respond.DetailError(w, http.StatusBadRequest, "Matrix chat is disabled.")
+		// The reference's answer: a list, not {"detail"}.
+		respond.JSON(w, http.StatusBadRequest, []string{"Matrix chat is disabled."})
 		return
 	}
 	c, err := h.Store.Reprovision(r.Context(), dryRun)

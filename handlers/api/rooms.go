@@ -206,6 +206,14 @@ type ProfileJSON struct {
 	ProvisionedAt *string   `json:"provisioned_at"`
 	LastSyncedAt  *string   `json:"last_synced_at"`
 	LastError     string    `json:"last_error"`
+	// Registration says who made the account: "" (not asked for yet), sent (asked, no
+	// answer yet), created, linked (an existing account linked on purpose) or refused (it
+	// existed before and is not used: last_error says how to link it).
+	Registration db.Registration `json:"registration"`
+	// SignedOut: the user is deactivated and their devices were signed out; Locked: their
+	// account was locked on the homeserver too (where the bot may).
+	SignedOut bool `json:"signed_out"`
+	Locked    bool `json:"locked"`
 }
 
 // ListProfiles is GET /api/matrix-user-profiles/: paginated; ?search= and
@@ -229,5 +237,6 @@ func (h *Handler) ListProfiles(w http.ResponseWriter, r *http.Request) {
 // profileJSON is a profile as the API shows it.
 func profileJSON(pr *db.Profile) ProfileJSON {
 	return ProfileJSON{User: pr.UserUUID, Username: pr.Username, MatrixUserID: pr.MatrixUserID, IsActive: pr.IsActive,
-		Provisioned: pr.Provisioned, ProvisionedAt: apiTime(pr.ProvisionedAt), LastSyncedAt: apiTime(pr.LastSyncedAt), LastError: pr.LastError}
+		Provisioned: pr.Provisioned, ProvisionedAt: apiTime(pr.ProvisionedAt), LastSyncedAt: apiTime(pr.LastSyncedAt), LastError: pr.LastError,
+		Registration: pr.Registration, SignedOut: pr.SignedOut, Locked: pr.Locked}
 }

@@ -105,7 +105,7 @@ func TestAppserviceOnDendrite(t *testing.T) {
 		t.Fatalf("whoami as the bot: %v %v", who, err)
 	}
 	prof, err := bot.GetProfile(ctx, who.UserID)
-	if err != nil || prof.DisplayName != "Waldur bot" {
+	if err != nil || prof.DisplayName != "Waldur Bot" { // "SITE_NAME Bot", SITE_NAME unset
 		t.Errorf("bot profile: %+v %v", prof, err)
 	}
 

@@ -167,7 +167,8 @@ func (h *Handler) UserDetail(w http.ResponseWriter, r *http.Request) {
 	default:
 		d.User.MatrixUserID, d.User.Provisioned = p.MatrixUserID.String(), p.Provisioned
 		d.Profile = &views.ProfileView{MatrixUserID: p.MatrixUserID.String(), Provisioned: p.Provisioned, ProvisionedAt: p.ProvisionedAt,
-			LastSyncedAt: p.LastSyncedAt, Attempts: p.Attempts, LastError: p.LastError}
+			LastSyncedAt: p.LastSyncedAt, Attempts: p.Attempts, LastError: p.LastError,
+			Registration: string(p.Registration), SignedOut: p.SignedOut, Locked: p.Locked}
 	}
 	respond.Render(w, r, views.UserDetailPage(d))
 }

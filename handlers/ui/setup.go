@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -99,22 +101,18 @@ func (h *Handler) SetupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	in := setup.InputFrom(fields)
 
-	var errs setup.Invalid
+	var res *setup.Result
 	if ms.Enabled && r.PostFormValue("confirm_rotate") != "yes" {
 		// Validate the rest too, so every problem shows at once; nothing is written.
-		_, errs = setup.PlanFor(in, ms, h.PublicURL)
-		if errs == nil {
-			errs = setup.Invalid{}
-		}
-		errs["confirm_rotate"] = append(errs["confirm_rotate"], "Tick this box to confirm: the homeserver will need the new registration.")
+		_, err = setup.PlanFor(in, ms, h.PublicURL)
+		err = errors.Join(err, errNotConfirmed)
+	} else {
+		res, err = h.AppserviceSetup.Run(ctx, in)
 	}
-	var res *setup.Result
-	if errs == nil {
-		res, errs, err = h.AppserviceSetup.Run(ctx, in)
-		if err != nil {
-			respond.ServerError(w, r, err)
-			return
-		}
+	errs := setupErrors(err)
+	if err != nil && errs == nil {
+		respond.ServerError(w, r, err)
+		return
 	}
 	if errs != nil {
 		d := h.setupData(w, r, ms)
@@ -131,6 +129,10 @@ func (h *Handler) SetupSubmit(w http.ResponseWriter, r *http.Request) {
 		showSubmitted(d.Homeserver, typed, first)
 		d.ConfirmError = first["confirm_rotate"]
 		d.FormError = "Setup did not run: fix the fields marked below. Nothing was changed."
+		var missing *setup.MissingError
+		if errors.As(err, &missing) {
+			d.FormError = "Setup did not run: " + missing.Error() + ". Fill them in below. Nothing was changed."
+		}
 		respond.Render(w, r, views.SetupPage(d))
 		return
 	}
@@ -151,15 +153,47 @@ func (h *Handler) SetupSubmit(w http.ResponseWriter, r *http.Request) {
 	respond.Render(w, r, views.SetupPage(d))
 }
 
+// errNotConfirmed refuses a setup that would rotate working tokens without the box ticked.
+var errNotConfirmed = errors.New("rotation not confirmed")
+
+// setupErrors turns setup's refusals (Invalid, *setup.MissingError, errNotConfirmed, in
+// any combination) into messages by form field; nil when err is none of them.
+func setupErrors(err error) setup.Invalid {
+	if err == nil {
+		return nil
+	}
+	out := setup.Invalid{}
+	var invalid setup.Invalid
+	if errors.As(err, &invalid) {
+		for k, v := range invalid {
+			out[k] = append(out[k], v...)
+		}
+	}
+	var missing *setup.MissingError
+	if errors.As(err, &missing) {
+		for _, s := range missing.Missing {
+			out[s.Key] = append(out[s.Key], fmt.Sprintf("%s is not configured: give it here (or set %s).", s.Label, s.Env))
+		}
+	}
+	if errors.Is(err, errNotConfirmed) {
+		out["confirm_rotate"] = append(out["confirm_rotate"], "Tick this box to confirm: the homeserver will need the new registration.")
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // botOutcome turns bot_provision_status into a flash.
 func botOutcome(status db.BotStatus) views.Flash {
 	switch {
 	case status == db.BotOK:
 		return views.Flash{Kind: views.FlashSuccess, Message: "The bot is provisioned: the homeserver accepted this appservice's token."}
 	case status == db.BotSkipped:
-		return views.Flash{Kind: views.FlashError, Message: "The homeserver could not be reached, so the bot was not provisioned. Is it running at the configured URL?"}
+		return views.Flash{Kind: views.FlashError, Message: "No homeserver is configured, so the bot was not provisioned."}
 	default:
-		return views.Flash{Kind: views.FlashError, Message: "Bot provisioning " + string(status) + ". Has the homeserver loaded the new registration (installed and restarted)?"}
+		return views.Flash{Kind: views.FlashError, Message: "Bot provisioning " + string(status) +
+			". Is the homeserver running at the configured URL, and has it loaded the new registration (installed and restarted)?"}
 	}
 }
 
