@@ -55,11 +55,15 @@ func TestExportsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var last id.EventID
 	for i := range 120 {
-		if _, err := ann.SendMessageEvent(ctx, room.RoomID, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: fmt.Sprintf("launch note %d", i)}); err != nil {
+		resp, err := ann.SendMessageEvent(ctx, room.RoomID, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: fmt.Sprintf("launch note %d", i)})
+		if err != nil {
 			t.Fatal(err)
 		}
+		last = resp.EventID
 	}
+	dendritetest.WaitVisible(t, ann, room.RoomID, last)
 
 	b := browsertest.New(t, srv.URL)
 	sh := &shots{b: b, dir: browsertest.ScreenshotDir(t)}

@@ -214,6 +214,7 @@ func TestExportThroughTheAPIOnDendrite(t *testing.T) {
 		URL: upload(ann, small, "notes.txt"), Info: &event.FileInfo{MimeType: "text/plain", Size: len(small)}})
 	bigEvent := send(ben, &event.MessageEventContent{MsgType: event.MsgFile, Body: "big.txt",
 		URL: upload(ben, big, "big.txt")}) // no size given: found over the limit while downloading
+	dendritetest.WaitVisible(t, ann, roomID, bigEvent)
 
 	// Asked for through the API: 202, then 200 with the same one while it waits (or
 	// 202 with a new one if the first already runs).

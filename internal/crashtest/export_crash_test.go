@@ -206,11 +206,15 @@ func TestCrashDuringExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	const messages = 450
+	var last id.EventID
 	for i := range messages {
-		if _, err := ann.SendMessageEvent(ctx, roomID, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: fmt.Sprintf("crash-marker %03d", i)}); err != nil {
+		resp, err := ann.SendMessageEvent(ctx, roomID, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: fmt.Sprintf("crash-marker %03d", i)})
+		if err != nil {
 			t.Fatal(err)
 		}
+		last = resp.EventID
 	}
+	dendritetest.WaitVisible(t, ann, roomID, last)
 
 	// Export; kill the server once the first page is on record.
 	var e exportRecord
