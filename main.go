@@ -64,6 +64,8 @@ func commands() []*command {
 			examples: "  matrixas registration > " + views.RegistrationPath},
 		{name: "openapi", usage: "openapi [--format FORMAT]", summary: "print the OpenAPI document of the JSON API, FORMAT json (default) or yaml (as GET /api/schema/ serves it)", run: runOpenAPI,
 			examples: "  matrixas openapi > openapi.json\n  matrixas openapi --format yaml > openapi.yaml"},
+		{name: "sync", usage: "sync [--dry-run]", summary: "run one full reconcile with the platform (WALDUR_URL) now and print the differences", run: runSync,
+			examples: "  matrixas sync --dry-run\n  matrixas sync"},
 		{name: "link-matrix-account", usage: "link-matrix-account [--all] [USERNAME @id:domain]", summary: "link an existing Matrix account to a user on purpose (one, or every refused account with --all)", run: runLinkMatrixAccount,
 			examples: "  matrixas link-matrix-account alice @alice:example.org\n  matrixas link-matrix-account --all"},
 		{name: "reprovision", usage: "reprovision [--dry-run] [--yes]", summary: "re-create every active room and user on the homeserver now configured (asks first)", run: runReprovision,

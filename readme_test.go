@@ -43,7 +43,7 @@ func TestREADMEPowerLevels(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(b)
-	for _, role := range []string{db.RoleAdmin, db.RoleManager, db.RoleMember} {
+	for _, role := range []string{db.RoleAdmin, db.RoleCustomerOwner, db.RoleManager, db.RoleMember} {
 		row := fmt.Sprintf("| `%s` | %d |", role, db.RolePowerLevel(role))
 		if !strings.Contains(readme, row) {
 			t.Errorf("README.md's power level table lacks %q", row)

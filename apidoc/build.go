@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 
 	"matrixas/auth"
 	"matrixas/db"
@@ -55,7 +56,12 @@ type (
 // written out here with the rules the handlers apply.
 var (
 	uuidPattern = "^[0-9a-f]{32}$"
-	roles       = []any{db.RoleAdmin, db.RoleManager, db.RoleMember}
+	// roles are the project roles as answered; roleInputs as accepted (the platform's
+	// names, and the short ones the API took before, in any case).
+	roles      = []any{db.RoleAdmin, db.RoleManager, db.RoleMember}
+	roleInputs = &Schema{Type: "string",
+		Description: "PROJECT.ADMIN, PROJECT.MANAGER or PROJECT.MEMBER; admin, manager and member are accepted too (any case). Answers use the platform's names."}
+	roomRoles = []any{"", db.RoleAdmin, db.RoleCustomerOwner, db.RoleManager, db.RoleMember}
 )
 
 func str(desc string) *Schema { return &Schema{Type: "string", Description: desc} }
@@ -83,6 +89,14 @@ func requestSchemas() map[string]*Schema {
 			"uuid":        str("The project's UUID in the platform. Given on create, an existing project with it is updated (200) instead of created (201)."),
 			"name":        maxLen(500, str("The room is named after the project.")),
 			"description": maxLen(5000, str("")),
+			"customer":    str("The UUID of the project's customer (its owners are members of the project's room); empty for none. Kept when left out."),
+		})
+	}
+	customer := func(required []string) *Schema {
+		return object(required, map[string]*Schema{
+			"uuid":         str("The customer's UUID in the platform. Given on create, an existing customer with it is updated (200) instead of created (201)."),
+			"name":         maxLen(150, str("")),
+			"abbreviation": maxLen(12, str("")),
 		})
 	}
 	uri := func(desc string) *Schema { return &Schema{Type: "string", Format: "uri", Description: desc} }
@@ -102,7 +116,29 @@ func requestSchemas() map[string]*Schema {
 		"PatchedProjectRequest": project(nil),
 		"ProjectMemberRequest": object([]string{"user", "role"}, map[string]*Schema{
 			"user": str("The user's UUID."),
-			"role": &Schema{Type: "string", Enum: roles},
+			"role": roleInputs,
+		}),
+		"CustomerRequest":        customer([]string{"name"}),
+		"PatchedCustomerRequest": customer(nil),
+		"CustomerOwnerRequest": object([]string{"user"}, map[string]*Schema{
+			"user": str("The user's UUID."),
+			"role": str("Optional: CUSTOMER.OWNER (or owner, any case), the one customer role."),
+		}),
+		"PlatformSyncRequest": object(nil, map[string]*Schema{
+			"mode": &Schema{Type: "string", Enum: []any{"full", "incremental"}, Description: "full (the default): list everything and reconcile; incremental: what changed since the last successful run."},
+		}),
+		"PlatformEventForm": object([]string{"event_type"}, map[string]*Schema{
+			"event_type": str("As in PlatformEvent."),
+			"created":    str(""),
+			"message":    str(""),
+			"context":    str("The context as JSON text. (The platform's own form encoding sends only the context's key names: such an event names nothing and makes the sync look for changes instead.)"),
+		}),
+		"PlatformEvent": object([]string{"event_type"}, map[string]*Schema{
+			"event_type": str("e.g. role_granted, role_revoked, project_deletion_succeeded, user_deactivated, marketplace_order_completed."),
+			"created":    str("When the event happened (ISO 8601)."),
+			"message":    str(""),
+			"context": {Type: "object", Description: "The ids the event names: scope_type, scope_uuid, affected_user_uuid, project_uuid, customer_uuid, order_uuid, ... Form-encoded bodies carry it as JSON text.",
+				AdditionalProperties: &Schema{}},
 		}),
 		"LinkMatrixAccountRequest": object(nil, map[string]*Schema{
 			"matrix_user_id": str("The existing account to link, @localpart:domain on this homeserver. Default: the ID the user's profile has (the refused one) or would get."),
@@ -131,9 +167,9 @@ func responseComponents() (map[string]*Schema, error) {
 	for i, s := range db.RoomStates {
 		states[i] = string(s)
 	}
-	checks := make([]any, len(diagnostics.CheckNames))
-	for i, c := range diagnostics.CheckNames {
-		checks[i] = c
+	var checks []any
+	for _, c := range append(diagnostics.CheckNames, diagnostics.PlatformCheckNames...) {
+		checks = append(checks, c)
 	}
 	return reflectComponents([]component{
 		{"MatrixAppserviceStatus", api.AppserviceStatus{}},
@@ -156,6 +192,12 @@ func responseComponents() (map[string]*Schema, error) {
 		{"User", api.UserJSON{}},
 		{"Project", api.ProjectJSON{}},
 		{"ProjectMember", api.MemberJSON{}},
+		{"Customer", api.CustomerJSON{}},
+		{"CustomerOwner", api.OwnerJSON{}},
+		{"PlatformSync", api.PlatformSyncJSON{}},
+		{"PlatformSyncCounts", api.SyncCountsJSON{}},
+		{"PlatformSyncCount", api.SyncCountJSON{}},
+		{"PlatformEventAccepted", api.PlatformEventJSON{}},
 		{"StateConflict", stateConflict{}},
 		{"MatrixHistoryExport", api.ExportJSON{}},
 		{"MatrixHistoryExportDocument", exportDocument{}},
@@ -190,7 +232,7 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixRoom.created":                                 dt(""),
 		"MatrixRoom.modified":                                dt(""),
 		"MatrixRoomMember.user":                              uuid("The user's UUID."),
-		"MatrixRoomMember.role":                              enum(append([]any{""}, roles...), "The project role; empty for a former member about to be removed."),
+		"MatrixRoomMember.role":                              enum(roomRoles, "The role that puts the user in the room: a project role, or CUSTOMER.OWNER for an owner of the project's customer; empty for a former member about to be removed."),
 		"MatrixRoomMember.membership":                        enum([]any{"join", "invite", "leave", "ban", "pending"}, "The membership on the homeserver; pending = not synced yet."),
 		"MatrixRoomMember.synced_at":                         dt(""),
 		"MatrixUserProfile.user":                             uuid("The user's UUID."),
@@ -216,7 +258,7 @@ func responseComponents() (map[string]*Schema, error) {
 		"Project.created":                         dt(""),
 		"Project.modified":                        dt(""),
 		"ProjectMember.user":                      uuid("The user's UUID."),
-		"ProjectMember.role":                      enum(roles, ""),
+		"ProjectMember.role":                      enum(roles, "The platform's role name."),
 		"ProjectMember.created":                   dt(""),
 		"StateConflict.state":                     desc("The object's current state."),
 		"MatrixHistoryExport":                     desc("One export of a room's history: its record, and its files once completed."),
@@ -258,6 +300,28 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixRoomMessage.created":               dt("When it was queued."),
 		"MatrixRoomMessage.sent_at":               dt(""),
 		"MatrixRoomMessage.failed_at":             dt(""),
+		"User.source":                             enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
+		"Project.source":                          enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
+		"Project.customer":                        desc("The UUID of the project's customer, whose owners are members of its room; null when none."),
+		"Customer.uuid":                           uuid(""),
+		"Customer.source":                         enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
+		"Customer.created":                        dt(""),
+		"Customer.modified":                       dt(""),
+		"CustomerOwner.user":                      uuid("The user's UUID."),
+		"CustomerOwner.role":                      enum([]any{db.RoleCustomerOwner}, ""),
+		"CustomerOwner.created":                   dt(""),
+		"PlatformSync.configured":                 desc("False without WALDUR_URL: every other field is then empty."),
+		"PlatformSync.running":                    desc("A run (full or incremental) is under way."),
+		"PlatformSync.running_kind":               enum([]any{"full", "incremental", nil}, "The kind of the run under way; null when none is."),
+		"PlatformSync.last_started_at":            dt("When the newest run started (the running one, if any)."),
+		"PlatformSync.last_finished_at":           dt("When the newest finished run ended; null before the first."),
+		"PlatformSync.last_ok":                    desc("Whether the newest finished run succeeded. A failed run changes nothing."),
+		"PlatformSync.last_error":                 desc("Why the newest finished run failed, in words (\"token rejected: ...\" for a 401); null when it did not."),
+		"PlatformSync.events_received":            desc("Events the receiver accepted, ever."),
+		"PlatformSync.last_event_at":              dt("When the last event arrived; null when none did."),
+		"PlatformSync.last_kind":                  enum([]any{"full", "incremental", nil}, "The newest finished run's kind."),
+		"PlatformSync.last_full_ok_at":            dt("When the newest successful full reconcile started."),
+		"PlatformSync.token_fingerprint":          desc("sha256:<first 12 hex digits> of the token; never the token."),
 	})
 }
 
@@ -267,7 +331,7 @@ var errorResponses = map[int]struct{ name, desc, schema string }{
 	http.StatusUnauthorized:          {"Unauthorized", "No valid credentials: send Authorization: Token <key>, or the session cookie.", "Detail"},
 	http.StatusForbidden:             {"Forbidden", "Authenticated, but not allowed (staff only; a staff account through the directory API), or a cross-site request with a session cookie.", "Detail"},
 	http.StatusNotFound:              {"NotFound", "No such object, or a page number past the last page (\"Invalid page.\").", "Detail"},
-	http.StatusConflict:              {"Conflict", "The object's state does not allow this; the body says which state it is in.", "StateConflict"},
+	http.StatusConflict:              {"Conflict", "The object's state does not allow this (the body says which state it is in), the object is owned by the platform sync (change it on the platform), or a sync is already running.", ""},
 	http.StatusRequestEntityTooLarge: {"PayloadTooLarge", "The request body is larger than MAX_BODY_BYTES.", "Detail"},
 	http.StatusUnsupportedMediaType:  {"UnsupportedMediaType", "The body is in a media type the API does not read: send application/json or application/x-www-form-urlencoded.", "Detail"},
 	http.StatusTooManyRequests:       {"TooManyRequests", "Too many requests (sessions per hour; 10 manual exports of a room in 24 hours): the detail says which; Retry-After says when to try again.", "Detail"},
@@ -278,9 +342,12 @@ func errorResponseComponents() map[string]*Response {
 	out := map[string]*Response{}
 	for code, e := range errorResponses {
 		var schema *Schema
-		if e.schema == "" { // 400: either shape
+		switch {
+		case code == http.StatusConflict: // a state conflict also has a detail
+			schema = &Schema{AnyOf: []*Schema{ref("StateConflict"), ref("Detail")}}
+		case e.schema == "": // 400: either shape
 			schema = &Schema{OneOf: []*Schema{ref("Detail"), ref("FieldErrors")}}
-		} else {
+		default:
 			schema = ref(e.schema)
 		}
 		r := &Response{Description: e.desc, Content: map[string]MediaType{"application/json": {Schema: schema}}}
@@ -355,7 +422,7 @@ func listResp(item string) *Response {
 }
 
 // staffAccountNote is said of every directory write that names a user.
-const staffAccountNote = "A staff account (this server's operator) is 403: staff accounts are managed on the dashboard's Account page or with 'matrixas createstaff', not through this API."
+const staffAccountNote = "A staff account (this server's operator) is 403: staff accounts are managed on the dashboard's Account page or with 'matrixas createstaff', not through this API. A user the platform sync owns (source waldur) is 409: change it on the platform."
 
 // specs lists every operation of the JSON API, in the order web.Routes lists the routes.
 func specs() []spec {
@@ -363,6 +430,9 @@ func specs() []spec {
 	noContent := map[int]*Response{http.StatusNoContent: {Description: "Done; no body."}}
 	const admin, users, projects, rooms, profiles, matrixTag, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "matrix", "schema"
 	const exportsTag = "matrix-exports"
+	const customers, platform = "customers", "platform"
+	ownedNote := " Rows the platform sync owns (source waldur) are 409: change them on the platform."
+	ownersList := &Schema{Type: "array", Items: ref("CustomerOwner")}
 	return []spec{
 		{method: http.MethodGet, path: "/api/admin/matrix-appservice/status/", id: "admin_matrix_appservice_status_retrieve", tag: admin, access: staffOnly,
 			summary: "Get Matrix appservice status", desc: "Returns the current appservice configuration state.",
@@ -401,6 +471,16 @@ func specs() []spec {
 				400: jsonResp(`Matrix chat is disabled: ["Matrix chat is disabled."] (the reference's answer, a list); or a bad dry_run: {"dry_run": ["..."]}.`,
 					&Schema{OneOf: []*Schema{{Type: "array", Items: &Schema{Type: "string"}}, ref("FieldErrors")}}),
 			}},
+		{method: http.MethodGet, path: "/api/admin/platform-sync/", id: "admin_platform_sync_retrieve", tag: platform, access: staffOnly,
+			summary: "Platform sync status",
+			desc:    "The platform sync's state: whether a platform (WALDUR_URL) is configured, whether a run is under way, the newest run's outcome and counts, and the events received.",
+			ok:      map[int]*Response{200: jsonResp("", ref("PlatformSync"))}},
+		{method: http.MethodPost, path: "/api/admin/platform-sync/", id: "admin_platform_sync", tag: platform, access: staffOnly,
+			summary: "Start a platform sync now",
+			desc:    "Starts a full reconcile now (or an incremental run with {\"mode\": \"incremental\"}) and answers 202 with the status. 409 while a run is under way; 400 when no platform is configured.",
+			body:    fieldsBody("PlatformSyncRequest", false),
+			ok:      map[int]*Response{202: jsonResp("Started.", ref("PlatformSync"))},
+			errors:  []int{400, 409}},
 
 		{method: http.MethodGet, path: "/api/users/", id: "users_list", tag: users, access: staffWrites, summary: "List platform users",
 			desc:   "Staff accounts (this server's operators) are listed to staff callers only.",
@@ -409,21 +489,21 @@ func specs() []spec {
 		{method: http.MethodPost, path: "/api/users/", id: "users_create", tag: users, access: staffWrites, summary: "Create or update a platform user",
 			desc: "Upserts by the optional uuid, so a directory sync can replay it: 201 when created, 200 when updated. A uuid that names a staff account is 403: staff accounts are managed on the dashboard's Account page or with 'matrixas createstaff'.",
 			body: fieldsBody("UserRequest", true),
-			ok:   map[int]*Response{201: jsonResp("Created.", ref("User")), 200: jsonResp("Updated.", ref("User"))}, errors: []int{400}},
+			ok:   map[int]*Response{201: jsonResp("Created.", ref("User")), 200: jsonResp("Updated.", ref("User"))}, errors: []int{400, 409}},
 		{method: http.MethodGet, path: "/api/users/{uuid}/", id: "users_retrieve", tag: users, access: staffWrites, summary: "Get a platform user",
 			desc:   "A staff account is 404 to callers who are not staff.",
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404}},
 		{method: http.MethodPut, path: "/api/users/{uuid}/", id: "users_update", tag: users, access: staffWrites, summary: "Update a platform user",
 			desc:   staffAccountNote,
 			params: []*Parameter{uuidParam}, body: fieldsBody("UserRequest", true),
-			ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{400, 404}},
+			ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{400, 404, 409}},
 		{method: http.MethodPatch, path: "/api/users/{uuid}/", id: "users_partial_update", tag: users, access: staffWrites, summary: "Change some fields of a platform user",
 			desc:   staffAccountNote,
 			params: []*Parameter{uuidParam}, body: fieldsBody("PatchedUserRequest", false),
-			ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{400, 404}},
+			ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{400, 404, 409}},
 		{method: http.MethodPost, path: "/api/users/{uuid}/deactivate/", id: "users_deactivate", tag: users, access: staffWrites, summary: "Deactivate a platform user",
 			desc:   "The user loses access and leaves every project room; roles are kept for a reactivation. " + staffAccountNote,
-			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404}},
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("User"))}, errors: []int{404, 409}},
 		{method: http.MethodPost, path: "/api/users/{uuid}/link_matrix_account/", id: "users_link_matrix_account", tag: users, access: staffWrites,
 			summary: "Link an existing Matrix account to a user",
 			desc: "What 'matrixas link-matrix-account USERNAME @id:domain' does: an account that existed on the homeserver before this server asked for it is refused (no silent takeover) until linked on purpose. " +
@@ -440,17 +520,17 @@ func specs() []spec {
 		{method: http.MethodGet, path: "/api/projects/", id: "projects_list", tag: projects, access: staffWrites, summary: "List projects",
 			params: append([]*Parameter{searchParam}, pageParams...), ok: map[int]*Response{200: listResp("Project")}, errors: []int{404}},
 		{method: http.MethodPost, path: "/api/projects/", id: "projects_create", tag: projects, access: staffWrites, summary: "Create or update a project",
-			desc: "Upserts by the optional uuid: 201 created, 200 updated. With AUTO_CREATE_ROOMS a new project's room is queued at once.",
+			desc: "Upserts by the optional uuid: 201 created, 200 updated. With AUTO_CREATE_ROOMS a new project's room is queued at once." + ownedNote,
 			body: fieldsBody("ProjectRequest", true),
-			ok:   map[int]*Response{201: jsonResp("Created.", ref("Project")), 200: jsonResp("Updated.", ref("Project"))}, errors: []int{400}},
+			ok:   map[int]*Response{201: jsonResp("Created.", ref("Project")), 200: jsonResp("Updated.", ref("Project"))}, errors: []int{400, 409}},
 		{method: http.MethodGet, path: "/api/projects/{uuid}/", id: "projects_retrieve", tag: projects, access: staffWrites, summary: "Get a project",
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("Project"))}, errors: []int{404}},
 		{method: http.MethodPut, path: "/api/projects/{uuid}/", id: "projects_update", tag: projects, access: staffWrites, summary: "Update a project",
 			params: []*Parameter{uuidParam}, body: fieldsBody("ProjectRequest", true),
-			ok: map[int]*Response{200: jsonResp("", ref("Project"))}, errors: []int{400, 404}},
+			ok: map[int]*Response{200: jsonResp("", ref("Project"))}, errors: []int{400, 404, 409}},
 		{method: http.MethodPatch, path: "/api/projects/{uuid}/", id: "projects_partial_update", tag: projects, access: staffWrites, summary: "Change some fields of a project",
 			params: []*Parameter{uuidParam}, body: fieldsBody("PatchedProjectRequest", false),
-			ok: map[int]*Response{200: jsonResp("", ref("Project"))}, errors: []int{400, 404}},
+			ok: map[int]*Response{200: jsonResp("", ref("Project"))}, errors: []int{400, 404, 409}},
 		{method: http.MethodDelete, path: "/api/projects/{uuid}/", id: "projects_destroy", tag: projects, access: staffWrites, summary: "Delete a project",
 			desc:   "409 while the project's room may still have members on the homeserver: disable it and wait until it is archived.",
 			params: []*Parameter{uuidParam}, ok: noContent, errors: []int{404, 409}},
@@ -459,16 +539,50 @@ func specs() []spec {
 		{method: http.MethodPut, path: "/api/projects/{uuid}/members/", id: "projects_members_update", tag: projects, access: staffWrites, summary: "Replace a project's members",
 			desc:   "Replaces the whole member list in one transaction; users left out lose their role and are removed from the room. Answers the new list.",
 			params: []*Parameter{uuidParam}, body: jsonBody(&Schema{Type: "array", Items: ref("ProjectMemberRequest")}),
-			ok: map[int]*Response{200: jsonResp("", &Schema{Type: "array", Items: ref("ProjectMember")})}, errors: []int{400, 404}},
+			ok: map[int]*Response{200: jsonResp("", &Schema{Type: "array", Items: ref("ProjectMember")})}, errors: []int{400, 404, 409}},
 		{method: http.MethodPost, path: "/api/projects/{uuid}/members/", id: "projects_members_create", tag: projects, access: staffWrites, summary: "Add a member or change their role",
 			params: []*Parameter{uuidParam}, body: jsonBody(ref("ProjectMemberRequest")),
 			ok: map[int]*Response{
 				201: jsonResp("Added; the member list.", &Schema{Type: "array", Items: ref("ProjectMember")}),
 				200: jsonResp("Role changed; the member list.", &Schema{Type: "array", Items: ref("ProjectMember")}),
-			}, errors: []int{400, 404}},
+			}, errors: []int{400, 404, 409}},
 		{method: http.MethodDelete, path: "/api/projects/{uuid}/members/{user}/", id: "projects_members_destroy", tag: projects, access: staffWrites, summary: "Remove a member",
-			desc:   "The user loses their role and is kicked from the room with \"Role removed\". 404 when they had none.",
-			params: []*Parameter{uuidParam, pathParam("user", "The user's UUID.")}, ok: noContent, errors: []int{404}},
+			desc:   "The user loses their role and is kicked from the room with \"Role removed\". 404 when they had none." + ownedNote,
+			params: []*Parameter{uuidParam, pathParam("user", "The user's UUID.")}, ok: noContent, errors: []int{404, 409}},
+
+		{method: http.MethodGet, path: "/api/customers/", id: "customers_list", tag: customers, access: staffWrites, summary: "List customers",
+			params: append([]*Parameter{searchParam}, pageParams...), ok: map[int]*Response{200: listResp("Customer")}, errors: []int{404}},
+		{method: http.MethodPost, path: "/api/customers/", id: "customers_create", tag: customers, access: staffWrites, summary: "Create or update a customer",
+			desc: "Upserts by the optional uuid: 201 created, 200 updated (for platforms without a connector)." + ownedNote,
+			body: fieldsBody("CustomerRequest", true),
+			ok:   map[int]*Response{201: jsonResp("Created.", ref("Customer")), 200: jsonResp("Updated.", ref("Customer"))}, errors: []int{400, 409}},
+		{method: http.MethodGet, path: "/api/customers/{uuid}/", id: "customers_retrieve", tag: customers, access: staffWrites, summary: "Get a customer",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("Customer"))}, errors: []int{404}},
+		{method: http.MethodPut, path: "/api/customers/{uuid}/", id: "customers_update", tag: customers, access: staffWrites, summary: "Update a customer",
+			desc: strings.TrimSpace(ownedNote), params: []*Parameter{uuidParam}, body: fieldsBody("CustomerRequest", true),
+			ok: map[int]*Response{200: jsonResp("", ref("Customer"))}, errors: []int{400, 404, 409}},
+		{method: http.MethodPatch, path: "/api/customers/{uuid}/", id: "customers_partial_update", tag: customers, access: staffWrites, summary: "Change some fields of a customer",
+			desc: strings.TrimSpace(ownedNote), params: []*Parameter{uuidParam}, body: fieldsBody("PatchedCustomerRequest", false),
+			ok: map[int]*Response{200: jsonResp("", ref("Customer"))}, errors: []int{400, 404, 409}},
+		{method: http.MethodDelete, path: "/api/customers/{uuid}/", id: "customers_destroy", tag: customers, access: staffWrites, summary: "Delete a customer",
+			desc:   "Its owners leave the rooms of its projects; the projects stay, without a customer." + ownedNote,
+			params: []*Parameter{uuidParam}, ok: noContent, errors: []int{404, 409}},
+		{method: http.MethodGet, path: "/api/customers/{uuid}/owners/", id: "customers_owners_list", tag: customers, access: staffWrites, summary: "List a customer's owners",
+			desc:   "The owners (CUSTOMER.OWNER) are members, at power level 50, of every room of the customer's projects.",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ownersList)}, errors: []int{404}},
+		{method: http.MethodPut, path: "/api/customers/{uuid}/owners/", id: "customers_owners_update", tag: customers, access: staffWrites, summary: "Replace a customer's owners",
+			desc:   "Replaces the owners in one transaction; users left out leave the rooms of the customer's projects. Answers the new list." + ownedNote,
+			params: []*Parameter{uuidParam}, body: jsonBody(&Schema{Type: "array", Items: ref("CustomerOwnerRequest")}),
+			ok: map[int]*Response{200: jsonResp("", ownersList)}, errors: []int{400, 404, 409}},
+		{method: http.MethodPost, path: "/api/customers/{uuid}/owners/", id: "customers_owners_create", tag: customers, access: staffWrites, summary: "Add an owner",
+			desc: strings.TrimSpace(ownedNote), params: []*Parameter{uuidParam}, body: jsonBody(ref("CustomerOwnerRequest")),
+			ok: map[int]*Response{
+				201: jsonResp("Added; the owners.", ownersList),
+				200: jsonResp("Already an owner; the owners.", ownersList),
+			}, errors: []int{400, 404, 409}},
+		{method: http.MethodDelete, path: "/api/customers/{uuid}/owners/{user}/", id: "customers_owners_destroy", tag: customers, access: staffWrites, summary: "Remove an owner",
+			desc:   "The user leaves the rooms of the customer's projects (unless a project role keeps them there). 404 when they were no owner." + ownedNote,
+			params: []*Parameter{uuidParam, pathParam("user", "The user's UUID.")}, ok: noContent, errors: []int{404, 409}},
 
 		{method: http.MethodGet, path: "/api/matrix-rooms/", id: "matrix_rooms_list", tag: rooms, access: staffWrites, summary: "List managed Matrix rooms",
 			params: append([]*Parameter{
@@ -543,6 +657,18 @@ func specs() []spec {
 				200: download("The ZIP.", "application/zip", &Schema{Type: "string", Format: "binary"}),
 				409: jsonResp("The file failed its integrity check: it is not served.", ref("Detail")),
 			}},
+		{method: http.MethodPost, path: "/api/waldur/events/{secret}/", id: "waldur_events_create", tag: platform, access: anyone,
+			summary: "Receive a platform event (the platform's web hook)",
+			desc: "The platform (Waldur) posts one event per request. The secret in the path (WALDUR_EVENTS_SECRET) is the credential, compared in constant time: " +
+				"no session or token is needed, and no cross-site check applies. A wrong secret, or no receiver configured, is 404. The event is stored before the 202 " +
+				"and applied by a worker that re-reads what it names from the platform; event types the sync does not handle are counted and ignored.",
+			params: []*Parameter{pathParam("secret", "WALDUR_EVENTS_SECRET.")},
+			body: &RequestBody{Required: true, Content: map[string]MediaType{
+				"application/json":                  {Schema: ref("PlatformEvent")},
+				"application/x-www-form-urlencoded": {Schema: ref("PlatformEventForm")},
+			}},
+			ok:     map[int]*Response{202: jsonResp("Stored; it will be applied.", ref("PlatformEventAccepted"))},
+			errors: []int{400, 404}},
 
 		{method: http.MethodGet, path: "/api/schema/", id: "schema_retrieve", tag: schema, access: anyone, summary: "This OpenAPI document",
 			desc:   "OpenAPI 3 description of this API: JSON, or YAML with ?format=yaml. It describes paths and shapes only, the same for every installation, so it needs no credentials.",
@@ -631,6 +757,8 @@ func Build() *Document {
 			{Name: "matrix-user-profiles", Description: "Each user's Matrix account."},
 			{Name: "matrix-exports", Description: "Room history exports: their records and their decrypted files (staff only)."},
 			{Name: "matrix", Description: "The caller's own Matrix account: how to reach it, and sessions for a web chat."},
+			{Name: "customers", Description: "The platform's customers (organisations): their owners are members of their projects' rooms."},
+			{Name: "platform", Description: "The platform sync (Waldur): its status, runs on demand, and the event receiver."},
 			{Name: "schema", Description: "This document."},
 		},
 	}

@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"matrixas/internal/fakesynapse"
+	"matrixas/internal/fakewaldur"
 	"matrixas/internal/testserver"
 	"matrixas/settings"
 )
@@ -26,7 +27,9 @@ import (
 // handlers ignore (issue 13: multipart/form-data, whose fields were dropped) fails here.
 func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 	doc := loadDoc(t)
-	ts := testserver.New(t)
+	const secret = "media-types-events-secret"
+	ts := testserver.New(t, testserver.Options{Env: testserver.PlatformEnv(fakewaldur.New(t), secret)})
+	ts.WaitSynced(t, 0)
 	n := 0
 	fresh := func() string { n++; return fmt.Sprintf("mt%d", n) }
 	create := func(path string, body map[string]any) string {
@@ -46,6 +49,10 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 		if strings.Contains(path, "/api/projects//") {
 			path = strings.ReplaceAll(path, "/api/projects//", "/api/projects/"+create("/api/projects/", map[string]any{"name": "P " + v})+"/")
 		}
+		if strings.Contains(path, "/api/customers//") {
+			path = strings.ReplaceAll(path, "/api/customers//", "/api/customers/"+create("/api/customers/", map[string]any{"name": "C " + v})+"/")
+		}
+		path = strings.ReplaceAll(path, "{secret}", secret)
 		switch schema {
 		case "UserRequest":
 			return path, map[string]string{"username": "user-" + v}, "user-" + v
@@ -63,6 +70,17 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 				"homeserver_domain": "example.org", "user_registration_secret": "media-secret", "sender_localpart": "bot-" + v}, "bot-" + v
 		case "ProjectMemberRequest":
 			return path, map[string]string{"user": user, "role": "member"}, user
+		case "CustomerRequest":
+			return path, map[string]string{"name": "Customer " + v}, "Customer " + v
+		case "PatchedCustomerRequest":
+			return path, map[string]string{"abbreviation": v}, v
+		case "CustomerOwnerRequest":
+			return path, map[string]string{"user": user}, user
+		case "PlatformSyncRequest":
+			ts.WaitSynced(t, -1) // the previous run (each answer starts one) has ended
+			return path, map[string]string{"mode": "incremental"}, `"running_kind":"incremental"`
+		case "PlatformEvent", "PlatformEventForm":
+			return path, map[string]string{"event_type": "user_update_succeeded", "message": v}, "Event received."
 		case "LinkMatrixAccountRequest":
 			// A homeserver that answers the admin check (Synapse with the bot an admin).
 			if err := ts.Web.Settings().Set(context.Background(), map[string]string{
@@ -140,7 +158,7 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 				if body == nil {
 					continue
 				}
-				if strings.HasPrefix(schema, "ProjectMember") && method == http.MethodPut {
+				if (strings.HasPrefix(schema, "ProjectMember") || strings.HasPrefix(schema, "CustomerOwner")) && method == http.MethodPut {
 					b, _ := json.Marshal([]map[string]string{fields})
 					body = bytes.NewReader(b)
 				}

@@ -18,6 +18,7 @@ import (
 
 	"matrixas/db"
 	"matrixas/internal/fakesynapse"
+	"matrixas/internal/fakewaldur"
 	"matrixas/internal/testserver"
 	"matrixas/settings"
 )
@@ -167,8 +168,18 @@ func field(t *testing.T, body []byte, name string) string {
 // success, so a new endpoint needs a call here too.
 func TestResponsesMatchDocument(t *testing.T) {
 	rio := &gatedRoom{}
-	ts := testserver.New(t, testserver.Options{Env: map[string]string{"MAX_BODY_BYTES": "4096", "MATRIX_EXPORT_MEDIA": "true"},
-		Configure: withRoomIO(rio)})
+	// A platform with one customer, project and user, which the sync owns once mirrored.
+	fake := fakewaldur.New(t)
+	wc := fake.AddCustomer(fakewaldur.Customer{Name: "Mirrored", Abbreviation: "MIR"})
+	wp := fake.AddProject(fakewaldur.Project{Name: "Mirrored project", CustomerUUID: wc.UUID})
+	wu := fake.AddUser(fakewaldur.User{Username: "mirrored", Active: true})
+	fake.Grant(fakewaldur.Permission{UserUUID: wu.UUID, Role: "PROJECT.ADMIN", ScopeType: "project", ScopeUUID: wp.UUID})
+	const secret = "conformance-events-secret"
+	env := testserver.PlatformEnv(fake, secret)
+	env["MAX_BODY_BYTES"] = "4096"
+	env["MATRIX_EXPORT_MEDIA"] = "true"
+	ts := testserver.New(t, testserver.Options{Env: env, Configure: withRoomIO(rio)})
+	firstRun := ts.WaitSynced(t, 0)
 	c := &conformance{t: t, ts: ts, doc: loadDoc(t), seen: map[string]map[int]bool{}}
 	staff, user := ts.StaffToken, ts.UserToken
 	missing := db.NewUUID()
@@ -249,6 +260,69 @@ func TestResponsesMatchDocument(t *testing.T) {
 	c.do(call{method: http.MethodGet, pattern: members, path: mpath, token: user, want: 200})
 	c.do(call{method: http.MethodDelete, pattern: member, path: mpath + bobUUID + "/", token: staff, want: 204})
 	c.do(call{method: http.MethodDelete, pattern: member, path: mpath + bobUUID + "/", token: staff, want: 404})
+
+	// Customers and their owners.
+	const customers, customerPath = "/api/customers/", "/api/customers/{uuid}/"
+	const owners, owner = "/api/customers/{uuid}/owners/", "/api/customers/{uuid}/owners/{user}/"
+	acme := c.do(call{method: http.MethodPost, pattern: customers, path: customers, token: staff, want: 201,
+		body: map[string]any{"name": "Acme", "abbreviation": "ACME"}})
+	acmeUUID := field(t, acme, "uuid")
+	c.do(call{method: http.MethodPost, pattern: customers, path: customers, token: staff, want: 200,
+		body: url.Values{"uuid": {acmeUUID}, "name": {"Acme Inc."}}})
+	c.do(call{method: http.MethodPost, pattern: customers, path: customers, token: staff, want: 400, badInput: true,
+		body: map[string]any{"abbreviation": "MUCHTOOLONGABBR"}})
+	c.do(call{method: http.MethodGet, pattern: customers, path: customers + "?search=acme", token: user, want: 200})
+	c.do(call{method: http.MethodGet, pattern: customerPath, path: customers + acmeUUID + "/", token: user, want: 200})
+	c.do(call{method: http.MethodPut, pattern: customerPath, path: customers + acmeUUID + "/", token: staff, want: 200,
+		body: map[string]any{"name": "Acme", "abbreviation": "AC"}})
+	c.do(call{method: http.MethodPatch, pattern: customerPath, path: customers + acmeUUID + "/", token: staff, want: 200,
+		body: map[string]any{"abbreviation": "ACM"}})
+	opath := customers + acmeUUID + "/owners/"
+	c.do(call{method: http.MethodPost, pattern: owners, path: opath, token: staff, want: 201, body: map[string]any{"user": bobUUID}})
+	c.do(call{method: http.MethodPut, pattern: owners, path: opath, token: staff, want: 200,
+		body: []map[string]any{{"user": ts.User.UUID, "role": "CUSTOMER.OWNER"}, {"user": bobUUID}}})
+	c.do(call{method: http.MethodPost, pattern: owners, path: opath, token: staff, want: 400, badInput: true,
+		body: map[string]any{"user": bobUUID, "role": "PROJECT.ADMIN"}})
+	c.do(call{method: http.MethodGet, pattern: owners, path: opath, token: user, want: 200})
+	c.do(call{method: http.MethodDelete, pattern: owner, path: opath + bobUUID + "/", token: staff, want: 204})
+	c.do(call{method: http.MethodPatch, pattern: projectPath, path: projects + apolloUUID + "/", token: staff, want: 200,
+		body: map[string]any{"customer": acmeUUID}})
+	c.do(call{method: http.MethodPatch, pattern: projectPath, path: projects + apolloUUID + "/", token: staff, want: 400, badInput: true,
+		body: map[string]any{"customer": missing}})
+	zeta := c.do(call{method: http.MethodPost, pattern: customers, path: customers, token: staff, want: 201, body: map[string]any{"name": "Zeta"}})
+	c.do(call{method: http.MethodDelete, pattern: customerPath, path: customers + field(t, zeta, "uuid") + "/", token: staff, want: 204})
+
+	// What the platform sync mirrored is its own: writes here are 409.
+	c.do(call{method: http.MethodPatch, pattern: projectPath, path: projects + wp.UUID + "/", token: staff, want: 409,
+		body: map[string]any{"name": "Renamed here"}})
+	c.do(call{method: http.MethodPost, pattern: members, path: projects + wp.UUID + "/members/", token: staff, want: 409,
+		body: map[string]any{"user": bobUUID, "role": "member"}})
+	c.do(call{method: http.MethodPatch, pattern: userPath, path: users + wu.UUID + "/", token: staff, want: 409,
+		body: map[string]any{"full_name": "Renamed"}})
+	c.do(call{method: http.MethodDelete, pattern: customerPath, path: customers + wc.UUID + "/", token: staff, want: 409})
+
+	// The platform sync: its status, a run on demand, a run already running.
+	const psync = "/api/admin/platform-sync/"
+	c.do(call{method: http.MethodGet, pattern: psync, path: psync, token: staff, want: 200})
+	c.do(call{method: http.MethodGet, pattern: psync, path: psync, token: user, want: 403})
+	c.do(call{method: http.MethodPost, pattern: psync, path: psync, token: staff, want: 400, badInput: true, body: map[string]any{"mode": "sideways"}})
+	release := make(chan struct{})
+	fake.Inject(fakewaldur.Fault{Path: "/api/customers/", Before: func() { <-release }})
+	c.do(call{method: http.MethodPost, pattern: psync, path: psync, token: staff, want: 202})
+	c.do(call{method: http.MethodPost, pattern: psync, path: psync, token: staff, want: 409, body: map[string]any{"mode": "incremental"}})
+	close(release)
+	ts.WaitSynced(t, firstRun.ID)
+
+	// The event receiver: JSON and form bodies; a wrong secret; a body that is no event.
+	const events = "/api/waldur/events/{secret}/"
+	evBody := map[string]any{"event_type": "role_granted", "message": "m", "created": "2026-01-02T03:04:05+00:00",
+		"context": map[string]any{"scope_type": "project", "scope_uuid": wp.UUID, "affected_user_uuid": wu.UUID, "role_name": "PROJECT.ADMIN"}}
+	c.do(call{method: http.MethodPost, pattern: events, path: "/api/waldur/events/" + secret + "/", want: 202, body: evBody})
+	c.do(call{method: http.MethodPost, pattern: events, path: "/api/waldur/events/" + secret + "/", want: 202,
+		body: url.Values{"event_type": {"user_update_succeeded"}, "context": {`{"affected_user_uuid": "` + wu.UUID + `"}`}}})
+	c.do(call{method: http.MethodPost, pattern: events, path: "/api/waldur/events/not-the-secret/", want: 404, body: evBody})
+	c.do(call{method: http.MethodPost, pattern: events, path: "/api/waldur/events/" + secret + "/", want: 400, badInput: true,
+		body: map[string]any{"message": "no event type"}})
 
 	// Rooms, walked through their states by hand (the worker is idle until setup).
 	const roomsPath, room = "/api/matrix-rooms/", "/api/matrix-rooms/{uuid}/"

@@ -42,14 +42,14 @@ type pagerJob struct {
 	Out           string
 }
 
-// TestBenchExportPager is the baseline of scenario 10 when run as its helper process: it
+// TestBenchExportPager is the baseline of scenario 11 when run as its helper process: it
 // pages the room backwards, 100 events a page, serially, as the bot, and writes the
 // same JSON document the export writes (the messages newest first, then the counts)
 // into a plain file. Run otherwise, it skips.
 func TestBenchExportPager(t *testing.T) {
 	raw := os.Getenv(pagerEnv)
 	if raw == "" {
-		t.Skip("the plain pager of scenario 10: run by TestBenchExport")
+		t.Skip("the plain pager of scenario 11: run by TestBenchExport")
 	}
 	var job pagerJob
 	if err := json.Unmarshal([]byte(raw), &job); err != nil {
@@ -107,13 +107,13 @@ func TestBenchExportPager(t *testing.T) {
 	}
 }
 
-// TestBenchExport is scenario 10: a room of 20,000 messages on a fresh Dendrite,
+// TestBenchExport is scenario 11: a room of 20,000 messages on a fresh Dendrite,
 // exported by the server (a subprocess: POST export_history, until the record says
 // completed) and, in the same run, by the plain pager; wall time and peak memory of each.
 func TestBenchExport(t *testing.T) {
 	out := os.Getenv("BENCH_EXPORT_RESULTS")
 	if out == "" {
-		t.Skip("benchmark scenario: run `go run ./bench -only 10` to run it")
+		t.Skip("benchmark scenario: run `go run ./bench -only 11` to run it")
 	}
 	dendritetest.Require(t)
 	ctx := context.Background()

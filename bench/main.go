@@ -84,7 +84,8 @@ func runAll(ctx context.Context, quick bool, out, peer, only string) error {
 		{"7", "memory, size, start", memoryAndStart},
 		{"8", "microbenchmarks", microbenchmarks},
 		{"9", "the bot", botScenario},
-		{"10", "history export", historyExport},
+		{"10", "platform sync at scale", platformSync},
+		{"11", "history export", historyExport},
 	}
 	for _, s := range scenarios {
 		if only != "" && !strings.Contains(","+only+",", ","+s.n+",") {

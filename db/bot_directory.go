@@ -25,13 +25,13 @@ type BotMember struct {
 // PowerLevel is the level last synced, else the one the role grants.
 func (s *Store) BotRoomMembers(ctx context.Context, roomPK int64) ([]BotMember, error) {
 	rows, err := s.r.QueryContext(ctx, `WITH room AS (SELECT id, project_id FROM matrix_rooms WHERE id = ?),
-		ids AS (SELECT user_id FROM project_roles WHERE project_id = (SELECT project_id FROM room)
+		ids AS (SELECT user_id FROM project_members WHERE project_id = (SELECT project_id FROM room)
 		        UNION SELECT user_id FROM matrix_room_members WHERE room_pk = (SELECT id FROM room))
 		SELECT p.matrix_user_id, CASE WHEN u.full_name != '' THEN u.full_name ELSE u.username END,
-		       COALESCE(r.role, ''), u.is_active, mm.power_level, COALESCE(mm.membership, '')
+		       COALESCE((SELECT r.role FROM project_members r WHERE r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)), ''),
+		       u.is_active, mm.power_level, COALESCE(mm.membership, '')
 		FROM ids JOIN users u ON u.id = ids.user_id
 		JOIN matrix_user_profiles p ON p.user_id = u.id
-		LEFT JOIN project_roles r ON r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)
 		LEFT JOIN matrix_room_members mm ON mm.user_id = u.id AND mm.room_pk = (SELECT id FROM room)
 		ORDER BY 2, 1`, roomPK)
 	if err != nil {
@@ -64,13 +64,14 @@ func (s *Store) BotRoomMembers(ctx context.Context, roomPK int64) ([]BotMember, 
 	return out, rows.Err()
 }
 
-// SenderProjectRole returns the project role of the active user whose Matrix account is
-// sender, "" when sender is no such user or has no role in the project.
+// SenderProjectRole returns the role in the project's room of the active user whose
+// Matrix account is sender (a project role, or CUSTOMER.OWNER for an owner of the
+// project's customer), "" when sender is no such user or has no role there.
 func (s *Store) SenderProjectRole(ctx context.Context, projectID int64, sender id.UserID) (string, error) {
 	var role string
 	err := s.r.QueryRowContext(ctx, `SELECT r.role FROM matrix_user_profiles p
 		JOIN users u ON u.id = p.user_id AND u.is_active = 1
-		JOIN project_roles r ON r.user_id = p.user_id AND r.project_id = ?
+		JOIN project_members r ON r.user_id = p.user_id AND r.project_id = ?
 		WHERE p.matrix_user_id = ?`, projectID, string(sender)).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -34,6 +35,8 @@ type Store struct {
 	w      *sql.DB
 	r      *sql.DB
 	writes writeHealth // outcome of the latest write transactions (writehealth.go)
+	// notices words role-change notifications (SetRoleNotices); nil = none are queued.
+	notices atomic.Pointer[RoleNotices]
 }
 
 // Open opens (creating it and its folder when missing) the SQLite database at path and

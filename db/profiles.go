@@ -135,7 +135,7 @@ func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileR
 		}
 		mxid := id.NewUserID(lp, rules.Domain)
 		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM matrix_user_profiles WHERE matrix_user_id = ?`, mxid).Scan(&one)
+		err := queryRowTx(ctx, tx, `SELECT 1 FROM matrix_user_profiles WHERE matrix_user_id = ?`, mxid).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return mxid, nil
 		}
@@ -151,7 +151,7 @@ func assignMatrixID(ctx context.Context, tx *sql.Tx, base string, rules ProfileR
 func ensureProfileTx(ctx context.Context, tx *sql.Tx, userID int64, rules ProfileRules) (id.UserID, error) {
 	var mxid id.UserID
 	var username, uuid, email string
-	err := tx.QueryRowContext(ctx, `SELECT COALESCE(p.matrix_user_id, ''), u.username, u.uuid, u.email FROM users u
+	err := queryRowTx(ctx, tx, `SELECT COALESCE(p.matrix_user_id, ''), u.username, u.uuid, u.email FROM users u
 		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id WHERE u.id = ?`, userID).Scan(&mxid, &username, &uuid, &email)
 	if err != nil {
 		return "", notFound(err, fmt.Sprintf("get profile of user %d", userID))
@@ -163,7 +163,7 @@ func ensureProfileTx(ctx context.Context, tx *sql.Tx, userID int64, rules Profil
 	if err != nil {
 		return "", err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO matrix_user_profiles (user_id, matrix_user_id, created_at) VALUES (?, ?, ?)`,
+	if _, err := execTx(ctx, tx, `INSERT INTO matrix_user_profiles (user_id, matrix_user_id, created_at) VALUES (?, ?, ?)`,
 		userID, mxid, now()); err != nil {
 		return "", fmt.Errorf("db: create profile of user %d: %w", userID, err)
 	}
@@ -191,7 +191,7 @@ func (s *Store) EnsureProfiles(ctx context.Context, rules ProfileRules) (int, er
 	var ids []int64
 	rows, err := s.r.QueryContext(ctx, `SELECT u.id FROM users u
 		WHERE u.is_active = 1 AND NOT EXISTS (SELECT 1 FROM matrix_user_profiles p WHERE p.user_id = u.id)
-		  AND (u.is_staff = 0 OR EXISTS (SELECT 1 FROM project_roles r WHERE r.user_id = u.id))
+		  AND (u.is_staff = 0 OR EXISTS (SELECT 1 FROM project_members r WHERE r.user_id = u.id))
 		ORDER BY u.id LIMIT 1000`)
 	if err != nil {
 		return 0, fmt.Errorf("db: find users without profile: %w", err)

@@ -3,19 +3,24 @@ package db
 import "testing"
 
 // TestRolePowerLevels pins the one rule of who may do what in a project's room (the
-// README's table says the same).
+// README's table says the same): the reference's, where project admins and the owners
+// of the project's customer moderate (50) and managers, like members, talk (0).
 func TestRolePowerLevels(t *testing.T) {
 	tests := []struct {
 		role  string
-		valid bool
+		valid bool // a project role (the directory API accepts it)
 		level int
 	}{
 		{RoleAdmin, true, 50},
-		{RoleManager, true, 50},
+		{RoleManager, true, 0},
 		{RoleMember, true, 0},
+		{RoleCustomerOwner, false, 50}, // a customer role, not a project role
+		{"admin", true, 50},            // the short spelling the API took before
+		{"manager", true, 0},
+		{"member", true, 0},
 		{"", false, 0},      // no role: a former member on the way out
-		{"owner", false, 0}, // not a project role
-		{"Admin", false, 0}, // roles are lowercase
+		{"owner", false, 0}, // not a role
+		{"PROJECT.OWNER", false, 0},
 	}
 	for _, tt := range tests {
 		if got := ValidRole(tt.role); got != tt.valid {
@@ -27,5 +32,34 @@ func TestRolePowerLevels(t *testing.T) {
 	}
 	if BotPowerLevel != 100 {
 		t.Errorf("BotPowerLevel = %d, want 100", BotPowerLevel)
+	}
+}
+
+// TestParseProjectRole accepts both spellings in any case and answers the platform's.
+func TestParseProjectRole(t *testing.T) {
+	for in, want := range map[string]string{
+		"admin": RoleAdmin, "Admin": RoleAdmin, " MANAGER ": RoleManager, "member": RoleMember,
+		"PROJECT.ADMIN": RoleAdmin, "project.member": RoleMember, "Project.Manager": RoleManager,
+	} {
+		if got, ok := ParseProjectRole(in); !ok || got != want {
+			t.Errorf("ParseProjectRole(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "owner", "CUSTOMER.OWNER", "PROJECT.", "adminx"} {
+		if got, ok := ParseProjectRole(in); ok {
+			t.Errorf("ParseProjectRole(%q) = %q, want refused", in, got)
+		}
+	}
+}
+
+// TestStrongerRole is the order in which a person holding several roles in a room keeps one.
+func TestStrongerRole(t *testing.T) {
+	order := []string{RoleAdmin, RoleCustomerOwner, RoleManager, RoleMember}
+	for i := range order {
+		for j := range order {
+			if got := StrongerRole(order[i], order[j]); got != (i < j) {
+				t.Errorf("StrongerRole(%s, %s) = %v", order[i], order[j], got)
+			}
+		}
 	}
 }

@@ -18,16 +18,24 @@ type Project struct {
 	CreatedAt   time.Time
 	ModifiedAt  time.Time
 
+	// CustomerUUID and CustomerName are the project's customer ("" when none): its
+	// owners are members of the project's room.
+	CustomerUUID string
+	CustomerName string
+	Source       string // SourceAPI or SourceWaldur (the platform sync owns it)
+
 	RoomUUID    string    // "" when the project has no room
 	RoomState   RoomState // "" when the project has no room
 	MemberCount int       // project roles held
 }
 
-// DirectoryProject is a project as the platform's automation pushes it.
+// DirectoryProject is a project as the platform's automation pushes it (or the platform
+// sync writes it).
 type DirectoryProject struct {
-	UUID        string // 32 hex digits; "" = generate one
-	Name        string
-	Description string
+	UUID         string // 32 hex digits; "" = generate one
+	Name         string
+	Description  string
+	CustomerUUID string // "" = no customer
 }
 
 // ProjectHasRoomError refuses to delete a project whose Matrix room still exists on the
@@ -39,15 +47,17 @@ func (e *ProjectHasRoomError) Error() string {
 }
 
 const projectColumns = `p.id, p.uuid, p.name, p.description, p.created_at, p.modified_at,
+	COALESCE(c.uuid, ''), COALESCE(c.name, ''), p.source,
 	COALESCE(m.uuid, ''), COALESCE(m.state, ''), (SELECT COUNT(*) FROM project_roles r WHERE r.project_id = p.id)`
 
-const projectFrom = ` FROM projects p LEFT JOIN matrix_rooms m ON m.project_id = p.id`
+const projectFrom = ` FROM projects p LEFT JOIN matrix_rooms m ON m.project_id = p.id LEFT JOIN customers c ON c.id = p.customer_id`
 
 func scanProject(row interface{ Scan(...any) error }) (*Project, error) {
 	var p Project
 	var created, modified int64
 	var state string
-	if err := row.Scan(&p.ID, &p.UUID, &p.Name, &p.Description, &created, &modified, &p.RoomUUID, &state, &p.MemberCount); err != nil {
+	if err := row.Scan(&p.ID, &p.UUID, &p.Name, &p.Description, &created, &modified,
+		&p.CustomerUUID, &p.CustomerName, &p.Source, &p.RoomUUID, &state, &p.MemberCount); err != nil {
 		return nil, err
 	}
 	p.RoomState = RoomState(state)
@@ -60,54 +70,79 @@ func scanProject(row interface{ Scan(...any) error }) (*Project, error) {
 const sqlDirtyRoomOfProject = `UPDATE matrix_rooms SET members_dirty = 1, next_attempt_at = 0
 	WHERE project_id = ? AND state IN ('creating', 'active')`
 
-// PutProject creates the project with in.UUID, or updates the project that has it, and
-// reports whether it created one; writing the same values twice changes nothing. With
-// autoRoom a project without a room gets one queued in the same transaction. A changed
-// name queues the room for a re-sync (the room's name follows the project's).
+// putProjectTx creates or updates the project with in.UUID as source writes it, and
+// reports whether it created one and whether anything changed. A changed name queues the
+// room for a re-sync (the room's name follows the project's); a changed customer too (its
+// owners are members). With autoRoom a project without a room gets one queued. A write
+// from the API to a project the sync owns is *OwnedError; an unknown customer
+// *UnknownCustomerError.
+func putProjectTx(ctx context.Context, tx *sql.Tx, in DirectoryProject, autoRoom bool, source string) (id int64, created, changed bool, err error) {
+	if in.UUID == "" {
+		in.UUID = NewUUID()
+	}
+	customer, err := customerIDByUUID(ctx, tx, in.CustomerUUID)
+	if err != nil {
+		return 0, false, false, err
+	}
+	var name, desc, oldSource string
+	var oldCustomer sql.NullInt64
+	err = queryRowTx(ctx, tx, `SELECT id, name, description, customer_id, source FROM projects WHERE uuid = ?`, in.UUID).
+		Scan(&id, &name, &desc, &oldCustomer, &oldSource)
+	t := now()
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		created, changed = true, true
+		res, err := execTx(ctx, tx, `INSERT INTO projects (uuid, name, description, customer_id, source, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			in.UUID, in.Name, in.Description, customer, source, t, t)
+		if err != nil {
+			return 0, false, false, fmt.Errorf("db: create project %s: %w", in.UUID, err)
+		}
+		id, _ = res.LastInsertId()
+	case err != nil:
+		return 0, false, false, fmt.Errorf("db: get project %s: %w", in.UUID, err)
+	case oldSource != SourceAPI && source == SourceAPI:
+		return 0, false, false, &OwnedError{Kind: "project", UUID: in.UUID, Source: oldSource}
+	case name != in.Name || desc != in.Description || oldCustomer != customer || oldSource != source:
+		changed = true
+		if _, err := tx.ExecContext(ctx, `UPDATE projects SET name = ?, description = ?, customer_id = ?, source = ?, modified_at = ? WHERE id = ?`,
+			in.Name, in.Description, customer, source, t, id); err != nil {
+			return 0, false, false, fmt.Errorf("db: update project %s: %w", in.UUID, err)
+		}
+		if name != in.Name || oldCustomer != customer {
+			if _, err := tx.ExecContext(ctx, sqlDirtyRoomOfProject, id); err != nil {
+				return 0, false, false, fmt.Errorf("db: queue room of project %s: %w", in.UUID, err)
+			}
+		}
+	}
+	if !autoRoom {
+		return id, created, changed, nil
+	}
+	var hasRoom bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM matrix_rooms WHERE project_id = ?)`, id).Scan(&hasRoom); err != nil {
+		return 0, false, false, fmt.Errorf("db: room of project %s: %w", in.UUID, err)
+	}
+	if !hasRoom {
+		if _, err := createRoomTx(ctx, tx, id); err != nil {
+			return 0, false, false, err
+		}
+	}
+	return id, created, changed, nil
+}
+
+// PutProject creates the project with in.UUID, or updates the project that has it, for
+// the directory API, and reports whether it created one; writing the same values twice
+// changes nothing. With autoRoom a project without a room gets one queued in the same
+// transaction. A project the platform sync owns is *OwnedError; an unknown customer
+// *UnknownCustomerError.
 func (s *Store) PutProject(ctx context.Context, in DirectoryProject, autoRoom bool) (*Project, bool, error) {
 	var created bool
+	if in.UUID == "" {
+		in.UUID = NewUUID()
+	}
 	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		if in.UUID == "" {
-			in.UUID = NewUUID()
-		}
-		var id int64
-		var name, desc string
-		err := tx.QueryRowContext(ctx, `SELECT id, name, description FROM projects WHERE uuid = ?`, in.UUID).Scan(&id, &name, &desc)
-		t := now()
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			created = true
-			res, err := tx.ExecContext(ctx, `INSERT INTO projects (uuid, name, description, created_at, modified_at) VALUES (?, ?, ?, ?, ?)`,
-				in.UUID, in.Name, in.Description, t, t)
-			if err != nil {
-				return fmt.Errorf("db: create project %s: %w", in.UUID, err)
-			}
-			id, _ = res.LastInsertId()
-		case err != nil:
-			return fmt.Errorf("db: get project %s: %w", in.UUID, err)
-		case name != in.Name || desc != in.Description:
-			if _, err := tx.ExecContext(ctx, `UPDATE projects SET name = ?, description = ?, modified_at = ? WHERE id = ?`,
-				in.Name, in.Description, t, id); err != nil {
-				return fmt.Errorf("db: update project %s: %w", in.UUID, err)
-			}
-			if name != in.Name {
-				if _, err := tx.ExecContext(ctx, sqlDirtyRoomOfProject, id); err != nil {
-					return fmt.Errorf("db: queue room of project %s: %w", in.UUID, err)
-				}
-			}
-		}
-		if !autoRoom {
-			return nil
-		}
-		var hasRoom bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM matrix_rooms WHERE project_id = ?)`, id).Scan(&hasRoom); err != nil {
-			return fmt.Errorf("db: room of project %s: %w", in.UUID, err)
-		}
-		if !hasRoom {
-			_, err := createRoomTx(ctx, tx, id)
-			return err
-		}
-		return nil
+		var err error
+		_, created, _, err = putProjectTx(ctx, tx, in, autoRoom, SourceAPI)
+		return err
 	})
 	if err != nil {
 		return nil, false, err
@@ -127,8 +162,9 @@ func (s *Store) ProjectByUUID(ctx context.Context, uuid string) (*Project, error
 
 // ProjectFilter selects projects for ListProjects.
 type ProjectFilter struct {
-	Search string // substring of name or description
-	Page   Page
+	Search       string // substring of name or description
+	CustomerUUID string // only this customer's projects
+	Page         Page
 }
 
 // ListProjects returns one page of projects ordered by name, and the total count.
@@ -139,6 +175,10 @@ func (s *Store) ListProjects(ctx context.Context, f ProjectFilter) ([]*Project, 
 		where = append(where, `(p.name LIKE ? ESCAPE '\' OR p.description LIKE ? ESCAPE '\')`)
 		pat := likePattern(f.Search)
 		args = append(args, pat, pat)
+	}
+	if f.CustomerUUID != "" {
+		where = append(where, `p.customer_id = (SELECT id FROM customers WHERE uuid = ?)`)
+		args = append(args, f.CustomerUUID)
 	}
 	cond := ` WHERE ` + strings.Join(where, " AND ")
 	var total int
@@ -189,4 +229,39 @@ func (s *Store) DeleteProject(ctx context.Context, uuid string) error {
 		}
 		return nil
 	})
+}
+
+// SyncPutProjects writes the projects the platform sync found new or changed as rows it
+// owns (adopting rows the API made with the same uuid), in one transaction; with
+// autoRoom (AUTO_CREATE_ROOMS) every one of them without a room gets one queued. A
+// project naming a customer the store does not have is written without one.
+func (s *Store) SyncPutProjects(ctx context.Context, in []DirectoryProject, autoRoom bool) (SyncCount, error) {
+	var n SyncCount
+	if len(in) == 0 {
+		return n, nil
+	}
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		ctx, done := withTxCache(ctx, tx)
+		defer done()
+		n = SyncCount{}
+		for _, p := range in {
+			_, created, changed, err := putProjectTx(ctx, tx, p, autoRoom, SourceWaldur)
+			var uc *UnknownCustomerError
+			if errors.As(err, &uc) {
+				p.CustomerUUID = ""
+				_, created, changed, err = putProjectTx(ctx, tx, p, autoRoom, SourceWaldur)
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case created:
+				n.Created++
+			case changed:
+				n.Updated++
+			}
+		}
+		return nil
+	})
+	return n, err
 }

@@ -168,7 +168,8 @@ func (s *Store) SetRoomHomeserverID(ctx context.Context, roomPK int64, roomID id
 	return nil
 }
 
-// DesiredMember is a user who should be in a room: active, with a role in the project.
+// DesiredMember is a user who should be in a room: active, with a role in the project or
+// owning its customer (Role is then CUSTOMER.OWNER).
 type DesiredMember struct {
 	UserID       int64
 	UserUUID     string
@@ -184,7 +185,7 @@ type DesiredMember struct {
 func (s *Store) DesiredMembers(ctx context.Context, roomPK int64) ([]*DesiredMember, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT u.id, u.uuid, u.username, u.full_name, r.role, COALESCE(p.matrix_user_id, ''), COALESCE(p.provisioned, 0),
 		COALESCE(p.registration, '')
-		FROM project_roles r JOIN users u ON u.id = r.user_id AND u.is_active = 1
+		FROM project_members r JOIN users u ON u.id = r.user_id AND u.is_active = 1
 		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id
 		WHERE r.project_id = (SELECT project_id FROM matrix_rooms WHERE id = ?)
 		ORDER BY u.username`, roomPK)

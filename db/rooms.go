@@ -233,16 +233,17 @@ func (s *Store) RoomStateCounts(ctx context.Context) (map[RoomState]int, error) 
 	return out, rows.Err()
 }
 
-// RoomMembers lists a room's members: every active user with a role in the project, and
+// RoomMembers lists a room's members: every active user with a role in the project or
+// owning its customer (project_members), and
 // former members still joined or invited on the homeserver (Role "", to be removed).
 func (s *Store) RoomMembers(ctx context.Context, roomPK int64) ([]*RoomMember, error) {
 	rows, err := s.r.QueryContext(ctx, `WITH room AS (SELECT id, project_id FROM matrix_rooms WHERE id = ?),
-		ids AS (SELECT user_id FROM project_roles WHERE project_id = (SELECT project_id FROM room)
+		ids AS (SELECT user_id FROM project_members WHERE project_id = (SELECT project_id FROM room)
 		        UNION SELECT user_id FROM matrix_room_members WHERE room_pk = (SELECT id FROM room))
-		SELECT u.id, u.uuid, u.username, COALESCE(pr.matrix_user_id, ''), COALESCE(r.role, ''),
+		SELECT u.id, u.uuid, u.username, COALESCE(pr.matrix_user_id, ''),
+		       COALESCE((SELECT r.role FROM project_members r WHERE r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)), ''),
 		       mm.power_level, COALESCE(mm.membership, ''), COALESCE(mm.last_error, ''), mm.synced_at, u.is_active
 		FROM ids JOIN users u ON u.id = ids.user_id
-		LEFT JOIN project_roles r ON r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)
 		LEFT JOIN matrix_room_members mm ON mm.user_id = u.id AND mm.room_pk = (SELECT id FROM room)
 		LEFT JOIN matrix_user_profiles pr ON pr.user_id = u.id
 		ORDER BY u.username`, roomPK)

@@ -580,7 +580,7 @@ func TestSaveMembersKeepsOnlyWhatTheSyncSaw(t *testing.T) {
 	for _, m := range members {
 		got = append(got, fmt.Sprintf("%s:%s:%s:%d", m.Username, m.Role, m.Membership, m.PowerLevel))
 	}
-	if want := "[a:admin:join:50 c::join:0]"; fmt.Sprint(got) != want {
+	if want := "[a:PROJECT.ADMIN:join:50 c::join:0]"; fmt.Sprint(got) != want {
 		t.Errorf("members %v, want %s", got, want)
 	}
 }

@@ -254,13 +254,13 @@ const (
 		WHERE room_id = ?1 AND state = 'active' AND ?3 != ?4 AND (
 		  (?2 IN ('leave', 'ban') AND EXISTS (
 		     SELECT 1 FROM matrix_user_profiles p
-		     JOIN project_roles pr ON pr.user_id = p.user_id AND pr.project_id = matrix_rooms.project_id
+		     JOIN project_members pr ON pr.user_id = p.user_id AND pr.project_id = matrix_rooms.project_id
 		     JOIN users u ON u.id = p.user_id AND u.is_active = 1
 		     WHERE p.matrix_user_id = ?3))
 		  OR
 		  (?2 IN ('join', 'invite') AND NOT EXISTS (
 		     SELECT 1 FROM matrix_user_profiles p
-		     JOIN project_roles pr ON pr.user_id = p.user_id AND pr.project_id = matrix_rooms.project_id
+		     JOIN project_members pr ON pr.user_id = p.user_id AND pr.project_id = matrix_rooms.project_id
 		     JOIN users u ON u.id = p.user_id AND u.is_active = 1
 		     WHERE p.matrix_user_id = ?3)))`
 	sqlBumpCounter = `UPDATE counters SET value = value + ? WHERE name = ?`

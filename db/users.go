@@ -36,6 +36,7 @@ type User struct {
 	IsStaff      bool
 	IsActive     bool
 	PasswordHash string
+	Source       string // SourceAPI, or SourceWaldur when the platform sync owns the user
 	CreatedAt    time.Time
 	ModifiedAt   time.Time
 }
@@ -64,12 +65,12 @@ func NormalizeUUID(s string) (string, bool) {
 	return s, true
 }
 
-const userColumns = `id, uuid, username, email, full_name, is_staff, is_active, password_hash, created_at, modified_at`
+const userColumns = `id, uuid, username, email, full_name, is_staff, is_active, password_hash, source, created_at, modified_at`
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
 	var created, modified int64
-	if err := row.Scan(&u.ID, &u.UUID, &u.Username, &u.Email, &u.FullName, &u.IsStaff, &u.IsActive, &u.PasswordHash, &created, &modified); err != nil {
+	if err := row.Scan(&u.ID, &u.UUID, &u.Username, &u.Email, &u.FullName, &u.IsStaff, &u.IsActive, &u.PasswordHash, &u.Source, &created, &modified); err != nil {
 		return nil, err
 	}
 	u.CreatedAt = time.Unix(created, 0).UTC()

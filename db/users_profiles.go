@@ -40,7 +40,7 @@ func (s *Store) ListUsersWithProfiles(ctx context.Context, f UserFilter) ([]*Use
 	}
 	limit, offset := f.Page.limitOffset()
 	rows, err := s.r.QueryContext(ctx, `SELECT u.id, u.uuid, u.username, u.email, u.full_name, u.is_staff, u.is_active, u.password_hash,
-		u.created_at, u.modified_at, p.matrix_user_id, p.provisioned, p.last_error`+from+` ORDER BY u.username LIMIT ? OFFSET ?`,
+		u.source, u.created_at, u.modified_at, p.matrix_user_id, p.provisioned, p.last_error`+from+` ORDER BY u.username LIMIT ? OFFSET ?`,
 		append(args, limit, offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("db: list users: %w", err)

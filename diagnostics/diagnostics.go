@@ -48,6 +48,11 @@ const (
 	CheckWebhookErrors              = "webhook_errors"
 	CheckBotRunning                 = "bot_running"
 	CheckOutboxFailures             = "outbox_failures"
+
+	// The platform's checks come last, and only when a platform is configured.
+	CheckPlatformReachable = "platform_reachable"
+	CheckPlatformSync      = "platform_sync"
+	CheckPlatformEvents    = "platform_events"
 )
 
 // CheckNames lists every check name in report order.
@@ -73,6 +78,16 @@ func AlwaysListed() []string {
 		}
 	}
 	return out
+}
+
+// PlatformCheckNames lists the platform's checks in report order: present only when a
+// platform is configured (Options.Platform), platform_events only when its event
+// receiver is on.
+var PlatformCheckNames = []string{CheckPlatformReachable, CheckPlatformSync, CheckPlatformEvents}
+
+// PlatformChecker runs the platform's checks (package platform implements it).
+type PlatformChecker interface {
+	Checks(ctx context.Context) []Check
 }
 
 // Check is one check's outcome, in the reference API's shape; Hint (the next step to
@@ -137,6 +152,9 @@ type Options struct {
 	// WebhookErrors counts the 5xx answers to the homeserver (webhook_errors); nil =
 	// none counted.
 	WebhookErrors ErrorCounter
+	// Platform adds the platform's checks after the others; nil when no platform is
+	// configured (the checks are then absent).
+	Platform PlatformChecker
 }
 
 // ErrorCounter counts the 5xx answers this server gave the homeserver
@@ -214,9 +232,17 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 	if d.opts.BotHeartbeat != nil {
 		beat = d.opts.BotHeartbeat()
 	}
+	var platform chan []Check
+	if d.opts.Platform != nil { // the platform's probe runs beside the homeserver's
+		platform = make(chan []Check, 1)
+		go func() { platform <- d.opts.Platform.Checks(ctx) }()
+	}
 	p := d.probe(ctx, ms, id.UserID(loc.ProvisionedUser))
 	c := &checker{ms: ms, loc: loc, exp: exp, p: p, opts: d.opts, now: now, outbox: outbox, botBeat: beat}
 	checks := c.all()
+	if platform != nil {
+		checks = append(checks, <-platform...)
+	}
 
 	secrets := matrix.Secrets(ms)
 	rep := &Report{OK: true, Checks: checks}

@@ -201,3 +201,22 @@ func ParsePrefixes(v string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// AtLeast is a duration of at least min, written as words says ("1m"): a sync period
+// that would hammer a platform is refused.
+func AtLeast(min time.Duration, words string) *Format {
+	return wants("a duration of at least "+words+" such as 15m or 1h", func(v string) bool {
+		d, err := time.ParseDuration(v)
+		return err == nil && d >= min
+	})
+}
+
+// APIToken is a token sent in an Authorization header: printable, without spaces.
+var APIToken = wants("a token without spaces or control characters", func(v string) bool {
+	for _, r := range v {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return v != ""
+})

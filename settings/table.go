@@ -1,5 +1,7 @@
 package settings
 
+import "time"
+
 // The settings, named for code; All lists them in the order --help and the README show.
 var (
 	ListenAddr = &Setting{Env: "LISTEN_ADDR", Default: "127.0.0.1:8080", Format: HostPort,
@@ -93,6 +95,16 @@ var (
 	ExportConcurrency = &Setting{Env: "EXPORT_CONCURRENCY", Default: "2", Format: WholeNumber(1, 16),
 		Hint: "history exports that run at once (a room never has two)"}
 
+	// The platform sync (Waldur). Unset WALDUR_URL leaves everything as before.
+	WaldurURL = &Setting{Env: "WALDUR_URL", Format: HTTPURL,
+		Hint: "the platform's (Waldur's) base URL, e.g. https://waldur.example.org: mirrors its customers, projects, users and roles (default: off)"}
+	WaldurToken = &Setting{Env: "WALDUR_TOKEN", Secret: true, Format: APIToken,
+		Hint: "API token of a staff or support user of the platform, sent as \"Authorization: Token <key>\"; needed with WALDUR_URL (default: unset)"}
+	WaldurSyncInterval = &Setting{Env: "WALDUR_SYNC_INTERVAL", Default: "15m", Format: AtLeast(time.Minute, "1m"),
+		Hint: "period of the platform sync's full reconcile, at least 1m; incremental runs come every minute in between"}
+	WaldurEventsSecret = &Setting{Env: "WALDUR_EVENTS_SECRET", Secret: true, Format: MinLength(16, "characters"),
+		Hint: "turns on the platform's event receiver at /api/waldur/events/<secret>/, at least 16 characters; needs WALDUR_URL (default: off)"}
+
 	MetricsAddr = &Setting{Env: "METRICS_ADDR", Format: HostPort,
 		Hint: "separate host:port serving only Prometheus /metrics, without credentials unless METRICS_TOKEN is set (default: off)"}
 	MetricsToken = &Setting{Env: "METRICS_TOKEN", Secret: true, Format: MinLength(16, "characters"),
@@ -126,5 +138,6 @@ var All = []*Setting{
 	AutoCreateRooms, ProvisionConcurrency, ProvisionMaxAttempts, ProvisionBackoff, ProvisionMaxBackoff, ProvisionInterval,
 	ExportEncryptionKey, ExportDir, HistoryExportEnabled, HistoryExportHour, HistoryExportRetentionDays, ExportMedia, ExportConcurrency,
 	MetricsAddr, MetricsToken,
+	WaldurURL, WaldurToken, WaldurSyncInterval, WaldurEventsSecret,
 	AppserviceURL, SenderLocalpart, ASToken, HSToken, Enabled, BotProvisionStatus,
 }

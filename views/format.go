@@ -71,3 +71,11 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// boolText is "true" or "false", for data attributes tests read.
+func boolText(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}

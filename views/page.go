@@ -6,7 +6,7 @@ package views
 // logged in, and the flash messages to show once.
 type Page struct {
 	Title    string
-	Active   string // nav key: overview, setup, settings, diagnostics, rooms, exports, projects, users, transactions, outbox, reprovision, account
+	Active   string // nav key: overview, setup, settings, diagnostics, rooms, exports, projects, users, transactions, outbox, platform, reprovision, account
 	Username string // "" when nobody is logged in
 	IsStaff  bool
 	Flashes  []Flash
@@ -46,6 +46,7 @@ var Nav = []NavItem{
 	{"users", "Users", "/users"},
 	{"transactions", "Transactions", "/transactions"},
 	{"outbox", "Outbox", "/outbox"},
+	{"platform", "Platform", "/platform"},
 	{"reprovision", "Reprovision", "/reprovision"},
 }
 

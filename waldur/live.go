@@ -200,3 +200,13 @@ func firstPage[W, T any](ctx context.Context, c *Client, path string, q url.Valu
 	})
 	return page, err
 }
+
+// Ping checks that the platform answers and accepts the token, with one small request
+// (the first customer's uuid), and returns how many customers the token's user sees. A
+// rejected token is ErrTokenRejected, as everywhere.
+func (c *Client) Ping(ctx context.Context) (customers int, err error) {
+	q := fieldQuery([]string{"uuid"})
+	q.Set("page_size", "1")
+	page, err := firstPage(ctx, c, "/api/customers/", q, func(w *wireCustomer) (string, error) { return w.UUID, nil })
+	return page.Total, err
+}

@@ -38,6 +38,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want.Provision = cfg.Provision // the provisioning worker's settings have their own tests
 	want.Export = cfg.Export       // so do the history exports' (config_export_test.go)
+	want.Platform = web.PlatformConfig{SyncInterval: 15 * time.Minute}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
 	}
@@ -166,6 +167,11 @@ func TestLoadConfigBadValues(t *testing.T) {
 		{"DIAGNOSTICS_REQUEST_TIMEOUT", "-2s", "positive duration"},
 		{"TRANSACTIONS_STALE_AFTER", "0s", "positive duration"},
 		{"TRANSACTION_RETENTION", "a month", "positive duration"},
+		{"WALDUR_URL", "waldur.example.org", "absolute http(s) URL"},
+		{"WALDUR_SYNC_INTERVAL", "30s", "at least 1m"},
+		{"WALDUR_SYNC_INTERVAL", "often", "at least 1m"},
+		{"WALDUR_EVENTS_SECRET", "short", "at least 16 characters"},
+		{"WALDUR_TOKEN", "has a space", "without spaces"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -177,10 +183,45 @@ func TestLoadConfigBadValues(t *testing.T) {
 			if !strings.Contains(msg, tt.name+":") || !strings.Contains(msg, tt.want) {
 				t.Errorf("error %q, want it to name %s and say %q", msg, tt.name, tt.want)
 			}
-			if strings.Contains(tt.name, "SESSION_KEY") && strings.Contains(msg, tt.value) && !strings.HasSuffix(tt.name, "_FILE") {
+			if (strings.Contains(tt.name, "SESSION_KEY") || tt.name == "WALDUR_TOKEN" || tt.name == "WALDUR_EVENTS_SECRET") && strings.Contains(msg, tt.value) && !strings.HasSuffix(tt.name, "_FILE") {
 				t.Errorf("error %q echoes the secret", msg)
 			}
 		})
+	}
+}
+
+// TestLoadConfigPlatform: the platform's variables are read, the token also from its
+// file, and the rules between them stop the start naming the variable, never the
+// secret's value.
+func TestLoadConfigPlatform(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("file-token-abc123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := web.LoadConfig(envOf(map[string]string{"WALDUR_URL": "https://waldur.example.org/", "WALDUR_TOKEN_FILE": tokenFile,
+		"WALDUR_SYNC_INTERVAL": "1h", "WALDUR_EVENTS_SECRET": "sixteen-chars-or-more"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := web.PlatformConfig{URL: "https://waldur.example.org", Token: "file-token-abc123", SyncInterval: time.Hour, EventsSecret: "sixteen-chars-or-more"}
+	if cfg.Platform != want || !cfg.Platform.Enabled() {
+		t.Errorf("platform %+v, want %+v", cfg.Platform, want)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"WALDUR_URL": "https://waldur.example.org"}, "WALDUR_TOKEN: must be set"},
+		{map[string]string{"WALDUR_TOKEN": "secret-token-value"}, "WALDUR_URL: must be set"},
+		{map[string]string{"WALDUR_EVENTS_SECRET": "secret-events-value"}, "WALDUR_EVENTS_SECRET: the event receiver needs WALDUR_URL"},
+	} {
+		_, err := web.LoadConfig(envOf(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.env, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "secret-token-value") || strings.Contains(err.Error(), "secret-events-value")) {
+			t.Errorf("the error echoes a secret: %v", err)
+		}
 	}
 }
 
@@ -201,7 +242,7 @@ func TestLoadConfigSecretAndFileBothSet(t *testing.T) {
 	if err := os.WriteFile(f, []byte(strings.Repeat("f", 40)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"SESSION_KEY", "MATRIX_USER_REGISTRATION_SECRET"} {
+	for _, name := range []string{"SESSION_KEY", "MATRIX_USER_REGISTRATION_SECRET", "WALDUR_TOKEN", "WALDUR_EVENTS_SECRET"} {
 		_, err := web.LoadConfig(envOf(map[string]string{name: strings.Repeat("v", 40), name + "_FILE": f}))
 		if err == nil || !strings.Contains(err.Error(), name+" and "+name+"_FILE") {
 			t.Errorf("%s and %s_FILE both set: %v, want an error naming both", name, name, err)

@@ -74,9 +74,16 @@ func (b *BufferedWriter) Close() error {
 // TuneRuntime sets the garbage collector's heap target to 200% unless GOGC says
 // otherwise: the webhook allocates a little per request, and with the default 100% the
 // collector took about a tenth of the server's CPU under load (measured with wrk: 62 ->
-// 56 us of CPU per transaction) for a few MiB more heap.
+// 56 us of CPU per transaction) for a few MiB more heap. It also sets a soft memory
+// limit of 96 MiB unless GOMEMLIMIT says otherwise: a platform sync of a large
+// directory builds its comparison in bursts of garbage, and 200% over its live heap
+// took the process to 160 MiB; near the limit the collector runs sooner instead
+// (docs/PERFORMANCE.md, scenario 10). The limit is soft: a heap that needs more gets it.
 func TuneRuntime(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(96 << 20)
 	}
 }

@@ -12,10 +12,12 @@ import (
 
 // redactHandler is the last line of defence for the log: it removes the current as/hs
 // tokens and registration secret from every message and attribute, whatever component
-// logged them (a homeserver's error text may quote a token).
+// logged them (a homeserver's error text may quote a token), and the start-up secrets
+// it was given (the platform's token and event secret: the receiver's path holds one).
 type redactHandler struct {
 	inner    slog.Handler
 	settings *db.Settings
+	fixed    []string                    // secrets known at start
 	cache    *atomic.Pointer[secretList] // shared by the handlers derived by WithAttrs/WithGroup
 }
 
@@ -26,8 +28,14 @@ type secretList struct {
 	secrets []string
 }
 
-func newRedactingLogger(log *slog.Logger, settings *db.Settings) *slog.Logger {
-	return slog.New(&redactHandler{inner: log.Handler(), settings: settings, cache: new(atomic.Pointer[secretList])})
+func newRedactingLogger(log *slog.Logger, settings *db.Settings, fixed ...string) *slog.Logger {
+	var keep []string
+	for _, f := range fixed {
+		if f != "" {
+			keep = append(keep, f)
+		}
+	}
+	return slog.New(&redactHandler{inner: log.Handler(), settings: settings, fixed: keep, cache: new(atomic.Pointer[secretList])})
 }
 
 func (h *redactHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -37,12 +45,12 @@ func (h *redactHandler) Enabled(ctx context.Context, l slog.Level) bool {
 func (h *redactHandler) secrets(ctx context.Context) []string {
 	ms, err := h.settings.Matrix(ctx)
 	if err != nil {
-		return nil
+		return h.fixed
 	}
 	if c := h.cache.Load(); c != nil && c.view == ms {
 		return c.secrets
 	}
-	c := &secretList{view: ms, secrets: matrix.Secrets(ms)}
+	c := &secretList{view: ms, secrets: append(matrix.Secrets(ms), h.fixed...)}
 	h.cache.Store(c)
 	return c.secrets
 }
@@ -121,9 +129,9 @@ func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for i, a := range attrs {
 		red[i] = redactAttr(a, secrets)
 	}
-	return &redactHandler{inner: h.inner.WithAttrs(red), settings: h.settings, cache: h.cache}
+	return &redactHandler{inner: h.inner.WithAttrs(red), settings: h.settings, fixed: h.fixed, cache: h.cache}
 }
 
 func (h *redactHandler) WithGroup(name string) slog.Handler {
-	return &redactHandler{inner: h.inner.WithGroup(name), settings: h.settings, cache: h.cache}
+	return &redactHandler{inner: h.inner.WithGroup(name), settings: h.settings, fixed: h.fixed, cache: h.cache}
 }

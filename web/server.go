@@ -17,6 +17,7 @@ import (
 
 	"matrixas/apidoc"
 	"matrixas/auth"
+	"matrixas/bot"
 	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/handlers/api"
@@ -26,10 +27,12 @@ import (
 	"matrixas/handlers/ui"
 	"matrixas/matrix"
 	"matrixas/metrics"
+	"matrixas/platform"
 	"matrixas/provision"
 	"matrixas/settings"
 	"matrixas/setup"
 	"matrixas/static"
+	"matrixas/waldur"
 )
 
 // Server is the wired application: the store, the handlers and the router.
@@ -44,6 +47,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	// webhookErrors counts the 5xx answers to the homeserver (webhook_errors).
 	webhookErrors *appservice.ErrorWindow
+	platform      platformParts // the platform sync; zero without WALDUR_URL
 	wg            sync.WaitGroup
 	limits        httpLimits // zero = defaultHTTPLimits (limits.go); tests shorten them
 
@@ -63,7 +67,8 @@ var _ api.Accounts = (*provision.Worker)(nil)
 // New wires the server by hand from its configuration and an open store.
 func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, version string) (*Server, error) {
 	settings := db.NewSettings(store, cfg.FixedSettings())
-	log = newRedactingLogger(log, settings)
+	log = newRedactingLogger(log, settings, cfg.Platform.Token, cfg.Platform.EventsSecret)
+	store.SetRoleNotices(bot.RoleNotices{}) // role writes announce themselves in the rooms
 	key, err := sessionKey(ctx, cfg, settings)
 	if err != nil {
 		return nil, err
@@ -87,12 +92,24 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	if err != nil {
 		return nil, err
 	}
-	sender := newBotSender(store, settings, m, log, botDeps{
-		Platform: nil, // the platform client (WALDUR_URL) comes with the platform sync
-		Owners:   nil, // customers and their owners come with the platform sync
+	// The platform sync (nil parts without WALDUR_URL). plat.Client is the configured
+	// platform client, which the bot reads live too (!status, !orders).
+	var sender *bot.Sender
+	wakeSender := func() { // the sender is made below, with the platform's client
+		if sender != nil {
+			sender.Wake()
+		}
+	}
+	plat, err := newPlatform(cfg, store, settings, log, version, worker.Wake, wakeSender, false)
+	if err != nil {
+		return nil, err
+	}
+	sender = newBotSender(store, settings, m, log, botDeps{
+		Platform: plat.Client,
+		Owners:   store, // the owners of each project's customer (db.Store.IsCustomerOwner)
 		OnSent:   worker.Wake,
 	})
-	diag := diagnostics.New(store, settings, diagnostics.Options{
+	diagOpts := diagnostics.Options{
 		ConnectTimeout: cfg.DiagnosticsConnectTimeout,
 		RequestTimeout: cfg.DiagnosticsRequestTimeout,
 		StaleAfter:     cfg.TransactionsStaleAfter,
@@ -101,14 +118,18 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		BotHeartbeat:   sender.LastBeat,
 		ExportsEnabled: cfg.Export.Enabled,
 		WebhookErrors:  webhookErrors,
-	})
+	}
+	if plat.Sync != nil {
+		diagOpts.Platform = plat.Sync
+	}
+	diag := diagnostics.New(store, settings, diagOpts)
 	appserviceSetup := &setup.Service{
 		Settings:  settings,
 		HTTP:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerAPI),
 		PublicURL: cfg.PublicURL,
 	}
 	sessions := auth.NewSessionStore(store, key, strings.HasPrefix(cfg.PublicURL, "https://"))
-	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m, webhookErrors: webhookErrors}
+	s := &Server{cfg: cfg, log: log, store: store, settings: settings, sessions: sessions, metrics: m, webhookErrors: webhookErrors, platform: plat}
 	s.appservice = &appservice.Handler{
 		Settings: settings,
 		Recorder: recorder,
@@ -130,6 +151,10 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Accounts:        worker,
 		SessionThrottle: auth.NewThrottle(api.SessionsPerHour, time.Hour),
 		HTTPClient:      appserviceSetup.HTTP,
+		EventsSecret:    cfg.Platform.EventsSecret,
+	}
+	if plat.Sync != nil {
+		s.api.Platform = plat.Sync
 	}
 	s.ui = &ui.Handler{
 		Store:                store,
@@ -156,6 +181,11 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	s.jobs = append(s.jobs, worker.Run)
 	s.jobs = append(s.jobs, exportJob.Run)
 	s.jobs = append(s.jobs, sender.Run)
+	if plat.Sync != nil {
+		s.ui.Platform = plat.Sync
+		s.ui.EventsSecret = cfg.Platform.EventsSecret
+		s.jobs = append(s.jobs, plat.Sync.Run)
+	}
 	s.router = s.Routes()
 	return s, nil
 }
@@ -176,6 +206,13 @@ func (s *Server) Wait() { s.wg.Wait() }
 
 // Handler is the root HTTP handler.
 func (s *Server) Handler() http.Handler { return s.router }
+
+// Platform is the platform sync, nil when no platform is configured.
+func (s *Server) Platform() *platform.Syncer { return s.platform.Sync }
+
+// PlatformClient is the configured platform client (for the bot's live reads), nil when
+// no platform is configured.
+func (s *Server) PlatformClient() *waldur.Client { return s.platform.Client }
 
 // Settings is the settings store the server uses.
 func (s *Server) Settings() *db.Settings { return s.settings }
@@ -230,6 +267,10 @@ func (s *Server) Routes() http.Handler {
 	// Legacy (pre-v1) transaction path, still sent by old homeservers: the same handler.
 	r.With(countServerErrors(s.webhookErrors), limitBody(s.cfg.WebhookBodyMB<<20)).Put("/transactions/{txnId}", hs.Transaction)
 
+	// The platform's web hook: the secret in the path is the credential (no session, no
+	// token, no cross-site check: the platform is no browser).
+	r.With(limitBody(s.cfg.MaxBodyBytes)).Post("/api/waldur/events/{secret}/", a.PlatformEvent)
+
 	// Cookie- or token-authenticated: CSRF protection, body limit, the user in the context.
 	r.Group(func(r chi.Router) {
 		r.Use(crossOrigin(s.cfg.PublicURL))
@@ -278,6 +319,10 @@ func (s *Server) Routes() http.Handler {
 			r.Get("/reprovision", u.ReprovisionPage)
 			r.Post("/reprovision", u.ReprovisionSubmit)
 			r.Get("/reprovision/progress", u.ReprovisionProgressFragment)
+			r.Get("/platform", u.PlatformPage)
+			r.Get("/platform/status", u.PlatformStatusFragment)
+			r.Post("/platform/sync", u.PlatformSyncNow)
+			r.Post("/platform/hook", u.PlatformRegisterHook)
 		})
 
 		// JSON API.
@@ -295,6 +340,8 @@ func (s *Server) Routes() http.Handler {
 				r.Get("/admin/matrix/diagnostics/", a.Diagnostics)
 				r.Get("/admin/matrix/reprovision/", a.ReprovisionProgress)
 				r.Post("/admin/matrix/reprovision/", a.Reprovision)
+				r.Get("/admin/platform-sync/", a.PlatformSyncStatus)
+				r.Post("/admin/platform-sync/", a.StartPlatformSync)
 			})
 			// Platform directory, rooms and profiles: any token reads, staff writes.
 			r.Group(func(r chi.Router) {
@@ -316,6 +363,16 @@ func (s *Server) Routes() http.Handler {
 				r.Put("/projects/{uuid}/members/", a.SetMembers)
 				r.Post("/projects/{uuid}/members/", a.AddMember)
 				r.Delete("/projects/{uuid}/members/{user}/", a.RemoveMember)
+				r.Get("/customers/", a.ListCustomers)
+				r.Post("/customers/", a.CreateCustomer)
+				r.Get("/customers/{uuid}/", a.GetCustomer)
+				r.Put("/customers/{uuid}/", a.UpdateCustomer)
+				r.Patch("/customers/{uuid}/", a.UpdateCustomer)
+				r.Delete("/customers/{uuid}/", a.DeleteCustomer)
+				r.Get("/customers/{uuid}/owners/", a.ListOwners)
+				r.Put("/customers/{uuid}/owners/", a.SetOwners)
+				r.Post("/customers/{uuid}/owners/", a.AddOwner)
+				r.Delete("/customers/{uuid}/owners/{user}/", a.RemoveOwner)
 				r.Get("/matrix-rooms/", a.ListRooms)
 				r.Post("/matrix-rooms/", a.CreateRoom)
 				r.Get("/matrix-rooms/{uuid}/", a.GetRoom)

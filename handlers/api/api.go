@@ -44,6 +44,12 @@ type Handler struct {
 	SessionThrottle *auth.Throttle
 	// HTTPClient calls the homeserver while answering (sessions, the admin check of a link).
 	HTTPClient *http.Client
+	// Platform is the platform sync (status, runs on demand, the event receiver); nil
+	// when no platform is configured.
+	Platform PlatformSync
+	// EventsSecret is the event receiver's path secret (WALDUR_EVENTS_SECRET); "" keeps
+	// the receiver off.
+	EventsSecret string
 }
 
 // wake nudges the provisioning worker, when there is one.

@@ -15,19 +15,26 @@ import (
 
 // ProjectJSON is a platform project in the directory API, with its room's summary.
 type ProjectJSON struct {
-	UUID        string  `json:"uuid"`
-	Name        string  `json:"name"`
-	Description string  `json:"description"`
-	Room        *string `json:"room"`       // the room's uuid, null when none
-	RoomState   *string `json:"room_state"` // null when no room
-	MemberCount int     `json:"member_count"`
-	Created     *string `json:"created"`
-	Modified    *string `json:"modified"`
+	UUID         string  `json:"uuid"`
+	Name         string  `json:"name"`
+	Description  string  `json:"description"`
+	Customer     *string `json:"customer"`      // the customer's uuid, null when none
+	CustomerName *string `json:"customer_name"` // null when no customer
+	Source       string  `json:"source"`        // "api" or "waldur" (the platform sync owns it)
+	Room         *string `json:"room"`          // the room's uuid, null when none
+	RoomState    *string `json:"room_state"`    // null when no room
+	MemberCount  int     `json:"member_count"`
+	Created      *string `json:"created"`
+	Modified     *string `json:"modified"`
 }
 
 func projectJSON(p *db.Project) ProjectJSON {
 	out := ProjectJSON{UUID: p.UUID, Name: p.Name, Description: p.Description, MemberCount: p.MemberCount,
-		Created: apiTime(p.CreatedAt), Modified: apiTime(p.ModifiedAt)}
+		Source: sourceName(p.Source), Created: apiTime(p.CreatedAt), Modified: apiTime(p.ModifiedAt)}
+	if p.CustomerUUID != "" {
+		c, n := p.CustomerUUID, p.CustomerName
+		out.Customer, out.CustomerName = &c, &n
+	}
 	if p.RoomUUID != "" {
 		room, state := p.RoomUUID, string(p.RoomState)
 		out.Room, out.RoomState = &room, &state
@@ -57,12 +64,43 @@ func projectInput(f map[string]string, base db.DirectoryProject, requireName boo
 			errs.Add("description", "Ensure this field has no more than 5000 characters.")
 		}
 	}
+	if v, ok := f["customer"]; ok {
+		in.CustomerUUID = ""
+		if v = strings.TrimSpace(v); v != "" {
+			u, valid := db.NormalizeUUID(v)
+			if !valid {
+				errs.Add("customer", "Must be a valid UUID.")
+			}
+			in.CustomerUUID = u
+		}
+	}
 	return in, errs
 }
 
-// ListProjects is GET /api/projects/: paginated, ?search= on name and description.
+// writableProject loads the project named by {uuid} for a write (its fields or its
+// members): 404 when missing, 409 when the platform sync owns it (before the body is
+// read).
+func (h *Handler) writableProject(w http.ResponseWriter, r *http.Request) (*db.Project, bool) {
+	p, ok := h.projectFromPath(w, r)
+	if ok && p.Source != db.SourceAPI {
+		respond.DetailError(w, http.StatusConflict, msgOwned("project"))
+		return nil, false
+	}
+	return p, ok
+}
+
+// ListProjects is GET /api/projects/: paginated, ?search= on name and description,
+// ?customer= a customer's uuid.
 func (h *Handler) ListProjects(w http.ResponseWriter, r *http.Request) {
 	f := db.ProjectFilter{Search: strings.TrimSpace(r.URL.Query().Get("search"))}
+	if c := strings.TrimSpace(r.URL.Query().Get("customer")); c != "" {
+		u, ok := db.NormalizeUUID(c)
+		if !ok {
+			respond.JSON(w, http.StatusBadRequest, respond.FieldErrors{"customer": {"Must be a valid UUID."}})
+			return
+		}
+		f.CustomerUUID = u
+	}
 	serveList(h, w, r, func(p db.Page) ([]*db.Project, int, error) {
 		f.Page = p
 		return h.Store.ListProjects(r.Context(), f)
@@ -96,9 +134,13 @@ func (h *Handler) CreateProject(w http.ResponseWriter, r *http.Request) {
 		errs[k] = append(errs[k], v...)
 	}
 	if id != "" && len(errs) == 0 {
-		// An update through POST keeps the description unless it is given.
+		// An update through POST keeps the description and customer unless given.
 		if old, err := h.Store.ProjectByUUID(r.Context(), id); err == nil {
-			in, _ = projectInput(f, db.DirectoryProject{Name: old.Name, Description: old.Description}, true)
+			if old.Source != db.SourceAPI {
+				respond.DetailError(w, http.StatusConflict, msgOwned("project"))
+				return
+			}
+			in, _ = projectInput(f, db.DirectoryProject{Name: old.Name, Description: old.Description, CustomerUUID: old.CustomerUUID}, true)
 		} else if !errors.Is(err, db.ErrNotFound) {
 			respond.ServerError(w, r, err)
 			return
@@ -114,7 +156,7 @@ func (h *Handler) CreateProject(w http.ResponseWriter, r *http.Request) {
 
 // UpdateProject is PUT and PATCH /api/projects/{uuid}/.
 func (h *Handler) UpdateProject(w http.ResponseWriter, r *http.Request) {
-	old, ok := h.projectFromPath(w, r)
+	old, ok := h.writableProject(w, r)
 	if !ok {
 		return
 	}
@@ -123,7 +165,7 @@ func (h *Handler) UpdateProject(w http.ResponseWriter, r *http.Request) {
 		respond.BadBody(w, r, err)
 		return
 	}
-	in, errs := projectInput(f, db.DirectoryProject{UUID: old.UUID, Name: old.Name, Description: old.Description}, r.Method == http.MethodPut)
+	in, errs := projectInput(f, db.DirectoryProject{UUID: old.UUID, Name: old.Name, Description: old.Description, CustomerUUID: old.CustomerUUID}, r.Method == http.MethodPut)
 	if len(errs) > 0 {
 		respond.JSON(w, http.StatusBadRequest, errs)
 		return
@@ -133,11 +175,20 @@ func (h *Handler) UpdateProject(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) saveProject(w http.ResponseWriter, r *http.Request, in db.DirectoryProject) {
 	p, created, err := h.Store.PutProject(r.Context(), in, h.AutoCreateRooms)
+	var uc *db.UnknownCustomerError
+	if errors.As(err, &uc) {
+		respond.JSON(w, http.StatusBadRequest, respond.FieldErrors{"customer": {"No customer with uuid " + uc.UUID + "."}})
+		return
+	}
+	if owned(w, err) {
+		return
+	}
 	if err != nil {
 		respond.ServerError(w, r, err)
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -146,9 +197,10 @@ func (h *Handler) saveProject(w http.ResponseWriter, r *http.Request, in db.Dire
 }
 
 // DeleteProject is DELETE /api/projects/{uuid}/: 204; 409 while the project's room may
-// still have members on the homeserver (disable it first).
+// still have members on the homeserver (disable it first), and for a project the
+// platform sync owns (it goes when the platform removes it).
 func (h *Handler) DeleteProject(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.projectFromPath(w, r)
+	p, ok := h.writableProject(w, r)
 	if !ok {
 		return
 	}
@@ -169,7 +221,8 @@ func (h *Handler) DeleteProject(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// MemberJSON is one project role in the members API.
+// MemberJSON is one project role in the members API. Role is the platform's name
+// (PROJECT.ADMIN, PROJECT.MANAGER, PROJECT.MEMBER).
 type MemberJSON struct {
 	User     string  `json:"user"`
 	Username string  `json:"username"`
@@ -185,7 +238,7 @@ type memberEntry struct {
 	Role string `json:"role"`
 }
 
-const msgBadRole = "%q is not a valid choice: use admin, manager or member."
+const msgBadRole = "%q is not a valid choice: use PROJECT.ADMIN, PROJECT.MANAGER or PROJECT.MEMBER (or admin, manager, member)."
 
 // validMember checks one entry; prefix names its place in a list ("" for a single one).
 func validMember(e memberEntry, prefix string, errs respond.FieldErrors) db.RoleInput {
@@ -201,8 +254,12 @@ func validMember(e memberEntry, prefix string, errs respond.FieldErrors) db.Role
 	switch {
 	case in.Role == "":
 		errs.Add("role", prefix+msgFieldRequired)
-	case !db.ValidRole(in.Role):
-		errs.Add("role", prefix+fmt.Sprintf(msgBadRole, in.Role))
+	default:
+		role, ok := db.ParseProjectRole(in.Role)
+		if !ok {
+			errs.Add("role", prefix+fmt.Sprintf(msgBadRole, in.Role))
+		}
+		in.Role = role
 	}
 	return in
 }
@@ -242,7 +299,7 @@ func unknownUser(w http.ResponseWriter, err error, prefix func(uuid string) stri
 // replaces the whole member list in one transaction (users left out lose their role and
 // are removed from the room) and answers the new list.
 func (h *Handler) SetMembers(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.projectFromPath(w, r)
+	p, ok := h.writableProject(w, r)
 	if !ok {
 		return
 	}
@@ -250,7 +307,7 @@ func (h *Handler) SetMembers(w http.ResponseWriter, r *http.Request) {
 	if err := respond.DecodeJSON(r, &entries); err != nil {
 		var bb respond.BadBodyError
 		if errors.As(err, &bb) {
-			respond.DetailError(w, http.StatusBadRequest, `Send a JSON list of {"user": "<user uuid>", "role": "admin|manager|member"} items.`)
+			respond.DetailError(w, http.StatusBadRequest, `Send a JSON list of {"user": "<user uuid>", "role": "PROJECT.ADMIN|PROJECT.MANAGER|PROJECT.MEMBER"} items.`)
 			return
 		}
 		respond.BadBody(w, r, err)
@@ -290,13 +347,14 @@ func (h *Handler) SetMembers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	h.writeMembers(w, r, http.StatusOK, p)
 }
 
 // AddMember is POST /api/projects/{uuid}/members/ {"user", "role"}: adds the user
 // (201) or changes their role (200), answering the member list.
 func (h *Handler) AddMember(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.projectFromPath(w, r)
+	p, ok := h.writableProject(w, r)
 	if !ok {
 		return
 	}
@@ -304,7 +362,7 @@ func (h *Handler) AddMember(w http.ResponseWriter, r *http.Request) {
 	if err := respond.DecodeJSON(r, &e); err != nil {
 		var bb respond.BadBodyError
 		if errors.As(err, &bb) {
-			respond.DetailError(w, http.StatusBadRequest, `Send a JSON object {"user": "<user uuid>", "role": "admin|manager|member"}.`)
+			respond.DetailError(w, http.StatusBadRequest, `Send a JSON object {"user": "<user uuid>", "role": "PROJECT.ADMIN|PROJECT.MANAGER|PROJECT.MEMBER"}.`)
 			return
 		}
 		respond.BadBody(w, r, err)
@@ -330,6 +388,7 @@ func (h *Handler) AddMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -340,7 +399,7 @@ func (h *Handler) AddMember(w http.ResponseWriter, r *http.Request) {
 // RemoveMember is DELETE /api/projects/{uuid}/members/{user}/: the user loses their
 // role and is kicked from the room with "Role removed". 204; 404 when they had none.
 func (h *Handler) RemoveMember(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.projectFromPath(w, r)
+	p, ok := h.writableProject(w, r)
 	if !ok {
 		return
 	}
@@ -359,5 +418,6 @@ func (h *Handler) RemoveMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.wake()
+	h.wakeBot() // role changes are announced in the rooms
 	w.WriteHeader(http.StatusNoContent)
 }

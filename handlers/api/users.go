@@ -21,13 +21,14 @@ type UserJSON struct {
 	Email    string  `json:"email"`
 	FullName string  `json:"full_name"`
 	IsActive bool    `json:"is_active"`
+	Source   string  `json:"source"` // "api" or "waldur" (the platform sync owns it)
 	Created  *string `json:"created"`
 	Modified *string `json:"modified"`
 }
 
 func userJSON(u *db.User) UserJSON {
 	return UserJSON{UUID: u.UUID, Username: u.Username, Email: u.Email, FullName: u.FullName, IsActive: u.IsActive,
-		Created: apiTime(u.CreatedAt), Modified: apiTime(u.ModifiedAt)}
+		Source: sourceName(u.Source), Created: apiTime(u.CreatedAt), Modified: apiTime(u.ModifiedAt)}
 }
 
 // platformUsernameRe is the platform's (Django's) username rule.
@@ -124,12 +125,16 @@ func (h *Handler) userFromPath(w http.ResponseWriter, r *http.Request) (*db.User
 }
 
 // writableUser loads the user named by {uuid} for a directory write: 404 when missing,
-// 403 for a staff account (before the body is read, as the reference API checks
-// permissions before it validates).
+// 403 for a staff account, 409 for a user the platform sync owns (before the body is
+// read, as the reference API checks permissions before it validates).
 func (h *Handler) writableUser(w http.ResponseWriter, r *http.Request) (*db.User, bool) {
 	u, ok := h.userFromPath(w, r)
-	if ok && u.IsStaff {
+	switch {
+	case ok && u.IsStaff:
 		respond.DetailError(w, http.StatusForbidden, msgStaffAccount)
+		return nil, false
+	case ok && u.Source != db.SourceAPI:
+		respond.DetailError(w, http.StatusConflict, msgOwned("user"))
 		return nil, false
 	}
 	return u, ok
@@ -158,6 +163,9 @@ func (h *Handler) CreateUser(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil && old.IsStaff:
 			respond.DetailError(w, http.StatusForbidden, msgStaffAccount)
+			return
+		case err == nil && old.Source != db.SourceAPI:
+			respond.DetailError(w, http.StatusConflict, msgOwned("user"))
 			return
 		case err == nil:
 			base = directoryUser(old)
@@ -227,6 +235,9 @@ func (h *Handler) saveUser(w http.ResponseWriter, r *http.Request, in db.Directo
 	}
 	if errors.Is(err, db.ErrStaffAccount) {
 		respond.DetailError(w, http.StatusForbidden, msgStaffAccount)
+		return
+	}
+	if owned(w, err) {
 		return
 	}
 	if err != nil {

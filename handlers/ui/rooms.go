@@ -28,7 +28,7 @@ func roomRow(r *db.Room) views.RoomRow {
 // powerRule says in words who gets which power level in a project's room, from the one
 // rule (db.RolePowerLevel, db.BotPowerLevel).
 func powerRule() string {
-	return fmt.Sprintf("Project admins get power level %d, managers %d, members %d; the bot has %d.",
+	return fmt.Sprintf("Project admins and the owners of the project's customer get power level %d, managers %d, members %d; the bot has %d.",
 		db.RolePowerLevel(db.RoleAdmin), db.RolePowerLevel(db.RoleManager), db.RolePowerLevel(db.RoleMember), db.BotPowerLevel)
 }
 

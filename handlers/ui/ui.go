@@ -52,6 +52,11 @@ type Handler struct {
 	TrustedProxies []netip.Prefix
 	// Version is shown in the footer.
 	Version string
+	// Platform is the platform sync (the Platform page); nil when none is configured.
+	Platform PlatformSync
+	// EventsSecret is the event receiver's secret (WALDUR_EVENTS_SECRET), to build the
+	// URL the hook posts to; never shown.
+	EventsSecret string
 }
 
 // wake nudges the provisioning worker, when there is one.
