@@ -88,6 +88,10 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
 		Observer:        m,
 	})
+	exportJob, err := newExportJob(cfg, store, settings, log, m, worker.Wake)
+	if err != nil {
+		return nil, err
+	}
 	// The platform sync (nil parts without WALDUR_URL). plat.Client is the configured
 	// platform client, which the bot reads live too (!status, !orders).
 	var sender *bot.Sender
@@ -112,6 +116,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Origin:         cfg.PublicURL,
 		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
 		BotHeartbeat:   sender.LastBeat,
+		ExportsEnabled: cfg.Export.Enabled,
 		WebhookErrors:  webhookErrors,
 	}
 	if plat.Sync != nil {
@@ -142,6 +147,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		WakeBot:         sender.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
+		Exports:         exportJob,
 		Accounts:        worker,
 		SessionThrottle: auth.NewThrottle(api.SessionsPerHour, time.Hour),
 		HTTPClient:      appserviceSetup.HTTP,
@@ -151,24 +157,29 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		s.api.Platform = plat.Sync
 	}
 	s.ui = &ui.Handler{
-		Store:           store,
-		Settings:        settings,
-		Sessions:        sessions,
-		Throttle:        auth.NewThrottle(5, 15*time.Minute),
-		Logins:          auth.NewLoginThrottle(5, 15*time.Minute),
-		Passwords:       auth.NewPasswords(cfg.PasswordCost),
-		AppserviceSetup: appserviceSetup,
-		Diag:            diag,
-		Log:             log,
-		Wake:            worker.Wake,
-		WakeBot:         sender.Wake,
-		PublicURL:       cfg.PublicURL,
-		TrustedProxies:  cfg.TrustedProxies,
-		Version:         version,
+		Store:                store,
+		Settings:             settings,
+		Sessions:             sessions,
+		Throttle:             auth.NewThrottle(5, 15*time.Minute),
+		Logins:               auth.NewLoginThrottle(5, 15*time.Minute),
+		Passwords:            auth.NewPasswords(cfg.PasswordCost),
+		AppserviceSetup:      appserviceSetup,
+		Diag:                 diag,
+		Log:                  log,
+		Wake:                 worker.Wake,
+		WakeBot:              sender.Wake,
+		Exports:              exportJob,
+		ExportsDaily:         cfg.Export.Enabled,
+		ExportsHour:          cfg.Export.Hour,
+		ExportsRetentionDays: cfg.Export.RetentionDays,
+		PublicURL:            cfg.PublicURL,
+		TrustedProxies:       cfg.TrustedProxies,
+		Version:              version,
 	}
 	s.health = &health.Handler{Store: store}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
+	s.jobs = append(s.jobs, exportJob.Run)
 	s.jobs = append(s.jobs, sender.Run)
 	if plat.Sync != nil {
 		s.ui.Platform = plat.Sync
@@ -295,6 +306,9 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/retry", u.RoomRetry)
 			r.Post("/rooms/{uuid}/disable", u.RoomDisable)
 			r.Post("/rooms/{uuid}/reactivate", u.RoomReactivate)
+			r.Post("/rooms/{uuid}/export_history", u.RoomExportHistory)
+			r.Get("/rooms/{uuid}/exports", u.RoomExports)
+			r.Get("/exports", u.ExportsPage)
 			r.Get("/outbox", u.OutboxPage)
 			r.Post("/outbox/{uuid}/retry", u.OutboxRetry)
 			r.Get("/projects", u.ProjectsPage)
@@ -365,8 +379,17 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/retry/", a.RetryRoom)
 				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
+				r.Post("/matrix-rooms/{uuid}/export_history/", a.ExportHistory)
 				r.Post("/matrix-rooms/{uuid}/messages/", a.SendMessage)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
+			})
+			// History exports: staff only, and 404 for everyone else.
+			r.Group(func(r chi.Router) {
+				r.Use(staffOrNotFound)
+				r.Get("/matrix-exports/", a.ListExports)
+				r.Get("/matrix-exports/{uuid}/", a.GetExport)
+				r.Get("/matrix-exports/{uuid}/download/export/", a.DownloadExport)
+				r.Get("/matrix-exports/{uuid}/download/media/", a.DownloadExportMedia)
 			})
 			// The caller's own Matrix account: any authenticated user.
 			r.Group(func(r chi.Router) {

@@ -109,6 +109,10 @@ func (h *Handler) RoomDetail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := views.RoomDetailData{Page: h.page(w, r, room.ProjectName+" · Rooms", "rooms"), Room: roomRow(room), PowerRule: powerRule()}
+	if d.Exports, err = h.roomExports(r.Context(), room); err != nil {
+		respond.ServerError(w, r, err)
+		return
+	}
 	for _, m := range members {
 		d.Members = append(d.Members, views.MemberRow{UserUUID: m.UserUUID, Username: m.Username, MatrixUserID: m.MatrixUserID.String(),
 			Role: m.Role, PowerLevel: m.PowerLevel, Membership: m.Membership, LastError: m.LastError, SyncedAt: m.SyncedAt})

@@ -77,6 +77,9 @@ type Options struct {
 	// (0) is bcrypt's lowest, so that tests that set passwords stay fast under the race
 	// detector; give auth.PasswordCost to test what production does.
 	PasswordCost int
+	// Configure, when set, changes the configuration read from Env before the server is
+	// built: for what the environment cannot say (web.ExportConfig's test hooks).
+	Configure func(*web.Config)
 }
 
 // New starts a server and stops it at the end of the test.
@@ -101,6 +104,9 @@ func New(t testing.TB, opts ...Options) *Server {
 	cfg.PasswordCost = o.PasswordCost
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = bcrypt.MinCost
+	}
+	if o.Configure != nil {
+		o.Configure(cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := db.Open(ctx, cfg.DatabasePath)
