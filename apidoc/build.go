@@ -10,6 +10,7 @@ import (
 	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/diagnostics"
+	"matrixas/export"
 	"matrixas/handlers/api"
 	"matrixas/matrix"
 	"matrixas/setup"
@@ -23,6 +24,7 @@ const (
 	anyone      access = iota // no credentials needed
 	staffOnly                 // 401 anonymous, 403 non-staff
 	staffWrites               // any authenticated caller may read; writes are staff only
+	staffHidden               // 401 anonymous, 404 non-staff (as if nothing were there)
 	anyUser                   // any authenticated caller, reads and writes (for themselves)
 )
 
@@ -37,6 +39,16 @@ type (
 	stateConflict struct {
 		Detail string `json:"detail"`
 		State  string `json:"state"`
+	}
+	// exportDocument is a history export's JSON file, as a download delivers it
+	// (package export writes it as a stream).
+	exportDocument struct {
+		RoomID       string           `json:"room_id"`
+		RoomName     string           `json:"room_name"`
+		ExportedAt   string           `json:"exported_at"`
+		MessageCount int              `json:"message_count"`
+		MediaCount   int              `json:"media_count"`
+		Messages     []export.Message `json:"messages"`
 	}
 )
 
@@ -193,6 +205,9 @@ func responseComponents() (map[string]*Schema, error) {
 		{"PlatformSyncCount", api.SyncCountJSON{}},
 		{"PlatformEventAccepted", api.PlatformEventJSON{}},
 		{"StateConflict", stateConflict{}},
+		{"MatrixHistoryExport", api.ExportJSON{}},
+		{"MatrixHistoryExportDocument", exportDocument{}},
+		{"MatrixHistoryExportMessage", export.Message{}},
 	}, map[string]func(*Schema){
 		"MatrixAppserviceStatus":                             desc("The current appservice configuration state."),
 		"MatrixAppserviceStatus.enabled":                     desc("Whether the appservice is set up and accepting transactions."),
@@ -236,63 +251,88 @@ func responseComponents() (map[string]*Schema, error) {
 		"MatrixUserProfile.registration": enum([]any{string(db.RegistrationNone), string(db.RegistrationSent), string(db.RegistrationCreated),
 			string(db.RegistrationLinked), string(db.RegistrationRefused)},
 			"Who made the account: empty (not asked for yet), sent (asked, no answer yet), created (by this server), linked (an existing account, linked on purpose), refused (it existed before this server asked, so it is not used; last_error says how to link it)."),
-		"MatrixUserProfile.signed_out":      desc("The user is deactivated and every device of theirs was signed out on the homeserver."),
-		"MatrixUserProfile.locked":          desc("The account is locked on the homeserver (only where the homeserver offers the bot an admin API: Synapse with the bot a server admin)."),
-		"MatrixCredentials.method":          enum([]any{"none", "password", "oidc"}, "How the user signs in from a Matrix client of their own (MATRIX_EXTERNAL_LOGIN_METHOD)."),
-		"MatrixCredentials.homeserver_url":  desc("The homeserver URL for clients: the public one when set."),
-		"MatrixCredentials.matrix_user_id":  desc("The caller's Matrix user ID."),
-		"MatrixSession.access_token":        desc("The new session's access token: keep it secret; it is shown once and stored nowhere here."),
-		"MatrixSession.device_id":           desc("The new device the session is."),
-		"MatrixSession.homeserver_url":      desc("The homeserver URL for clients: the public one when set."),
-		"User.uuid":                         uuid(""),
-		"User.created":                      dt(""),
-		"User.modified":                     dt(""),
-		"Project.uuid":                      uuid(""),
-		"Project.room":                      desc("The UUID of the project's Matrix room; null when it has none."),
-		"Project.room_state":                enum(append(states, nil), "The room's state; null when the project has no room."),
-		"Project.deleting":                  desc("The project was deleted while its room was live: it goes, with its room, once the room is disabled and archived."),
-		"Project.created":                   dt(""),
-		"Project.modified":                  dt(""),
-		"ProjectMember.user":                uuid("The user's UUID."),
-		"ProjectMember.role":                enum(roles, "The platform's role name."),
-		"ProjectMember.created":             dt(""),
-		"StateConflict.state":               desc("The object's current state."),
-		"MatrixRoomMessage":                 desc("A message of the bot's outbox."),
-		"MatrixRoomMessage.uuid":            uuid("The message's UUID in this server."),
-		"MatrixRoomMessage.kind":            enum([]any{"notification", "reply"}, "notification (including those sent through this API) or reply (to a command)."),
-		"MatrixRoomMessage.state":           enum([]any{"pending", "sent", "failed"}, "pending until posted (sent) or given up after the retries (failed)."),
-		"MatrixRoomMessage.room":            uuid("The room's UUID."),
-		"MatrixRoomMessage.room_id":         desc("The Matrix room it is posted into."),
-		"MatrixRoomMessage.body":            desc("The message's Markdown."),
-		"MatrixRoomMessage.attempts":        desc("Sends begun in the current round of retries."),
-		"MatrixRoomMessage.next_attempt_at": dt("When the next send is due; null once sent or failed."),
-		"MatrixRoomMessage.last_error":      desc("Why the last send failed; empty when none did."),
-		"MatrixRoomMessage.event_id":        desc("The posted event; empty until sent."),
-		"MatrixRoomMessage.created":         dt("When it was queued."),
-		"MatrixRoomMessage.sent_at":         dt(""),
-		"MatrixRoomMessage.failed_at":       dt(""),
-		"User.source":                       enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
-		"Project.source":                    enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
-		"Project.customer":                  desc("The UUID of the project's customer, whose owners are members of its room; null when none."),
-		"Customer.uuid":                     uuid(""),
-		"Customer.source":                   enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
-		"Customer.created":                  dt(""),
-		"Customer.modified":                 dt(""),
-		"CustomerOwner.user":                uuid("The user's UUID."),
-		"CustomerOwner.role":                enum([]any{db.RoleCustomerOwner}, ""),
-		"CustomerOwner.created":             dt(""),
-		"PlatformSync.configured":           desc("False without WALDUR_URL: every other field is then empty."),
-		"PlatformSync.running":              desc("A run (full or incremental) is under way."),
-		"PlatformSync.running_kind":         enum([]any{"full", "incremental", nil}, "The kind of the run under way; null when none is."),
-		"PlatformSync.last_started_at":      dt("When the newest run started (the running one, if any)."),
-		"PlatformSync.last_finished_at":     dt("When the newest finished run ended; null before the first."),
-		"PlatformSync.last_ok":              desc("Whether the newest finished run succeeded. A failed run changes nothing."),
-		"PlatformSync.last_error":           desc("Why the newest finished run failed, in words (\"token rejected: ...\" for a 401); null when it did not."),
-		"PlatformSync.events_received":      desc("Events the receiver accepted, ever."),
-		"PlatformSync.last_event_at":        dt("When the last event arrived; null when none did."),
-		"PlatformSync.last_kind":            enum([]any{"full", "incremental", nil}, "The newest finished run's kind."),
-		"PlatformSync.last_full_ok_at":      dt("When the newest successful full reconcile started."),
-		"PlatformSync.token_fingerprint":    desc("sha256:<first 12 hex digits> of the token; never the token."),
+		"MatrixUserProfile.signed_out":            desc("The user is deactivated and every device of theirs was signed out on the homeserver."),
+		"MatrixUserProfile.locked":                desc("The account is locked on the homeserver (only where the homeserver offers the bot an admin API: Synapse with the bot a server admin)."),
+		"MatrixCredentials.method":                enum([]any{"none", "password", "oidc"}, "How the user signs in from a Matrix client of their own (MATRIX_EXTERNAL_LOGIN_METHOD)."),
+		"MatrixCredentials.homeserver_url":        desc("The homeserver URL for clients: the public one when set."),
+		"MatrixCredentials.matrix_user_id":        desc("The caller's Matrix user ID."),
+		"MatrixSession.access_token":              desc("The new session's access token: keep it secret; it is shown once and stored nowhere here."),
+		"MatrixSession.device_id":                 desc("The new device the session is."),
+		"MatrixSession.homeserver_url":            desc("The homeserver URL for clients: the public one when set."),
+		"User.uuid":                               uuid(""),
+		"User.created":                            dt(""),
+		"User.modified":                           dt(""),
+		"Project.uuid":                            uuid(""),
+		"Project.room":                            desc("The UUID of the project's Matrix room; null when it has none."),
+		"Project.room_state":                      enum(append(states, nil), "The room's state; null when the project has no room."),
+		"Project.deleting":                        desc("The project was deleted while its room was live: it goes, with its room, once the room is disabled and archived."),
+		"Project.created":                         dt(""),
+		"Project.modified":                        dt(""),
+		"ProjectMember.user":                      uuid("The user's UUID."),
+		"ProjectMember.role":                      enum(roles, "The platform's role name."),
+		"ProjectMember.created":                   dt(""),
+		"StateConflict.state":                     desc("The object's current state."),
+		"MatrixHistoryExport":                     desc("One export of a room's history: its record, and its files once completed."),
+		"MatrixHistoryExport.uuid":                uuid("The export's UUID."),
+		"MatrixHistoryExport.room":                desc("The UUID of the exported room's record; null once that record is deleted (the export outlives it)."),
+		"MatrixHistoryExport.room_id":             desc("The Matrix room exported."),
+		"MatrixHistoryExport.room_name":           desc("The room's name when it was exported."),
+		"MatrixHistoryExport.export_type":         enum(exportTypes(), "manual (staff asked), periodic (the daily export) or on_deletion (before the room was archived)."),
+		"MatrixHistoryExport.state":               enum(exportStates(), "pending -> exporting -> completed or failed."),
+		"MatrixHistoryExport.message_count":       desc("Messages exported; while exporting, the count so far."),
+		"MatrixHistoryExport.media_count":         desc("Attachments archived in the media ZIP."),
+		"MatrixHistoryExport.error_message":       desc("Why the export failed; empty otherwise."),
+		"MatrixHistoryExport.export_file":         desc("URL that downloads the JSON document; null until completed."),
+		"MatrixHistoryExport.export_file_size":    desc("Bytes the JSON download delivers."),
+		"MatrixHistoryExport.media_file":          desc("URL that downloads the media ZIP; null when there is none (media export off, or no attachment)."),
+		"MatrixHistoryExport.media_file_size":     desc("Bytes the ZIP download delivers."),
+		"MatrixHistoryExport.attempts":            desc("Runs started: more than one when a stop interrupted it."),
+		"MatrixHistoryExport.started_at":          dt("When the last run started; null before."),
+		"MatrixHistoryExport.completed_at":        dt("When it completed or failed; null before."),
+		"MatrixHistoryExport.created":             dt("When it was queued."),
+		"MatrixHistoryExportDocument":             desc("A room's history: every message, newest first."),
+		"MatrixHistoryExportDocument.exported_at": dt("When the export ran (UTC, milliseconds)."),
+		"MatrixHistoryExportMessage":              desc("One message: m.room.message events (edits included, each its own entry), stickers, undecryptable and redacted messages."),
+		"MatrixHistoryExportMessage.timestamp":    dt("The homeserver's time of the event (UTC, milliseconds)."),
+		"MatrixHistoryExportMessage.relates_to":   desc("m.relates_to: a reply's m.in_reply_to, an edit's rel_type m.replace and event_id."),
+		"MatrixHistoryExportMessage.media_file":   desc("The attachment's entry in the media ZIP: {event_id}_{file name}."),
+		"MatrixHistoryExportMessage.media_error":  desc("Why the attachment is not in the ZIP (over a limit, download failed)."),
+		"MatrixRoomMessage":                       desc("A message of the bot's outbox."),
+		"MatrixRoomMessage.uuid":                  uuid("The message's UUID in this server."),
+		"MatrixRoomMessage.kind":                  enum([]any{"notification", "reply"}, "notification (including those sent through this API) or reply (to a command)."),
+		"MatrixRoomMessage.state":                 enum([]any{"pending", "sent", "failed"}, "pending until posted (sent) or given up after the retries (failed)."),
+		"MatrixRoomMessage.room":                  uuid("The room's UUID."),
+		"MatrixRoomMessage.room_id":               desc("The Matrix room it is posted into."),
+		"MatrixRoomMessage.body":                  desc("The message's Markdown."),
+		"MatrixRoomMessage.attempts":              desc("Sends begun in the current round of retries."),
+		"MatrixRoomMessage.next_attempt_at":       dt("When the next send is due; null once sent or failed."),
+		"MatrixRoomMessage.last_error":            desc("Why the last send failed; empty when none did."),
+		"MatrixRoomMessage.event_id":              desc("The posted event; empty until sent."),
+		"MatrixRoomMessage.created":               dt("When it was queued."),
+		"MatrixRoomMessage.sent_at":               dt(""),
+		"MatrixRoomMessage.failed_at":             dt(""),
+		"User.source":                             enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
+		"Project.source":                          enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
+		"Project.customer":                        desc("The UUID of the project's customer, whose owners are members of its room; null when none."),
+		"Customer.uuid":                           uuid(""),
+		"Customer.source":                         enum([]any{"api", "waldur"}, "api: pushed through this API; waldur: mirrored by the platform sync, which owns it (writes here are 409)."),
+		"Customer.created":                        dt(""),
+		"Customer.modified":                       dt(""),
+		"CustomerOwner.user":                      uuid("The user's UUID."),
+		"CustomerOwner.role":                      enum([]any{db.RoleCustomerOwner}, ""),
+		"CustomerOwner.created":                   dt(""),
+		"PlatformSync.configured":                 desc("False without WALDUR_URL: every other field is then empty."),
+		"PlatformSync.running":                    desc("A run (full or incremental) is under way."),
+		"PlatformSync.running_kind":               enum([]any{"full", "incremental", nil}, "The kind of the run under way; null when none is."),
+		"PlatformSync.last_started_at":            dt("When the newest run started (the running one, if any)."),
+		"PlatformSync.last_finished_at":           dt("When the newest finished run ended; null before the first."),
+		"PlatformSync.last_ok":                    desc("Whether the newest finished run succeeded. A failed run changes nothing."),
+		"PlatformSync.last_error":                 desc("Why the newest finished run failed, in words (\"token rejected: ...\" for a 401); null when it did not."),
+		"PlatformSync.events_received":            desc("Events the receiver accepted, ever."),
+		"PlatformSync.last_event_at":              dt("When the last event arrived; null when none did."),
+		"PlatformSync.last_kind":                  enum([]any{"full", "incremental", nil}, "The newest finished run's kind."),
+		"PlatformSync.last_full_ok_at":            dt("When the newest successful full reconcile started."),
+		"PlatformSync.token_fingerprint":          desc("sha256:<first 12 hex digits> of the token; never the token."),
 	})
 }
 
@@ -305,7 +345,7 @@ var errorResponses = map[int]struct{ name, desc, schema string }{
 	http.StatusConflict:              {"Conflict", "The object's state does not allow this (the body says which state it is in), the object is owned by the platform sync (change it on the platform), or a sync is already running.", ""},
 	http.StatusRequestEntityTooLarge: {"PayloadTooLarge", "The request body is larger than MAX_BODY_BYTES.", "Detail"},
 	http.StatusUnsupportedMediaType:  {"UnsupportedMediaType", "The body is in a media type the API does not read: send application/json or application/x-www-form-urlencoded.", "Detail"},
-	http.StatusTooManyRequests:       {"TooManyRequests", "Too many requests: \"Request was throttled. Expected available in N seconds.\"; Retry-After says when to try again.", "Detail"},
+	http.StatusTooManyRequests:       {"TooManyRequests", "Too many requests (sessions per hour; 10 manual exports of a room in 24 hours): the detail says which; Retry-After says when to try again.", "Detail"},
 	http.StatusServiceUnavailable:    {"ServiceUnavailable", "The homeserver could not do it now; the detail says why.", "Detail"},
 }
 
@@ -400,6 +440,7 @@ func specs() []spec {
 	uuidParam := pathParam("uuid", "The object's UUID (32 hex digits, dashes allowed).")
 	noContent := map[int]*Response{http.StatusNoContent: {Description: "Done; no body."}}
 	const admin, users, projects, rooms, profiles, matrixTag, schema = "admin", "users", "projects", "matrix-rooms", "matrix-user-profiles", "matrix", "schema"
+	const exportsTag = "matrix-exports"
 	const customers, platform = "customers", "platform"
 	ownedNote := " Rows the platform sync owns (source waldur) are 409: change them on the platform."
 	ownersList := &Schema{Type: "array", Items: ref("CustomerOwner")}
@@ -606,6 +647,15 @@ func specs() []spec {
 		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/leave/", id: "matrix_rooms_leave", tag: rooms, access: staffWrites, summary: "Leave a chat room as staff",
 			desc:   "Staff self-leave, in an active room: \"NAME left the room.\" is posted and the caller leaves. 409 when the room is not active or the caller had not joined through join.",
 			params: []*Parameter{uuidParam}, ok: map[int]*Response{202: jsonResp("", ref("MatrixRoom"))}, errors: []int{404, 409}},
+		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/export_history/", id: "matrix_rooms_export_history", tag: rooms, access: staffWrites,
+			summary: "Export a room's history",
+			desc:    "Queues a manual export of the room's history (202). When an export of the room already waits, answers that one (200). At most 10 manual exports of a room in 24 hours (then 429); 409 when the room does not exist on the homeserver yet.",
+			params:  []*Parameter{uuidParam},
+			ok: map[int]*Response{
+				202: jsonResp("Queued.", ref("MatrixHistoryExport")),
+				200: jsonResp("An export of the room was already waiting: that one.", ref("MatrixHistoryExport")),
+			},
+			errors: []int{404, 409, 429}},
 		{method: http.MethodPost, path: "/api/matrix-rooms/{uuid}/messages/", id: "matrix_rooms_messages_create", tag: rooms, access: staffWrites,
 			summary: "Post a message from the bot into a room",
 			desc:    "Queues a notification into the room's outbox (202): the bot posts it with the Markdown rendered to sanitized HTML, retrying after 5 s, 30 s, 2 min, 10 min and 30 min before it is failed. Only an active room takes messages (409 otherwise).",
@@ -630,6 +680,32 @@ func specs() []spec {
 				"The account is provisioned on demand. 404 while Matrix chat is disabled; 503 when the account cannot be provisioned or the homeserver makes no session.", api.SessionsPerHour),
 			ok: map[int]*Response{200: jsonResp("The session (Cache-Control: no-store).", ref("MatrixSession"))}, errors: []int{404, 429, 503}},
 
+		{method: http.MethodGet, path: "/api/matrix-exports/", id: "matrix_exports_list", tag: exportsTag, access: staffHidden, summary: "List history exports",
+			desc: "Newest first.",
+			params: append([]*Parameter{
+				query("room_uuid", str(""), "A room's UUID."),
+				query("state", &Schema{Type: "string", Enum: exportStates()}, ""),
+				query("export_type", &Schema{Type: "string", Enum: exportTypes()}, ""),
+			}, pageParams...),
+			ok: map[int]*Response{200: listResp("MatrixHistoryExport")}, errors: []int{400}},
+		{method: http.MethodGet, path: "/api/matrix-exports/{uuid}/", id: "matrix_exports_retrieve", tag: exportsTag, access: staffHidden, summary: "Get a history export",
+			params: []*Parameter{uuidParam}, ok: map[int]*Response{200: jsonResp("", ref("MatrixHistoryExport"))}},
+		{method: http.MethodGet, path: "/api/matrix-exports/{uuid}/download/export/", id: "matrix_exports_download_export", tag: exportsTag, access: staffHidden,
+			summary: "Download an export's JSON document",
+			desc:    "The decrypted document, streamed as an attachment. The whole file is checked before the first byte is sent: one that fails its integrity check is 409 and never served. 404 until the export is completed.",
+			params:  []*Parameter{uuidParam},
+			ok: map[int]*Response{
+				200: download("The document.", "application/json", ref("MatrixHistoryExportDocument")),
+				409: jsonResp("The file failed its integrity check (changed, cut short, missing, or encrypted under another master key): it is not served.", ref("Detail")),
+			}},
+		{method: http.MethodGet, path: "/api/matrix-exports/{uuid}/download/media/", id: "matrix_exports_download_media", tag: exportsTag, access: staffHidden,
+			summary: "Download an export's media ZIP",
+			desc:    "The decrypted ZIP of the attachments ({event_id}_{file name} entries), streamed as an attachment, checked whole first like the document. 404 when the export has none.",
+			params:  []*Parameter{uuidParam},
+			ok: map[int]*Response{
+				200: download("The ZIP.", "application/zip", &Schema{Type: "string", Format: "binary"}),
+				409: jsonResp("The file failed its integrity check: it is not served.", ref("Detail")),
+			}},
 		{method: http.MethodPost, path: "/api/waldur/events/{secret}/", id: "waldur_events_create", tag: platform, access: anyone,
 			summary: "Receive a platform event (the platform's web hook)",
 			desc: "The platform (Waldur) posts one event per request. The secret in the path (WALDUR_EVENTS_SECRET) is the credential, compared in constant time: " +
@@ -652,6 +728,32 @@ func specs() []spec {
 			}}},
 			errors: []int{400, 401}}, // 401: a wrong token is refused even here
 	}
+}
+
+// download is a file answer: an attachment that no cache keeps.
+func download(desc, mediaType string, s *Schema) *Response {
+	return &Response{Description: desc, Content: map[string]MediaType{mediaType: {Schema: s}},
+		Headers: map[string]*Header{
+			"Content-Disposition": {Required: true, Schema: str(""), Description: `attachment; filename="matrix-history-<room>-<date>-<uuid>.json" (or -media.zip).`},
+			"Content-Length":      {Required: true, Schema: &Schema{Type: "integer"}, Description: "The decrypted size."},
+			"Cache-Control":       {Required: true, Schema: str(""), Description: "no-store"},
+		}}
+}
+
+func exportStates() []any {
+	out := make([]any, len(db.ExportStates))
+	for i, s := range db.ExportStates {
+		out[i] = string(s)
+	}
+	return out
+}
+
+func exportTypes() []any {
+	out := make([]any, len(db.ExportTypes))
+	for i, t := range db.ExportTypes {
+		out[i] = string(t)
+	}
+	return out
 }
 
 func roomStates() []any {
@@ -702,6 +804,7 @@ func Build() *Document {
 			{Name: "projects", Description: "The platform's projects and their members' roles."},
 			{Name: "matrix-rooms", Description: "The Matrix room of each project."},
 			{Name: "matrix-user-profiles", Description: "Each user's Matrix account."},
+			{Name: "matrix-exports", Description: "Room history exports: their records and their decrypted files (staff only)."},
 			{Name: "matrix", Description: "The caller's own Matrix account: how to reach it, and sessions for a web chat."},
 			{Name: "customers", Description: "The platform's customers (organisations): their owners are members of their projects' rooms."},
 			{Name: "platform", Description: "The platform sync (Waldur): its status, runs on demand, and the event receiver."},
@@ -743,6 +846,9 @@ func (s spec) operation() *Operation {
 	case staffOnly:
 		errs[401], errs[403] = true, true
 		who = "Staff only."
+	case staffHidden:
+		errs[401], errs[404] = true, true
+		who = "Staff only; anyone else gets 404, as for an unknown object."
 	case anyUser:
 		errs[401] = true
 		who = "Any authenticated caller, for themselves."

@@ -82,12 +82,16 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 		case "PlatformEvent", "PlatformEventForm":
 			return path, map[string]string{"event_type": "user_update_succeeded", "message": v}, "Event received."
 		case "LinkMatrixAccountRequest":
-			// A homeserver that answers the admin check (Synapse with the bot an admin).
+			// A homeserver that answers the admin check (Synapse with the bot an admin), on
+			// which the user's own account name is taken: the worker's registration for the
+			// new user is refused, never made (a user whose account works keeps it, and the
+			// worker may get there before the link).
 			if err := ts.Web.Settings().Set(context.Background(), map[string]string{
-				settings.HomeserverURL.Key: fakesynapse.New(t, fakesynapse.Options{BotIsAdmin: true}).URL}); err != nil {
+				settings.HomeserverURL.Key: fakesynapse.New(t, fakesynapse.Options{BotIsAdmin: true,
+					Existing: []string{"@link-" + v + ":localhost"}}).URL}); err != nil {
 				t.Fatal(err)
 			}
-			// A user of its own each time: a user whose linked account works keeps it.
+			// A user of its own each time.
 			other := create("/api/users/", map[string]any{"username": "link-" + v})
 			mxid := "@linked-" + v + ":example.org"
 			return strings.Replace(path, user, other, 1), map[string]string{"matrix_user_id": mxid}, mxid

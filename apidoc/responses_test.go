@@ -167,6 +167,7 @@ func field(t *testing.T, body []byte, name string) string {
 // and response with kin-openapi. It fails when an operation was never exercised with a
 // success, so a new endpoint needs a call here too.
 func TestResponsesMatchDocument(t *testing.T) {
+	rio := &gatedRoom{}
 	// A platform with one customer, project and user, which the sync owns once mirrored.
 	fake := fakewaldur.New(t)
 	wc := fake.AddCustomer(fakewaldur.Customer{Name: "Mirrored", Abbreviation: "MIR"})
@@ -176,7 +177,8 @@ func TestResponsesMatchDocument(t *testing.T) {
 	const secret = "conformance-events-secret"
 	env := testserver.PlatformEnv(fake, secret)
 	env["MAX_BODY_BYTES"] = "4096"
-	ts := testserver.New(t, testserver.Options{Env: env})
+	env["MATRIX_EXPORT_MEDIA"] = "true"
+	ts := testserver.New(t, testserver.Options{Env: env, Configure: withRoomIO(rio)})
 	firstRun := ts.WaitSynced(t, 0)
 	c := &conformance{t: t, ts: ts, doc: loadDoc(t), seen: map[string]map[int]bool{}}
 	staff, user := ts.StaffToken, ts.UserToken
@@ -417,6 +419,11 @@ func TestResponsesMatchDocument(t *testing.T) {
 	c.do(call{method: http.MethodGet, pattern: diag, path: diag, token: user, want: 403})
 	c.do(call{method: http.MethodGet, pattern: status, path: status, token: staff, want: 200})
 
+	// History exports, now that the appservice is set up (exports wait until it is).
+	bare := c.do(call{method: http.MethodPost, pattern: projects, path: projects, token: staff, want: 201, body: map[string]any{"name": "Mercury"}})
+	bareRoom := c.do(call{method: http.MethodPost, pattern: roomsPath, path: roomsPath, token: staff, want: 201, body: map[string]any{"project": field(t, bare, "uuid")}})
+	c.exercise(t, rio, roomUUID, field(t, bareRoom, "uuid"))
+
 	// Staff join and leave once the homeserver's domain is known; then the room goes.
 	action("join", 202)
 	action("leave", 202)
@@ -489,7 +496,7 @@ func TestResponsesMatchDocument(t *testing.T) {
 	for _, op := range never {
 		t.Errorf("%s was never called with a successful answer in this test: add a call, so its responses are checked against the document", op)
 	}
-	for _, status := range []int{400, 401, 403, 404, 409, 413} {
+	for _, status := range []int{400, 401, 403, 404, 409, 413, 429} {
 		if !errorsSeen[status] {
 			t.Errorf("no %d response was validated", status)
 		}

@@ -85,6 +85,7 @@ func runAll(ctx context.Context, quick bool, out, peer, only string) error {
 		{"8", "microbenchmarks", microbenchmarks},
 		{"9", "the bot", botScenario},
 		{"10", "platform sync at scale", platformSync},
+		{"11", "history export", historyExport},
 	}
 	for _, s := range scenarios {
 		if only != "" && !strings.Contains(","+only+",", ","+s.n+",") {

@@ -160,6 +160,22 @@ func (s *Store) ManualExportsSince(ctx context.Context, roomPK int64, since time
 	return n, nil
 }
 
+// OldestManualExportSince is when the oldest manual export of a room created since the
+// given time was queued, the zero time when there is none: the refused request's
+// Retry-After is when it leaves the window.
+func (s *Store) OldestManualExportSince(ctx context.Context, roomPK int64, since time.Time) (time.Time, error) {
+	var at sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT MIN(created_at) FROM history_exports WHERE room_pk = ? AND created_at >= ? AND export_type = 'manual'`,
+		roomPK, since.Unix()).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("db: oldest manual export of room %d: %w", roomPK, err)
+	}
+	if !at.Valid {
+		return time.Time{}, nil
+	}
+	return time.Unix(at.Int64, 0).UTC(), nil
+}
+
 // ClaimExport moves the next pending export to exporting and returns it: before-
 // deletion exports first (an archive waits for them), then manual, then periodic, oldest
 // first; never one of a room that already has one running, and none when maxRunning
@@ -354,22 +370,7 @@ func (s *Store) ExportRetentionCandidates(ctx context.Context, days, limit int) 
 	if days <= 0 {
 		return nil, nil
 	}
-	cutoff := now() - int64(days)*86400
-	// A room is its record while it exists, and its Matrix room id after the record was
-	// deleted, so that a deleted room's last export is kept too.
-	out, err := s.queryExports(ctx, `WITH newest AS (
-			SELECT id, ROW_NUMBER() OVER (
-				PARTITION BY COALESCE('pk:' || room_pk, 'room:' || room_id)
-				ORDER BY completed_at DESC, id DESC) AS rank
-			FROM history_exports WHERE state = 'completed')
-		SELECT `+exportColumns+exportFrom+`
-		WHERE e.state IN ('completed', 'failed') AND e.created_at < ?
-			AND e.id NOT IN (SELECT id FROM newest WHERE rank = 1)
-		ORDER BY e.created_at, e.id LIMIT ?`, cutoff, max(limit, 1))
-	if err != nil {
-		return nil, fmt.Errorf("db: find exports past retention: %w", err)
-	}
-	return out, nil
+	return s.ExportsCreatedBefore(ctx, time.Unix(now()-int64(days)*86400, 0), limit)
 }
 
 // DeleteExport deletes an export's record (its files are the caller's to delete first).
@@ -415,4 +416,137 @@ func (s *Store) RecoverExports(ctx context.Context, maxAttempts int) (requeued, 
 		return nil
 	})
 	return requeued, failed, err
+}
+
+// PendingExport returns the export of the room with row id roomPK that waits to run
+// (there is at most one); none is ErrNotFound.
+func (s *Store) PendingExport(ctx context.Context, roomPK int64) (*HistoryExport, error) {
+	e, err := scanExport(s.r.QueryRowContext(ctx, `SELECT `+exportColumns+exportFrom+` WHERE e.room_pk = ? AND e.state = 'pending'`, roomPK))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("get pending export of room %d", roomPK))
+	}
+	return e, nil
+}
+
+// ExportProgress records how far a running export got (its counts so far), so that
+// staff watching it see it move. An export that is no longer running is left alone
+// (recovery or a failure may have moved it meanwhile): that is not an error.
+func (s *Store) ExportProgress(ctx context.Context, uuid string, messages, media int) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE history_exports SET message_count = ?, media_count = ?
+		WHERE uuid = ? AND state = 'exporting'`, messages, media, uuid)
+	if err != nil {
+		s.noteWrite(err)
+		return fmt.Errorf("db: record progress of export %s: %w", uuid, err)
+	}
+	return nil
+}
+
+// ExportsCreatedBefore returns up to limit finished exports created before cutoff,
+// oldest first, never the newest completed export of a room however old: what retention
+// deletes. ExportRetentionCandidates is the same with the cutoff counted in days from now.
+func (s *Store) ExportsCreatedBefore(ctx context.Context, cutoff time.Time, limit int) ([]*HistoryExport, error) {
+	// A room is its record while it exists, and its Matrix room id after the record was
+	// deleted, so that a deleted room's last export is kept too.
+	out, err := s.queryExports(ctx, `WITH newest AS (
+			SELECT id, ROW_NUMBER() OVER (
+				PARTITION BY COALESCE('pk:' || room_pk, 'room:' || room_id)
+				ORDER BY completed_at DESC, id DESC) AS rank
+			FROM history_exports WHERE state = 'completed')
+		SELECT `+exportColumns+exportFrom+`
+		WHERE e.state IN ('completed', 'failed') AND e.created_at < ?
+			AND e.id NOT IN (SELECT id FROM newest WHERE rank = 1)
+		ORDER BY e.created_at, e.id LIMIT ?`, cutoff.Unix(), max(limit, 1))
+	if err != nil {
+		return nil, fmt.Errorf("db: find exports past retention: %w", err)
+	}
+	return out, nil
+}
+
+// QueuePeriodicExports queues a periodic export of every active room that exists on the
+// homeserver, except a room that already has one waiting (its previous export has not
+// run yet: it gets none). It returns how many it queued.
+func (s *Store) QueuePeriodicExports(ctx context.Context) (int, error) {
+	queued := 0
+	err := s.Tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT m.id FROM matrix_rooms m
+			WHERE m.state = 'active' AND m.room_id != ''
+				AND NOT EXISTS (SELECT 1 FROM history_exports x WHERE x.room_pk = m.id AND x.state = 'pending')
+			ORDER BY m.id`)
+		if err != nil {
+			return fmt.Errorf("db: queue periodic exports: %w", err)
+		}
+		var rooms []int64
+		for rows.Next() {
+			var pk int64
+			if err := rows.Scan(&pk); err != nil {
+				rows.Close()
+				return fmt.Errorf("db: queue periodic exports: %w", err)
+			}
+			rooms = append(rooms, pk)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("db: queue periodic exports: %w", err)
+		}
+		at := now()
+		for _, pk := range rooms {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO history_exports (uuid, room_pk, room_id, room_name, export_type, state, created_at)
+				SELECT ?, id, room_id, room_name, 'periodic', 'pending', ? FROM matrix_rooms WHERE id = ?`, NewUUID(), at, pk); err != nil {
+				return fmt.Errorf("db: queue periodic export of room %d: %w", pk, err)
+			}
+		}
+		queued = len(rooms)
+		return nil
+	})
+	return queued, err
+}
+
+// LastExportCreatedAt is when the newest export of the given type was queued; the zero
+// time when there is none. The daily job reads it to run once per day, restarts
+// included.
+func (s *Store) LastExportCreatedAt(ctx context.Context, typ ExportType) (time.Time, error) {
+	var at sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT MAX(created_at) FROM history_exports WHERE export_type = ?`, string(typ)).Scan(&at); err != nil {
+		return time.Time{}, fmt.Errorf("db: newest %s export: %w", typ, err)
+	}
+	if !at.Valid {
+		return time.Time{}, nil
+	}
+	return time.Unix(at.Int64, 0).UTC(), nil
+}
+
+// ExportStats is what the history_exports diagnostic reads.
+type ExportStats struct {
+	Total     int // exports on record
+	Pending   int
+	Running   int
+	Failed    int       // failed since the time asked for
+	Completed int       // completed since the time asked for
+	LastError string    // the error of the newest failure since then
+	LastDone  time.Time // the newest completion ever; zero when none
+}
+
+// ExportStats counts the exports for diagnostics; Failed and Completed count those that
+// finished since the given time.
+func (s *Store) ExportStats(ctx context.Context, since time.Time) (*ExportStats, error) {
+	var st ExportStats
+	var last sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*),
+			COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'exporting'), 0),
+			COALESCE(SUM(state = 'failed' AND completed_at >= ?), 0), COALESCE(SUM(state = 'completed' AND completed_at >= ?), 0),
+			MAX(CASE WHEN state = 'completed' THEN completed_at END)
+		FROM history_exports`, since.Unix(), since.Unix()).Scan(&st.Total, &st.Pending, &st.Running, &st.Failed, &st.Completed, &last)
+	if err != nil {
+		return nil, fmt.Errorf("db: export stats: %w", err)
+	}
+	if last.Valid {
+		st.LastDone = time.Unix(last.Int64, 0).UTC()
+	}
+	if st.Failed > 0 {
+		err := s.r.QueryRowContext(ctx, `SELECT error_message FROM history_exports WHERE state = 'failed' AND completed_at >= ?
+			ORDER BY completed_at DESC, id DESC LIMIT 1`, since.Unix()).Scan(&st.LastError)
+		if err != nil {
+			return nil, fmt.Errorf("db: export stats: %w", err)
+		}
+	}
+	return &st, nil
 }

@@ -380,3 +380,174 @@ func TestRecoverExports(t *testing.T) {
 		t.Errorf("second recovery requeued %d, want 1", n)
 	}
 }
+
+// TestPendingExportAndProgress: the waiting export of a room is found; progress is
+// recorded only while the export runs.
+func TestPendingExportAndProgress(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	room := exportRoom(t, s, "progress")
+	if _, err := s.PendingExport(ctx, room.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("pending export of a room without one: %v, want ErrNotFound", err)
+	}
+	e := mustCreateExport(t, s, room.ID, ExportManual)
+	if p, err := s.PendingExport(ctx, room.ID); err != nil || p.UUID != e.UUID {
+		t.Fatalf("pending export: %+v, %v; want %s", p, err, e.UUID)
+	}
+	if err := s.ExportProgress(ctx, e.UUID, 5, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ExportByUUID(ctx, e.UUID); got.MessageCount != 0 {
+		t.Errorf("progress recorded on a pending export: %d messages", got.MessageCount)
+	}
+	if _, err := s.StartExport(ctx, e.UUID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PendingExport(ctx, room.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a running export is not pending: %v", err)
+	}
+	if err := s.ExportProgress(ctx, e.UUID, 300, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ExportByUUID(ctx, e.UUID); got.MessageCount != 300 || got.MediaCount != 2 || got.State != ExportExporting {
+		t.Errorf("running export after progress: %+v", got)
+	}
+	if err := s.FailExport(ctx, e.UUID, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ExportProgress(ctx, e.UUID, 400, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ExportByUUID(ctx, e.UUID); got.MessageCount != 300 || got.State != ExportFailed {
+		t.Errorf("progress after the export failed changed it: %+v", got)
+	}
+}
+
+// TestOldestManualExportSince: the oldest manual export of the room in the window.
+func TestOldestManualExportSince(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	room, other := exportRoom(t, s, "window"), exportRoom(t, s, "elsewhere")
+	since := time.Now().Add(-24 * time.Hour)
+	if at, err := s.OldestManualExportSince(ctx, room.ID, since); err != nil || !at.IsZero() {
+		t.Fatalf("no exports: %v, %v", at, err)
+	}
+	old := mustCreateExport(t, s, room.ID, ExportManual)
+	complete(t, s, old.UUID)
+	age(t, s, old.UUID, 30*time.Hour) // out of the window
+	inside := mustCreateExport(t, s, room.ID, ExportManual)
+	complete(t, s, inside.UUID)
+	age(t, s, inside.UUID, 3*time.Hour)
+	complete(t, s, mustCreateExport(t, s, room.ID, ExportPeriodic).UUID) // not manual
+	elsewhere := mustCreateExport(t, s, other.ID, ExportManual)          // another room
+	age(t, s, elsewhere.UUID, 10*time.Hour)
+	at, err := s.OldestManualExportSince(ctx, room.ID, since)
+	if want := time.Now().Add(-3 * time.Hour); err != nil || at.Sub(want).Abs() > 5*time.Second {
+		t.Errorf("oldest in the window: %v, %v; want about %v", at, err, want)
+	}
+}
+
+// TestExportsCreatedBefore: the cut-off is a time; the newest completed export of a room
+// is kept whatever the cut-off.
+func TestExportsCreatedBefore(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	room := exportRoom(t, s, "cutoff")
+	a := mustCreateExport(t, s, room.ID, ExportManual)
+	complete(t, s, a.UUID)
+	b := mustCreateExport(t, s, room.ID, ExportManual)
+	complete(t, s, b.UUID)
+	got, err := s.ExportsCreatedBefore(ctx, time.Now().Add(time.Hour), 10)
+	if err != nil || len(got) != 1 || got[0].UUID != a.UUID {
+		t.Fatalf("created before an hour from now: %v, %v; want only %s (the older one)", got, err, a.UUID)
+	}
+	if got, err := s.ExportsCreatedBefore(ctx, time.Now().Add(-time.Hour), 10); err != nil || len(got) != 0 {
+		t.Errorf("created before an hour ago: %d, %v; want none", len(got), err)
+	}
+}
+
+// TestQueuePeriodicExports: every active room on the homeserver gets one, except a room
+// whose previous export still waits; rooms not active or not created get none.
+func TestQueuePeriodicExports(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	activate := func(r *Room) {
+		t.Helper()
+		if err := s.FinishRoomSync(ctx, r.ID, r.RoomName); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, waiting := exportRoom(t, s, "a"), exportRoom(t, s, "b"), exportRoom(t, s, "waiting")
+	for _, r := range []*Room{a, b, waiting} {
+		activate(r)
+	}
+	creating := exportRoom(t, s, "creating") // has a room id, still creating
+	notCreated, err := s.CreateRoom(ctx, putProject(t, s, "none").ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := mustCreateExport(t, s, waiting.ID, ExportManual)
+
+	if at, err := s.LastExportCreatedAt(ctx, ExportPeriodic); err != nil || !at.IsZero() {
+		t.Fatalf("newest periodic export before any: %v, %v", at, err)
+	}
+	n, err := s.QueuePeriodicExports(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("queued %d, %v; want 2 (a and b)", n, err)
+	}
+	for _, r := range []*Room{a, b} {
+		p, err := s.PendingExport(ctx, r.ID)
+		if err != nil || p.Type != ExportPeriodic || p.RoomID != id.RoomID("!"+p.RoomName+":example.org") {
+			t.Errorf("room %s: %+v, %v", r.RoomName, p, err)
+		}
+	}
+	if p, _ := s.PendingExport(ctx, waiting.ID); p.UUID != prev.UUID {
+		t.Errorf("the waiting room got a second export: %+v", p)
+	}
+	for _, r := range []*Room{creating, notCreated} {
+		if _, err := s.PendingExport(ctx, r.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("room %d (not active or not created) got an export: %v", r.ID, err)
+		}
+	}
+	if at, err := s.LastExportCreatedAt(ctx, ExportPeriodic); err != nil || time.Since(at) > time.Minute {
+		t.Errorf("newest periodic export at %v, %v", at, err)
+	}
+	if n, err := s.QueuePeriodicExports(ctx); err != nil || n != 0 {
+		t.Errorf("again while they wait: queued %d, %v; want 0", n, err)
+	}
+}
+
+// TestExportStats counts what the diagnostic shows.
+func TestExportStats(t *testing.T) {
+	ctx := context.Background()
+	s := openMigrated(t)
+	since := time.Now().Add(-24 * time.Hour)
+	st, err := s.ExportStats(ctx, since)
+	if err != nil || st.Total != 0 || !st.LastDone.IsZero() {
+		t.Fatalf("no exports: %+v, %v", st, err)
+	}
+	r1, r2, r3 := exportRoom(t, s, "s1"), exportRoom(t, s, "s2"), exportRoom(t, s, "s3")
+	done := mustCreateExport(t, s, r1.ID, ExportManual)
+	complete(t, s, done.UUID)
+	oldFail := mustCreateExport(t, s, r1.ID, ExportManual)
+	if err := s.FailExport(ctx, oldFail.UUID, "long ago"); err != nil {
+		t.Fatal(err)
+	}
+	age(t, s, oldFail.UUID, 48*time.Hour)
+	fail := mustCreateExport(t, s, r2.ID, ExportPeriodic)
+	if err := s.FailExport(ctx, fail.UUID, "M_FORBIDDEN"); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateExport(t, s, r2.ID, ExportManual)
+	running := mustCreateExport(t, s, r3.ID, ExportManual)
+	if _, err := s.StartExport(ctx, running.UUID); err != nil {
+		t.Fatal(err)
+	}
+	st, err = s.ExportStats(ctx, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != 5 || st.Pending != 1 || st.Running != 1 || st.Failed != 1 || st.Completed != 1 || st.LastError != "M_FORBIDDEN" || st.LastDone.IsZero() {
+		t.Errorf("stats %+v", st)
+	}
+}

@@ -19,6 +19,7 @@ import (
 type checker struct {
 	ms      *db.MatrixSettings
 	loc     *db.DiagnosticStats
+	exp     *db.ExportStats
 	outbox  *db.OutboxStats
 	botBeat time.Time // the sender's last turn; zero when none runs
 	p       *probes
@@ -41,7 +42,7 @@ func skip(name, label, why, hint string) Check {
 
 // all returns every check in report order.
 func (c *checker) all() []Check {
-	return []Check{
+	checks := []Check{
 		c.homeserverConfigured(),
 		c.domainConfigured(),
 		c.reachable(),
@@ -61,10 +62,12 @@ func (c *checker) all() []Check {
 		c.roomStats(),
 		c.userStats(),
 		c.queue(),
-		c.webhookErrors(),
-		c.botRunning(),
-		c.outboxFailures(),
 	}
+	// history_exports is listed only while exports are in use.
+	if ch, ok := c.historyExports(); ok {
+		checks = append(checks, ch)
+	}
+	return append(checks, c.webhookErrors(), c.botRunning(), c.outboxFailures())
 }
 
 const setupHint = "Run the appservice setup (POST /api/admin/matrix-appservice/setup/ or the dashboard's setup page)."
@@ -546,6 +549,28 @@ func (c *checker) queue() Check {
 			"The provisioning worker is not making progress: check that the appservice is enabled, the checks above are green, and the log for provisioning errors.")
 	}
 	return pass(name, label, detail)
+}
+
+// historyExports is history_exports: no export failed in the last 24 hours. It is
+// listed only when exports are enabled or some exist (manual ones need no setting).
+func (c *checker) historyExports() (Check, bool) {
+	const name, label = CheckHistoryExports, "History exports"
+	e := c.exp
+	if !c.opts.ExportsEnabled && e.Total == 0 {
+		return Check{}, false
+	}
+	detail := fmt.Sprintf("%d completed, %d failed in the last 24 h; %d waiting, %d running", e.Completed, e.Failed, e.Pending, e.Running)
+	if !e.LastDone.IsZero() {
+		detail += "; the last completed " + ago(c.now.Sub(e.LastDone))
+	}
+	if !c.opts.ExportsEnabled {
+		detail += " (daily exports are off: MATRIX_HISTORY_EXPORT_ENABLED)"
+	}
+	if e.Failed > 0 {
+		return fail(name, label, detail+". Last error: "+e.LastError,
+			"Open the Exports page (filter: failed): each failed export says why. Fix the cause (often the bot is not in the room, or the homeserver is unreachable: see the checks above), then export the room again."), true
+	}
+	return pass(name, label, detail), true
 }
 
 func (c *checker) botRunning() Check {

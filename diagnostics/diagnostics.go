@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -43,6 +44,7 @@ const (
 	CheckRoomStats                  = "room_stats"
 	CheckUserStats                  = "user_stats"
 	CheckProvisioningQueue          = "provisioning_queue"
+	CheckHistoryExports             = "history_exports"
 	CheckWebhookErrors              = "webhook_errors"
 	CheckBotRunning                 = "bot_running"
 	CheckOutboxFailures             = "outbox_failures"
@@ -59,8 +61,23 @@ var CheckNames = []string{
 	CheckHomeserverServerName, CheckPublicConfigured, CheckPublicReachable,
 	CheckASTokenConfigured, CheckHSTokenConfigured, CheckSecretConfigured, CheckSecretEnabled,
 	CheckBotWhoami, CheckUserNamespace, CheckBotAdmin, CheckPing, CheckLiveKit, CheckTransactions,
-	CheckRoomStats, CheckUserStats, CheckProvisioningQueue, CheckWebhookErrors,
+	CheckRoomStats, CheckUserStats, CheckProvisioningQueue, CheckHistoryExports, CheckWebhookErrors,
 	CheckBotRunning, CheckOutboxFailures,
+}
+
+// OptionalChecks are listed only while their feature is in use (history_exports: when
+// exports are enabled or any exist); every other check is in every report.
+var OptionalChecks = []string{CheckHistoryExports}
+
+// AlwaysListed returns the names of the checks every report lists, in report order.
+func AlwaysListed() []string {
+	var out []string
+	for _, name := range CheckNames {
+		if !slices.Contains(OptionalChecks, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // PlatformCheckNames lists the platform's checks in report order: present only when a
@@ -123,6 +140,9 @@ type Options struct {
 	// WrapTransport, when set, wraps the probes' transport (the server's metrics time
 	// every homeserver call this way).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// ExportsEnabled is MATRIX_HISTORY_EXPORT_ENABLED: the history_exports check is
+	// listed when it is on or when any export exists.
+	ExportsEnabled bool
 	// BotHeartbeat is when the bot's sender last turned its loop (bot.Sender.LastBeat);
 	// nil = no sender runs in this process, and bot_running says so.
 	BotHeartbeat func() time.Time
@@ -200,6 +220,10 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
 	}
+	exp, err := d.store.ExportStats(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, fmt.Errorf("diagnostics: %w", err)
+	}
 	outbox, err := d.store.OutboxStats(ctx, now.Add(-24*time.Hour))
 	if err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
@@ -214,7 +238,7 @@ func (d *Diagnostics) Run(ctx context.Context) (*Report, error) {
 		go func() { platform <- d.opts.Platform.Checks(ctx) }()
 	}
 	p := d.probe(ctx, ms, id.UserID(loc.ProvisionedUser))
-	c := &checker{ms: ms, loc: loc, p: p, opts: d.opts, now: now, outbox: outbox, botBeat: beat}
+	c := &checker{ms: ms, loc: loc, exp: exp, p: p, opts: d.opts, now: now, outbox: outbox, botBeat: beat}
 	checks := c.all()
 	if platform != nil {
 		checks = append(checks, <-platform...)

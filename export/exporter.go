@@ -106,6 +106,9 @@ type Job struct {
 	UUID     string
 	RoomID   id.RoomID
 	RoomName string
+	// Progress, when set, is told the counts so far after each history page, so that the
+	// caller can show an export moving; it runs on the export's goroutine.
+	Progress func(messages, media int)
 }
 
 // Result is what a finished export reports for its record. Sizes are plaintext bytes
@@ -176,6 +179,9 @@ func (e *Exporter) Run(ctx context.Context, job Job) (*Result, error) {
 				return fail(fmt.Errorf("export: write message %s: %w", m.EventID, err))
 			}
 			res.MessageCount++
+		}
+		if job.Progress != nil {
+			job.Progress(res.MessageCount, media.archived())
 		}
 		if page.End == "" {
 			break

@@ -484,3 +484,25 @@ func TestOpenRefusesTamperedFiles(t *testing.T) {
 		t.Errorf("RemoveUnfinished on a missing folder: %d, %v", n, err)
 	}
 }
+
+// TestExportProgress: the job's Progress hears the counts after every page, ending with
+// the totals.
+func TestExportProgress(t *testing.T) {
+	f := &fakeRoom{media: map[id.ContentURI][]byte{{Homeserver: "example.org", FileID: "img"}: bytes.Repeat([]byte{'i'}, 10)}}
+	for i := range 5 {
+		f.events = append(f.events, text(t, i, alice, "x"))
+	}
+	f.events = append(f.events, attachment(t, 5, "m.image", "a.png", "mxc://example.org/img", 10))
+	e, _ := newExporter(t, f, Config{PageSize: 2, Media: true})
+	var seen []string
+	res, err := e.Run(context.Background(), Job{UUID: "progress", RoomID: room, Progress: func(messages, media int) {
+		seen = append(seen, fmt.Sprintf("%d/%d", messages, media))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pages of 2, newest first: the attachment and a text, two texts, two texts.
+	if want := "[2/1 4/1 6/1]"; fmt.Sprint(seen) != want || res.MessageCount != 6 || res.MediaCount != 1 {
+		t.Errorf("progress %v, want %s; result %d messages, %d media", seen, want, res.MessageCount, res.MediaCount)
+	}
+}

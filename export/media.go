@@ -171,6 +171,14 @@ func (a *mediaArchive) commit() (int64, error) {
 	return size, nil
 }
 
+// archived is the number of attachments archived so far; 0 on a nil archive (media off).
+func (a *mediaArchive) archived() int {
+	if a == nil {
+		return 0
+	}
+	return a.count
+}
+
 // abort drops the unfinished archive; it is safe on a nil or empty archive.
 func (a *mediaArchive) abort() {
 	if a != nil && a.file != nil {

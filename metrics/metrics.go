@@ -48,6 +48,8 @@ type Metrics struct {
 	httpDuration *prometheus.HistogramVec
 	httpMu       sync.RWMutex
 	httpSeries   map[httpKey]*httpSeries
+
+	exports *prometheus.CounterVec
 }
 
 var _ provision.Observer = (*Metrics)(nil)
@@ -100,7 +102,7 @@ func New(version string, log *slog.Logger) *Metrics {
 
 	m.hsDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: "homeserver", Name: "request_duration_seconds",
-		Help:    "Time from sending a request to the homeserver to its response headers, by caller (api, worker, diagnostics), normalised endpoint, method and outcome (ok, client_error, server_error, timeout, canceled, network_error).",
+		Help:    "Time from sending a request to the homeserver to its response headers, by caller (api, worker, diagnostics, export), normalised endpoint, method and outcome (ok, client_error, server_error, timeout, canceled, network_error).",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"caller", "endpoint", "method", "outcome"})
 
@@ -115,6 +117,7 @@ func New(version string, log *slog.Logger) *Metrics {
 	}, []string{"route", "method"})
 
 	m.reg.MustRegister(build, txns, m.events, auth, m.provAttempts, m.provFailures, m.hsDuration, m.httpRequests, m.httpDuration)
+	m.initExports()
 	m.bot = newBotMetrics()
 	m.bot.collectors(m.reg)
 	return m

@@ -16,6 +16,7 @@ const (
 	CallerAPI         = "api"         // setup and provision-bot, from the API and the dashboard
 	CallerWorker      = "worker"      // the provisioning worker
 	CallerDiagnostics = "diagnostics" // the live diagnostics' probes
+	CallerExport      = "export"      // the history export job
 	CallerBot         = "bot"         // the bot's sender: messages and its history searches
 )
 
@@ -127,6 +128,8 @@ var endpoints = compileEndpoints([]string{
 	"/_matrix/client/{version}/rooms/{roomId}/send/{eventType}/{txnId}",
 	"/_matrix/client/{version}/rooms/{roomId}/messages",
 	"/_matrix/client/{version}/rooms/{roomId}/redact/{eventId}/{txnId}",
+	"/_matrix/client/{version}/media/download/{serverName}/{mediaId}",
+	"/_matrix/client/{version}/media/download/{serverName}/{mediaId}/{fileName}",
 	"/_matrix/client/{version}/profile/{userId}",
 	"/_matrix/client/{version}/profile/{userId}/displayname",
 	"/_matrix/client/{version}/profile/{userId}/avatar_url",

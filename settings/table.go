@@ -79,6 +79,22 @@ var (
 	ProvisionInterval = &Setting{Env: "PROVISION_INTERVAL", Format: Duration,
 		Hint: "how often the worker scans its queue without being woken by a write (default: 30s)"}
 
+	// History export.
+	ExportEncryptionKey = &Setting{Env: "EXPORT_ENCRYPTION_KEY", Secret: true,
+		Hint: "master key that encrypts the history exports: exactly 32 random bytes in base64 (openssl rand -base64 32) (default: generated once into export-encryption.key beside the database)"}
+	ExportDir = &Setting{Env: "EXPORT_DIR",
+		Hint: "folder of the encrypted history export files, created when missing (default: exports beside the database)"}
+	HistoryExportEnabled = &Setting{Env: "MATRIX_HISTORY_EXPORT_ENABLED", Default: "false", Format: Boolean,
+		Hint: "export every active room's history daily, and a room's history before it is archived, true or false"}
+	HistoryExportHour = &Setting{Env: "MATRIX_HISTORY_EXPORT_HOUR", Default: "2", Format: WholeNumber(0, 23),
+		Hint: "hour of the day (UTC, 0 to 23) at which the daily exports are queued and retention is applied"}
+	HistoryExportRetentionDays = &Setting{Env: "MATRIX_HISTORY_EXPORT_RETENTION_DAYS", Default: "90", Format: WholeNumber(0, 36500),
+		Hint: "exports older than this many days are deleted daily, except each room's newest completed one; 0 keeps everything"}
+	ExportMedia = &Setting{Env: "MATRIX_EXPORT_MEDIA", Default: "false", Format: Boolean,
+		Hint: "also archive each export's attachments into a ZIP (50 MiB per file, 200 MiB per export), true or false"}
+	ExportConcurrency = &Setting{Env: "EXPORT_CONCURRENCY", Default: "2", Format: WholeNumber(1, 16),
+		Hint: "history exports that run at once (a room never has two)"}
+
 	// The platform sync (Waldur). Unset WALDUR_URL leaves everything as before.
 	WaldurURL = &Setting{Env: "WALDUR_URL", Format: HTTPURL,
 		Hint: "the platform's (Waldur's) base URL, e.g. https://waldur.example.org: mirrors its customers, projects, users and roles (default: off)"}
@@ -120,6 +136,7 @@ var All = []*Setting{
 	BootstrapUsername, BootstrapPasswordFile, SessionKey,
 	DiagnosticsConnectTimeout, DiagnosticsRequestTimeout, TransactionsStaleAfter, TransactionRetention, TrustedProxies,
 	AutoCreateRooms, ProvisionConcurrency, ProvisionMaxAttempts, ProvisionBackoff, ProvisionMaxBackoff, ProvisionInterval,
+	ExportEncryptionKey, ExportDir, HistoryExportEnabled, HistoryExportHour, HistoryExportRetentionDays, ExportMedia, ExportConcurrency,
 	MetricsAddr, MetricsToken,
 	WaldurURL, WaldurToken, WaldurSyncInterval, WaldurEventsSecret,
 	AppserviceURL, SenderLocalpart, ASToken, HSToken, Enabled, BotProvisionStatus,

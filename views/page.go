@@ -6,7 +6,7 @@ package views
 // logged in, and the flash messages to show once.
 type Page struct {
 	Title    string
-	Active   string // nav key: overview, setup, settings, diagnostics, rooms, projects, users, transactions, outbox, platform, reprovision, account
+	Active   string // nav key: overview, setup, settings, diagnostics, rooms, exports, projects, users, transactions, outbox, platform, reprovision, account
 	Username string // "" when nobody is logged in
 	IsStaff  bool
 	Flashes  []Flash
@@ -41,6 +41,7 @@ var Nav = []NavItem{
 	{"settings", "Settings", "/settings"},
 	{"diagnostics", "Diagnostics", "/diagnostics"},
 	{"rooms", "Rooms", "/rooms"},
+	{"exports", "Exports", "/exports"},
 	{"projects", "Projects", "/projects"},
 	{"users", "Users", "/users"},
 	{"transactions", "Transactions", "/transactions"},

@@ -42,6 +42,7 @@ type Config struct {
 
 	Provision ProvisionConfig // the provisioning worker; zero fields = its defaults
 	Metrics   MetricsConfig   // where /metrics is served; zero = nowhere
+	Export    ExportConfig    // the history exports
 	Platform  PlatformConfig  // the platform sync; zero = off
 
 	// PasswordCost is the bcrypt cost of new staff password hashes; 0 = auth.PasswordCost.
@@ -158,6 +159,7 @@ func LoadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.Provision = loadProvisionConfig(e)
 	c.Metrics = loadMetricsConfig(e, c.ListenAddr)
+	c.Export = loadExportConfig(e, getenv)
 	c.Platform = loadPlatformConfig(e)
 	if len(e.errs) > 0 {
 		return nil, fmt.Errorf("configuration: %w", errors.Join(e.errs...))

@@ -18,7 +18,7 @@ type ProvisionConfig struct {
 	Interval        time.Duration
 	// ExportBeforeArchive makes the disable path export a room's history and archive it
 	// only once that export completed; ExportTimeout bounds the wait (0 = 10m). Set from
-	// MATRIX_HISTORY_EXPORT_ENABLED where history export is wired.
+	// MATRIX_HISTORY_EXPORT_ENABLED turns it on too (web.New).
 	ExportBeforeArchive bool
 	ExportTimeout       time.Duration
 }

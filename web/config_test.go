@@ -37,6 +37,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		TransactionRetention:      720 * time.Hour,
 	}
 	want.Provision = cfg.Provision // the provisioning worker's settings have their own tests
+	want.Export = cfg.Export       // so do the history exports' (config_export_test.go)
 	want.Platform = web.PlatformConfig{SyncInterval: 15 * time.Minute}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)

@@ -302,6 +302,15 @@ func requireUser(next http.Handler) http.Handler {
 // requireStaff lets active staff through; anonymous gets 401 and others 403.
 var requireStaff = staffOnly(respond.Unauthorized, respond.Forbidden)
 
+// staffOrNotFound lets active staff through; anonymous gets 401 and others 404, as if
+// the object did not exist (history exports: their existence is no one else's business).
+var staffOrNotFound = staffOnly(respond.Unauthorized, notFoundDetail)
+
+// notFoundDetail answers 404 {"detail": "Not found."}, the answer to an unknown id.
+func notFoundDetail(w http.ResponseWriter, r *http.Request) {
+	respond.Fail(w, r, http.StatusNotFound, "Not found.")
+}
+
 // staffWrites lets any authenticated caller read (requireUser), and only staff change
 // anything.
 func staffWrites(next http.Handler) http.Handler {

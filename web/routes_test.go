@@ -41,6 +41,9 @@ const (
 	// apiStaffWrite: JSON API that any authenticated caller may read (GET/HEAD) and only
 	// staff may change.
 	apiStaffWrite access = "apiStaffWrite"
+	// apiStaffHidden: JSON API for staff only, which answers other authenticated callers
+	// 404 as if nothing were there (history exports); anonymous 401.
+	apiStaffHidden access = "apiStaffHidden"
 	// matrix: called by the homeserver with "Authorization: Bearer <hs_token>"; sessions
 	// and API tokens grant nothing.
 	matrixHS access = "matrix"
@@ -101,6 +104,9 @@ var routeTable = []routeRule{
 	{http.MethodPost, "/rooms/{uuid}/join", staffPage},
 	{http.MethodPost, "/rooms/{uuid}/leave", staffPage},
 	{http.MethodPost, "/rooms/{uuid}/delete", staffPage},
+	{http.MethodPost, "/rooms/{uuid}/export_history", staffPage},
+	{http.MethodGet, "/rooms/{uuid}/exports", staffPage},
+	{http.MethodGet, "/exports", staffPage},
 	{http.MethodGet, "/outbox", staffPage},
 	{http.MethodPost, "/outbox/{uuid}/retry", staffPage},
 	{http.MethodGet, "/projects", staffPage},
@@ -166,8 +172,13 @@ var routeTable = []routeRule{
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/reactivate/", apiStaffWrite},
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/join/", apiStaffWrite},
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/leave/", apiStaffWrite},
+	{http.MethodPost, "/api/matrix-rooms/{uuid}/export_history/", apiStaffWrite},
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/messages/", apiStaffWrite},
 	{http.MethodGet, "/api/matrix-user-profiles/", apiStaffWrite},
+	{http.MethodGet, "/api/matrix-exports/", apiStaffHidden},
+	{http.MethodGet, "/api/matrix-exports/{uuid}/", apiStaffHidden},
+	{http.MethodGet, "/api/matrix-exports/{uuid}/download/export/", apiStaffHidden},
+	{http.MethodGet, "/api/matrix-exports/{uuid}/download/media/", apiStaffHidden},
 	{http.MethodGet, "/api/matrix/credentials/", apiUser},
 	{http.MethodPost, "/api/matrix/session/", apiUser},
 	{http.MethodPost, "/api/matrix-rooms/{uuid}/open/", apiUser},
@@ -266,6 +277,8 @@ func expectations(a access, method string) (map[caller]outcome, error) {
 		return map[caller]outcome{anonymous: unauthorized, userToken: allowed, userSession: allowed, staffToken: allowed, staffSession: allowed}, nil
 	case apiStaff:
 		return map[caller]outcome{anonymous: unauthorized, userToken: forbidden, userSession: forbidden, staffToken: allowed, staffSession: allowed}, nil
+	case apiStaffHidden:
+		return map[caller]outcome{anonymous: unauthorized, userToken: notFound, userSession: notFound, staffToken: allowed, staffSession: allowed}, nil
 	case apiStaffWrite:
 		if isSafe(method) {
 			return expectations(apiUser, method)
@@ -326,7 +339,7 @@ func TestRouteTableIsComplete(t *testing.T) {
 	}
 	for _, r := range walked {
 		if _, ok := ruleFor(r); !ok {
-			t.Errorf("route %s %s has no row in routeTable (web/routes_test.go): add one line\n\t{http.Method%s, %q, <access>},\nwhere <access> is public, login, static, staffPage, apiUser, apiStaff, apiStaffWrite, matrix or metrics",
+			t.Errorf("route %s %s has no row in routeTable (web/routes_test.go): add one line\n\t{http.Method%s, %q, <access>},\nwhere <access> is public, login, static, staffPage, apiUser, apiStaff, apiStaffWrite, apiStaffHidden, matrix or metrics",
 				r.method, r.pattern, methodConst(r.method), r.pattern)
 		}
 	}
@@ -509,6 +522,10 @@ func check(o outcome, resp *http.Response, body []byte) string {
 		}
 	case matrixDenied:
 		if (status != http.StatusUnauthorized && status != http.StatusForbidden) || !hasJSONField(body, "errcode") {
+			return got + " " + truncate(body)
+		}
+	case notFound:
+		if status != http.StatusNotFound || !hasJSONField(body, "detail") {
 			return got + " " + truncate(body)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"matrixas/db"
 	"matrixas/diagnostics"
 	"matrixas/export"
+	"matrixas/exports"
 	"matrixas/handlers/api"
 	"matrixas/handlers/appservice"
 	"matrixas/handlers/health"
@@ -79,6 +80,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	m.CollectStore(store)
 	m.CollectOutbox(store)
 	webhookErrors := appservice.NewErrorWindow()
+	var exportJob *exports.Job // made after the worker, whose Wake it calls
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:         cfg.Provision.Concurrency,
 		MaxAttempts:         cfg.Provision.MaxAttempts,
@@ -88,11 +90,18 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		AutoCreateRooms:     cfg.Provision.AutoCreateRooms,
 		HTTPClient:          m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
 		Observer:            m,
-		ExportBeforeArchive: cfg.Provision.ExportBeforeArchive,
+		// With history export on, the disable path exports the room before archiving it
+		// (MATRIX_HISTORY_EXPORT_ENABLED); the job is woken for it.
+		ExportBeforeArchive: cfg.Provision.ExportBeforeArchive || cfg.Export.Enabled,
 		ExportTimeout:       cfg.Provision.ExportTimeout,
+		ExportQueued:        func() { exportJob.Wake() },
 		// A disable with delete_history deletes the room's exports, files first.
-		RemoveExportFiles: func(uuid string) error { return export.RemoveFiles(export.DefaultDir(cfg.DatabasePath), uuid) },
+		RemoveExportFiles: func(uuid string) error { return export.RemoveFiles(exportDir(cfg), uuid) },
 	})
+	// An export that finishes wakes the worker: a room waiting for it is archived.
+	if exportJob, err = newExportJob(cfg, store, settings, log, m, worker.Wake); err != nil {
+		return nil, err
+	}
 	// The platform sync (nil parts without WALDUR_URL). plat.Client is the configured
 	// platform client, which the bot reads live too (!status, !orders).
 	var sender *bot.Sender
@@ -117,6 +126,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Origin:         cfg.PublicURL,
 		WrapTransport:  m.WrapTransport(metrics.CallerDiagnostics),
 		BotHeartbeat:   sender.LastBeat,
+		ExportsEnabled: cfg.Export.Enabled,
 		WebhookErrors:  webhookErrors,
 	}
 	if plat.Sync != nil {
@@ -147,6 +157,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		WakeBot:         sender.Wake,
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		PublicURL:       cfg.PublicURL,
+		Exports:         exportJob,
 		Accounts:        worker,
 		SessionThrottle: auth.NewThrottle(api.SessionsPerHour, time.Hour),
 		HTTPClient:      appserviceSetup.HTTP,
@@ -156,24 +167,29 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		s.api.Platform = plat.Sync
 	}
 	s.ui = &ui.Handler{
-		Store:           store,
-		Settings:        settings,
-		Sessions:        sessions,
-		Throttle:        auth.NewThrottle(5, 15*time.Minute),
-		Logins:          auth.NewLoginThrottle(5, 15*time.Minute),
-		Passwords:       auth.NewPasswords(cfg.PasswordCost),
-		AppserviceSetup: appserviceSetup,
-		Diag:            diag,
-		Log:             log,
-		Wake:            worker.Wake,
-		WakeBot:         sender.Wake,
-		PublicURL:       cfg.PublicURL,
-		TrustedProxies:  cfg.TrustedProxies,
-		Version:         version,
+		Store:                store,
+		Settings:             settings,
+		Sessions:             sessions,
+		Throttle:             auth.NewThrottle(5, 15*time.Minute),
+		Logins:               auth.NewLoginThrottle(5, 15*time.Minute),
+		Passwords:            auth.NewPasswords(cfg.PasswordCost),
+		AppserviceSetup:      appserviceSetup,
+		Diag:                 diag,
+		Log:                  log,
+		Wake:                 worker.Wake,
+		WakeBot:              sender.Wake,
+		Exports:              exportJob,
+		ExportsDaily:         cfg.Export.Enabled,
+		ExportsHour:          cfg.Export.Hour,
+		ExportsRetentionDays: cfg.Export.RetentionDays,
+		PublicURL:            cfg.PublicURL,
+		TrustedProxies:       cfg.TrustedProxies,
+		Version:              version,
 	}
 	s.health = &health.Handler{Store: store}
 	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
+	s.jobs = append(s.jobs, exportJob.Run)
 	s.jobs = append(s.jobs, sender.Run)
 	if plat.Sync != nil {
 		s.ui.Platform = plat.Sync
@@ -304,6 +320,9 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/join", u.RoomJoin)
 			r.Post("/rooms/{uuid}/leave", u.RoomLeave)
 			r.Post("/rooms/{uuid}/delete", u.RoomDelete)
+			r.Post("/rooms/{uuid}/export_history", u.RoomExportHistory)
+			r.Get("/rooms/{uuid}/exports", u.RoomExports)
+			r.Get("/exports", u.ExportsPage)
 			r.Get("/outbox", u.OutboxPage)
 			r.Post("/outbox/{uuid}/retry", u.OutboxRetry)
 			r.Get("/projects", u.ProjectsPage)
@@ -380,8 +399,17 @@ func (s *Server) Routes() http.Handler {
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
 				r.Post("/matrix-rooms/{uuid}/join/", a.JoinRoom)
 				r.Post("/matrix-rooms/{uuid}/leave/", a.LeaveRoom)
+				r.Post("/matrix-rooms/{uuid}/export_history/", a.ExportHistory)
 				r.Post("/matrix-rooms/{uuid}/messages/", a.SendMessage)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
+			})
+			// History exports: staff only, and 404 for everyone else.
+			r.Group(func(r chi.Router) {
+				r.Use(staffOrNotFound)
+				r.Get("/matrix-exports/", a.ListExports)
+				r.Get("/matrix-exports/{uuid}/", a.GetExport)
+				r.Get("/matrix-exports/{uuid}/download/export/", a.DownloadExport)
+				r.Get("/matrix-exports/{uuid}/download/media/", a.DownloadExportMedia)
 			})
 			// Any authenticated caller, writes included: the caller's own Matrix account,
 			// and what members do with their own rooms.

@@ -35,6 +35,8 @@ type Handler struct {
 	// PublicURL is this server's configured public URL (the base of Link headers); ""
 	// when unknown.
 	PublicURL string
+	// Exports queues history exports and opens their files.
+	Exports Exports
 	// Accounts makes a caller's Matrix account ready on demand (credentials, sessions).
 	Accounts Accounts
 	// SessionThrottle limits POST /api/matrix/session/ per user (SessionsPerHour); nil =

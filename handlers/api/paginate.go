@@ -115,16 +115,8 @@ func (h *Handler) pageURL(r *http.Request, n int) string {
 	} else {
 		q.Set("page", strconv.Itoa(n))
 	}
-	base := h.PublicURL
-	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
-	}
 	u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
-	return strings.TrimRight(base, "/") + u.String()
+	return h.absURL(r, u.String())
 }
 
 // apiTime formats a timestamp for the API (RFC 3339, UTC); a zero time is null.

@@ -124,6 +124,9 @@ func (h *Handler) roomDetailData(r *http.Request, room *db.Room) (views.RoomDeta
 		return views.RoomDetailData{}, err
 	}
 	d := views.RoomDetailData{Room: roomRow(room), PowerRule: powerRule(), ProjectDeleting: room.ProjectDeleting}
+	if d.Exports, err = h.roomExports(r.Context(), room); err != nil {
+		return views.RoomDetailData{}, err
+	}
 	me := auth.StaffFrom(r.Context())
 	for _, m := range members {
 		d.Members = append(d.Members, views.MemberRow{UserUUID: m.UserUUID, Username: m.Username, MatrixUserID: m.MatrixUserID.String(),

@@ -37,6 +37,12 @@ type Handler struct {
 	Log  *slog.Logger
 	// Wake nudges the provisioning worker after a write it should act on; nil = no worker.
 	Wake func()
+	// Exports queues history exports; ExportsDaily, ExportsHour and
+	// ExportsRetentionDays are their schedule and retention, which the Exports page states.
+	Exports              Exports
+	ExportsDaily         bool
+	ExportsHour          int
+	ExportsRetentionDays int
 	// WakeBot nudges the bot's sender after a message was queued or put back in the
 	// queue; nil = no sender.
 	WakeBot func()

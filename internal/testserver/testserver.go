@@ -73,8 +73,9 @@ type Options struct {
 	DatabasePath string
 	// Listen on this address instead of a random loopback port (e.g. to keep the URL across restarts).
 	Addr string
-	// Configure, when set, changes the configuration after it was read from Env (for
-	// what no environment variable sets).
+	// Configure, when set, changes the configuration read from Env before the server is
+	// built: for what the environment cannot say (web.ExportConfig's test hooks, the
+	// provisioning options).
 	Configure func(*web.Config)
 	// PasswordCost is the bcrypt cost of the password hashes the server makes. The default
 	// (0) is bcrypt's lowest, so that tests that set passwords stay fast under the race
@@ -101,12 +102,12 @@ func New(t testing.TB, opts ...Options) *Server {
 	if err != nil {
 		t.Fatalf("testserver: config: %v", err)
 	}
-	if o.Configure != nil {
-		o.Configure(cfg)
-	}
 	cfg.PasswordCost = o.PasswordCost
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = bcrypt.MinCost
+	}
+	if o.Configure != nil {
+		o.Configure(cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := db.Open(ctx, cfg.DatabasePath)
