@@ -82,14 +82,14 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	webhookErrors := appservice.NewErrorWindow()
 	var exportJob *exports.Job // made after the worker, whose Wake it calls
 	worker := provision.New(store, settings, log, provision.Options{
-		Concurrency:         cfg.Provision.Concurrency,
-		MaxAttempts:         cfg.Provision.MaxAttempts,
-		BaseBackoff:         cfg.Provision.Backoff,
-		MaxBackoff:          cfg.Provision.MaxBackoff,
-		Interval:            cfg.Provision.Interval,
-		AutoCreateRooms:     cfg.Provision.AutoCreateRooms,
-		HTTPClient:          m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
-		Observer:            m,
+		Concurrency:     cfg.Provision.Concurrency,
+		MaxAttempts:     cfg.Provision.MaxAttempts,
+		BaseBackoff:     cfg.Provision.Backoff,
+		MaxBackoff:      cfg.Provision.MaxBackoff,
+		Interval:        cfg.Provision.Interval,
+		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
+		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
+		Observer:        m,
 		// With history export on, the disable path exports the room before archiving it
 		// (MATRIX_HISTORY_EXPORT_ENABLED); the job is woken for it.
 		ExportBeforeArchive: cfg.Provision.ExportBeforeArchive || cfg.Export.Enabled,
