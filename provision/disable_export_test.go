@@ -1,15 +1,22 @@
 package provision_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"matrixas/db"
 	"matrixas/export"
@@ -19,54 +26,60 @@ import (
 	"matrixas/web"
 )
 
-// exportJob plays the export job (package export runs the exports, the job that claims
-// them is wired elsewhere): it claims the next pending export and runs the real exporter
-// on it, recording the outcome with the store's methods.
-type exportJob struct {
-	store *db.Store
-	exp   *export.Exporter
-	dir   string
-	key   *export.MasterKey
+// gatedRoomIO is the bot's reading of rooms, through which the server's own export job
+// reads a room's history, with a gate per room: an export of a gated room waits in its
+// first read until the test releases the gate (or fails, with the error the test gives).
+// A room without a gate reads straight through.
+type gatedRoomIO struct {
+	mu    sync.Mutex
+	inner matrix.RoomIO // the real one, set once the server runs
+	gates map[id.RoomID]chan error
 }
 
-func newExportJob(t *testing.T, a *appservice) *exportJob {
-	t.Helper()
-	dir := t.TempDir()
-	mk, _, err := export.LoadOrCreateKeyFile(filepath.Join(dir, "key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rio := matrix.NewBotRoomIO(a.ts.Web.Settings().Matrix, matrix.HTTPClient(3*time.Second, 30*time.Second))
-	exp, err := export.New(rio, export.Config{Dir: dir, Key: mk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &exportJob{store: a.ts.Store, exp: exp, dir: dir, key: mk}
+func (g *gatedRoomIO) Send(ctx context.Context, roomID id.RoomID, txnID string, content *event.MessageEventContent) (id.EventID, error) {
+	return g.real().Send(ctx, roomID, txnID, content)
 }
 
-// runOne runs the next pending export to completion and returns it.
-func (j *exportJob) runOne(t *testing.T) *db.HistoryExport {
-	t.Helper()
-	ctx := context.Background()
-	e, err := j.store.ClaimExport(ctx, 1)
-	if err != nil {
-		t.Fatalf("claim export: %v", err)
-	}
-	res, err := j.exp.Run(ctx, export.Job{UUID: e.UUID, RoomID: e.RoomID, RoomName: e.RoomName})
-	if err != nil {
-		t.Fatalf("export %s: %v", e.UUID, err)
-	}
-	if err := j.store.CompleteExport(ctx, e.UUID, db.ExportOutcome{MessageCount: res.MessageCount, ExportFile: res.ExportFile,
-		ExportSize: res.ExportSize, KeyID: res.KeyID}); err != nil {
-		t.Fatal(err)
-	}
-	return e
+func (g *gatedRoomIO) Download(ctx context.Context, uri id.ContentURI, maxBytes int64) (io.ReadCloser, error) {
+	return g.real().Download(ctx, uri, maxBytes)
 }
 
-// document reads an export's decrypted JSON document.
-func (j *exportJob) document(t *testing.T, e *db.HistoryExport) string {
+func (g *gatedRoomIO) History(ctx context.Context, roomID id.RoomID, from string, limit int) (*matrix.HistoryPage, error) {
+	g.mu.Lock()
+	gate := g.gates[roomID]
+	g.mu.Unlock()
+	if gate != nil {
+		select {
+		case err, open := <-gate:
+			if open && err != nil {
+				return nil, err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.real().History(ctx, roomID, from, limit)
+}
+
+func (g *gatedRoomIO) real() matrix.RoomIO {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inner
+}
+
+// gate holds the exports of roomID until release (close) or a failure (an error sent).
+func (g *gatedRoomIO) gate(roomID string) chan error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ch := make(chan error, 1)
+	g.gates[id.RoomID(roomID)] = ch
+	return ch
+}
+
+// document reads an export's decrypted JSON document from the server's export folder.
+func document(t *testing.T, a *appservice, key *export.MasterKey, e *db.HistoryExport) string {
 	t.Helper()
-	f, err := export.Open(j.dir, export.FileName(e.UUID, export.KindJSON), j.key, e.UUID, export.KindJSON)
+	f, err := export.Open(export.DefaultDir(a.ts.Config.DatabasePath), export.FileName(e.UUID, export.KindJSON), key, e.UUID, export.KindJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +111,20 @@ func TestDisableExportsHistoryFirst(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const timeout = 5 * time.Second
+	key, err := export.ParseMasterKey(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rio := &gatedRoomIO{gates: map[id.RoomID]chan error{}}
 	a := newAppserviceWith(t, testserver.Options{Env: fastEnv, Configure: func(c *web.Config) {
 		c.Provision.ExportBeforeArchive = true
 		c.Provision.ExportTimeout = timeout
+		c.Export.Key = key
+		c.Export.RoomIO = rio
 	}})
-	job := newExportJob(t, a)
+	rio.mu.Lock()
+	rio.inner = matrix.NewBotRoomIO(a.ts.Web.Settings().Matrix, matrix.HTTPClient(3*time.Second, 30*time.Second))
+	rio.mu.Unlock()
 	u := a.createUser(t, "hist1")
 	bc := a.bot(t, a.hs)
 	active := func(name string) apiRoom {
@@ -111,23 +133,25 @@ func TestDisableExportsHistoryFirst(t *testing.T) {
 		waitFor(t, name+" active", 60*time.Second, a.inState(t, r.UUID, "active"))
 		return a.room(t, r.UUID)
 	}
+	// waitingForExport waits until the room's on_deletion export runs (held at its gate).
 	waitingForExport := func(r apiRoom) *db.HistoryExport {
 		t.Helper()
 		var e *db.HistoryExport
-		waitFor(t, r.UUID+": an on_deletion export waiting", 30*time.Second, func() (bool, string) {
+		waitFor(t, r.UUID+": an on_deletion export running", 30*time.Second, func() (bool, string) {
 			es := roomExports(t, a, r.UUID)
 			if len(es) == 1 {
 				e = es[0]
 			}
-			return e != nil && e.Type == db.ExportOnDeletion && e.State == db.ExportPending, fmt.Sprintf("%+v", es)
+			return e != nil && e.Type == db.ExportOnDeletion && e.State == db.ExportExporting, fmt.Sprintf("%+v", es)
 		})
 		return e
 	}
 
 	t.Run("archived once the export completed", func(t *testing.T) {
 		r := active("Exported")
+		gate := rio.gate(r.RoomID)
 		a.call(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/disable/", nil, nil, http.StatusAccepted)
-		waitingForExport(r)
+		e := waitingForExport(r)
 		// Everyone is out already; the room waits for its record.
 		if got := joined(t, bc, r.RoomID); len(got) != 1 || got[0] != a.ms.BotUserID().String() {
 			t.Errorf("joined while waiting for the export: %v", got)
@@ -136,9 +160,12 @@ func TestDisableExportsHistoryFirst(t *testing.T) {
 		if st := a.room(t, r.UUID).State; st != "disabling" {
 			t.Fatalf("state while the export waits: %s", st)
 		}
-		e := job.runOne(t)
+		close(gate)
 		waitFor(t, "archived", 30*time.Second, a.inState(t, r.UUID, "archived"))
-		doc := job.document(t, e)
+		if e, _ = a.ts.Store.ExportByUUID(ctx, e.UUID); e.State != db.ExportCompleted {
+			t.Fatalf("the export of an archived room: %+v", e)
+		}
+		doc := document(t, a, key, e)
 		if !strings.Contains(doc, `"Chat room was deactivated"`) || !strings.Contains(doc, r.RoomID) {
 			t.Errorf("the export lacks the room's notice: %.400s", doc)
 		}
@@ -146,23 +173,25 @@ func TestDisableExportsHistoryFirst(t *testing.T) {
 
 	t.Run("error when the export fails", func(t *testing.T) {
 		r := active("Export fails")
+		gate := rio.gate(r.RoomID)
 		a.call(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/disable/", nil, nil, http.StatusAccepted)
 		e := waitingForExport(r)
-		if err := a.ts.Store.FailExport(ctx, e.UUID, "disk full"); err != nil {
-			t.Fatal(err)
-		}
+		gate <- errors.New("disk full")
 		waitFor(t, "error", 30*time.Second, a.inState(t, r.UUID, "error"))
-		if got := a.room(t, r.UUID); got.ErrorMessage != "history export failed: disk full" || got.RoomID != r.RoomID {
+		got := a.room(t, r.UUID)
+		if !strings.HasPrefix(got.ErrorMessage, "history export failed: ") || !strings.Contains(got.ErrorMessage, "disk full") || got.RoomID != r.RoomID {
 			t.Errorf("room after its export failed: %+v", got)
 		}
+		if e, _ = a.ts.Store.ExportByUUID(ctx, e.UUID); e.State != db.ExportFailed {
+			t.Errorf("the failed export: %+v", e)
+		}
+		close(gate) // the second export goes through
 		// Disabled again: a new export, no second notice; this one completes.
 		a.call(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/disable/", nil, nil, http.StatusAccepted)
-		waitFor(t, "a second export", 30*time.Second, func() (bool, string) {
-			es := roomExports(t, a, r.UUID)
-			return len(es) == 2 && es[0].State == db.ExportPending, fmt.Sprintf("%+v", es)
-		})
-		job.runOne(t)
 		waitFor(t, "archived", 30*time.Second, a.inState(t, r.UUID, "archived"))
+		if es := roomExports(t, a, r.UUID); len(es) != 2 || es[0].State != db.ExportCompleted || es[0].Type != db.ExportOnDeletion {
+			t.Errorf("the room's exports after the second disable: %+v", es)
+		}
 		dbRoom, _ := a.ts.Store.RoomByUUID(ctx, r.UUID)
 		notices := 0
 		ms, _ := a.ts.Store.RoomOutbox(ctx, dbRoom.ID, 20)
@@ -178,6 +207,7 @@ func TestDisableExportsHistoryFirst(t *testing.T) {
 
 	t.Run("error when the export takes too long", func(t *testing.T) {
 		r := active("Export late")
+		rio.gate(r.RoomID) // never released: the export runs until the server stops
 		a.call(t, http.MethodPost, "/api/matrix-rooms/"+r.UUID+"/disable/", nil, nil, http.StatusAccepted)
 		e := waitingForExport(r)
 		waitFor(t, "error", timeout+30*time.Second, a.inState(t, r.UUID, "error"))
