@@ -49,6 +49,9 @@ func TestREADMEPowerLevels(t *testing.T) {
 			t.Errorf("README.md's power level table lacks %q", row)
 		}
 	}
+	if row := fmt.Sprintf("| staff who joined through the room's join action | %d |", db.MemberPowerLevel("", true)); !strings.Contains(readme, row) {
+		t.Errorf("README.md's power level table lacks %q", row)
+	}
 	if row := fmt.Sprintf("| the bot | %d |", db.BotPowerLevel); !strings.Contains(readme, row) {
 		t.Errorf("README.md's power level table lacks %q", row)
 	}

@@ -95,6 +95,17 @@ func TestDocumentedMediaTypesAreParsed(t *testing.T) {
 			other := create("/api/users/", map[string]any{"username": "link-" + v})
 			mxid := "@linked-" + v + ":example.org"
 			return strings.Replace(path, user, other, 1), map[string]string{"matrix_user_id": mxid}, mxid
+		case "MatrixRoomDisableRequest": // an active room's
+			room := create("/api/matrix-rooms/", map[string]any{"project": create("/api/projects/", map[string]any{"name": "Disable " + v})})
+			r, err := ts.Store.RoomByUUID(context.Background(), room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts.Store.SetRoomHomeserverID(context.Background(), r.ID, id.RoomID("!"+v+":example.org"), "", "")
+			if err := ts.Store.FinishRoomSync(context.Background(), r.ID, "Disable "+v); err != nil {
+				t.Fatal(err)
+			}
+			return strings.ReplaceAll(path, "/api/matrix-rooms//", "/api/matrix-rooms/"+room+"/"), map[string]string{"delete_history": "true"}, `"delete_history":true`
 		case "MatrixRoomMessageRequest":
 			room := create("/api/matrix-rooms/", map[string]any{"project": create("/api/projects/", map[string]any{"name": "Talk " + v})})
 			r, err := ts.Store.RoomByUUID(context.Background(), room)

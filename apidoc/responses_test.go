@@ -341,12 +341,14 @@ func TestResponsesMatchDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	action("retry", 409) // creating
-	c.do(call{method: http.MethodDelete, pattern: projectPath, path: projects + apolloUUID + "/", token: staff, want: 409})
+	action("retry", 202)        // creating: worked on again at once
+	action("sync_members", 202) // creating
+	action("reactivate", 409)   // creating
 	if _, err := ts.Store.FailRoom(ctx, dbRoom.ID, "test failure", 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	action("retry", 200) // error -> creating
+	action("sync_members", 409) // error
+	action("retry", 202)        // error -> creating
 	if err := ts.Store.SetRoomHomeserverID(ctx, dbRoom.ID, "!room:localhost", "#waldur-x:localhost", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -354,17 +356,45 @@ func TestResponsesMatchDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	action("reactivate", 409) // active
+	action("join", 400)       // no homeserver domain yet: no Matrix account for staff
 	const messages = "/api/matrix-rooms/{uuid}/messages/"
 	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + roomUUID + "/messages/", token: staff, want: 202, body: map[string]any{"body": "Hello **all**"}})
 	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + roomUUID + "/messages/", token: staff, want: 400, badInput: true, body: map[string]any{"body": " "}})
 	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + missing + "/messages/", token: staff, want: 404, body: map[string]any{"body": "x"}})
-	action("disable", 200) // active -> disabling
+	const roomMembers, open, eligible = "/api/matrix-rooms/{uuid}/members/", "/api/matrix-rooms/{uuid}/open/", "/api/matrix-rooms/eligible_projects/"
+	c.do(call{method: http.MethodGet, pattern: roomsPath, path: roomsPath + "?member=true", token: user, want: 200})
+	c.do(call{method: http.MethodGet, pattern: roomsPath, path: roomsPath + "?member=perhaps", token: user, want: 400, badInput: true})
+	c.do(call{method: http.MethodGet, pattern: roomMembers, path: roomsPath + roomUUID + "/members/?page_size=1", token: user, want: 200})
+	c.do(call{method: http.MethodGet, pattern: roomMembers, path: roomsPath + missing + "/members/", token: user, want: 404})
+	c.do(call{method: http.MethodGet, pattern: eligible, path: eligible, token: staff, want: 200})
+	c.do(call{method: http.MethodPost, pattern: open, path: roomsPath + roomUUID + "/open/", token: user, want: 200}) // an admin of Apollo
+	c.do(call{method: http.MethodPost, pattern: open, path: roomsPath + roomUUID + "/open/", token: staff, want: 403})
+	c.do(call{method: http.MethodPost, pattern: open, path: roomsPath + roomUUID + "/open/", want: 401})
+	c.do(call{method: http.MethodPost, pattern: "/api/matrix-rooms/{uuid}/disable/", path: roomsPath + roomUUID + "/disable/", token: staff, want: 400,
+		badInput: true, body: map[string]any{"delete_history": "perhaps"}})
+	c.do(call{method: http.MethodPost, pattern: "/api/matrix-rooms/{uuid}/disable/", path: roomsPath + roomUUID + "/disable/", token: staff, want: 202,
+		body: map[string]any{"delete_history": false}}) // active -> disabling
+	c.do(call{method: http.MethodPost, pattern: open, path: roomsPath + roomUUID + "/open/", token: user, want: 409})
 	c.do(call{method: http.MethodPost, pattern: messages, path: roomsPath + roomUUID + "/messages/", token: staff, want: 409, body: map[string]any{"body": "too late"}})
-	if err := ts.Store.FinishRoomDisable(ctx, dbRoom.ID); err != nil {
+	c.do(call{method: http.MethodDelete, pattern: room, path: roomsPath + roomUUID + "/", token: staff, want: 409})
+	if _, err := ts.Store.FinishRoomDisable(ctx, dbRoom.ID); err != nil {
 		t.Fatal(err)
 	}
-	action("reactivate", 200) // archived -> active
+	action("reactivate", 202) // archived -> active
 	c.do(call{method: http.MethodPost, pattern: "/api/matrix-rooms/{uuid}/disable/", path: roomsPath + roomUUID + "/disable/", token: user, want: 403})
+
+	// A project whose room is live is deleted through the disable path.
+	luna := c.do(call{method: http.MethodPost, pattern: projects, path: projects, token: staff, want: 201, body: map[string]any{"name": "Luna"}})
+	lunaRoom := c.do(call{method: http.MethodPost, pattern: roomsPath, path: roomsPath, token: staff, want: 201, body: map[string]any{"project": field(t, luna, "uuid")}})
+	lr, err := ts.Store.RoomByUUID(ctx, field(t, lunaRoom, "uuid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Store.SetRoomHomeserverID(ctx, lr.ID, "!luna:localhost", "", "")
+	if err := ts.Store.FinishRoomSync(ctx, lr.ID, "Luna"); err != nil {
+		t.Fatal(err)
+	}
+	c.do(call{method: http.MethodDelete, pattern: projectPath, path: projects + field(t, luna, "uuid") + "/", token: staff, want: 202})
 
 	// A project without a room can go.
 	gemini := c.do(call{method: http.MethodPost, pattern: projects, path: projects, token: staff, want: 201, body: map[string]any{"name": "Gemini"}})
@@ -393,6 +423,18 @@ func TestResponsesMatchDocument(t *testing.T) {
 	bare := c.do(call{method: http.MethodPost, pattern: projects, path: projects, token: staff, want: 201, body: map[string]any{"name": "Mercury"}})
 	bareRoom := c.do(call{method: http.MethodPost, pattern: roomsPath, path: roomsPath, token: staff, want: 201, body: map[string]any{"project": field(t, bare, "uuid")}})
 	c.exercise(t, rio, roomUUID, field(t, bareRoom, "uuid"))
+
+	// Staff join and leave once the homeserver's domain is known; then the room goes.
+	action("join", 202)
+	action("leave", 202)
+	action("leave", 409) // not joined any more
+	action("disable", 202)
+	if _, err := ts.Store.FinishRoomDisable(ctx, dbRoom.ID); err != nil {
+		t.Fatal(err)
+	}
+	action("join", 409) // archived
+	c.do(call{method: http.MethodDelete, pattern: room, path: roomsPath + roomUUID + "/", token: staff, want: 204})
+	c.do(call{method: http.MethodDelete, pattern: room, path: roomsPath + roomUUID + "/", token: staff, want: 404})
 
 	// Profiles exist once the appservice knows its domain: a user created now gets one.
 	const profiles = "/api/matrix-user-profiles/"

@@ -22,7 +22,8 @@ const (
 // The power levels of a project's room, the one place that says who may do what there
 // (the README's "Roles and power levels" shows the same table): the bot, which follows
 // the project, may do everything; project admins and the owners of the project's
-// customer moderate (50); managers and members talk (0), as in the reference. Sending
+// customer moderate (50), and so do staff who joined through the room's join action
+// (MemberPowerLevel); managers and members talk (0), as in the reference. Sending
 // messages needs 0; invite, kick, ban, redact and state events need the bot's.
 const BotPowerLevel = 100
 
@@ -174,6 +175,20 @@ func (s *Store) announceRoleTx(ctx context.Context, tx *sql.Tx, projectIDs []int
 		queued++
 	}
 	return queued, nil
+}
+
+// StaffJoinedPowerLevel is the power level of a staff member who joined a project's room
+// through its join action: a moderator, whatever role (if any) they hold in the project.
+const StaffJoinedPowerLevel = 50
+
+// MemberPowerLevel is the power level of a room member: their project role's, raised to
+// StaffJoinedPowerLevel for staff who joined through the join action.
+func MemberPowerLevel(role string, staffJoined bool) int {
+	pl := RolePowerLevel(role)
+	if staffJoined {
+		pl = max(pl, StaffJoinedPowerLevel)
+	}
+	return pl
 }
 
 // ProjectRole is one user's role in a project.

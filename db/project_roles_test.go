@@ -35,6 +35,33 @@ func TestRolePowerLevels(t *testing.T) {
 	}
 }
 
+// TestMemberPowerLevel: staff who joined through the join action moderate (50), whatever
+// role they hold; a higher role level is not lowered.
+func TestMemberPowerLevel(t *testing.T) {
+	for _, tt := range []struct {
+		role  string
+		staff bool
+		level int
+	}{
+		{"", false, 0},
+		{"", true, 50},
+		{RoleMember, false, 0},
+		{RoleMember, true, 50},
+		{RoleAdmin, false, 50},
+		{RoleAdmin, true, 50},
+		{RoleManager, false, 0},
+		{RoleManager, true, 50},
+		{RoleCustomerOwner, true, 50},
+	} {
+		if got := MemberPowerLevel(tt.role, tt.staff); got != tt.level {
+			t.Errorf("MemberPowerLevel(%q, %v) = %d, want %d", tt.role, tt.staff, got, tt.level)
+		}
+	}
+	if StaffJoinedPowerLevel != 50 {
+		t.Errorf("StaffJoinedPowerLevel = %d, want 50", StaffJoinedPowerLevel)
+	}
+}
+
 // TestParseProjectRole accepts both spellings in any case and answers the platform's.
 func TestParseProjectRole(t *testing.T) {
 	for in, want := range map[string]string{

@@ -27,6 +27,9 @@ type Project struct {
 	RoomUUID    string    // "" when the project has no room
 	RoomState   RoomState // "" when the project has no room
 	MemberCount int       // project roles held
+	// Deleting: the project was deleted while its room had to be disabled first; it goes
+	// once the room is archived.
+	Deleting bool
 }
 
 // DirectoryProject is a project as the platform's automation pushes it (or the platform
@@ -38,17 +41,9 @@ type DirectoryProject struct {
 	CustomerUUID string // "" = no customer
 }
 
-// ProjectHasRoomError refuses to delete a project whose Matrix room still exists on the
-// homeserver with members in it: it must be disabled (archived) first.
-type ProjectHasRoomError struct{ State RoomState }
-
-func (e *ProjectHasRoomError) Error() string {
-	return fmt.Sprintf("the project's Matrix room is %s", e.State)
-}
-
 const projectColumns = `p.id, p.uuid, p.name, p.description, p.created_at, p.modified_at,
 	COALESCE(c.uuid, ''), COALESCE(c.name, ''), p.source,
-	COALESCE(m.uuid, ''), COALESCE(m.state, ''), (SELECT COUNT(*) FROM project_roles r WHERE r.project_id = p.id)`
+	COALESCE(m.uuid, ''), COALESCE(m.state, ''), (SELECT COUNT(*) FROM project_roles r WHERE r.project_id = p.id), p.deleting_at != 0`
 
 const projectFrom = ` FROM projects p LEFT JOIN matrix_rooms m ON m.project_id = p.id LEFT JOIN customers c ON c.id = p.customer_id`
 
@@ -57,7 +52,7 @@ func scanProject(row interface{ Scan(...any) error }) (*Project, error) {
 	var created, modified int64
 	var state string
 	if err := row.Scan(&p.ID, &p.UUID, &p.Name, &p.Description, &created, &modified,
-		&p.CustomerUUID, &p.CustomerName, &p.Source, &p.RoomUUID, &state, &p.MemberCount); err != nil {
+		&p.CustomerUUID, &p.CustomerName, &p.Source, &p.RoomUUID, &state, &p.MemberCount, &p.Deleting); err != nil {
 		return nil, err
 	}
 	p.RoomState = RoomState(state)
@@ -73,8 +68,10 @@ const sqlDirtyRoomOfProject = `UPDATE matrix_rooms SET members_dirty = 1, next_a
 // putProjectTx creates or updates the project with in.UUID as source writes it, and
 // reports whether it created one and whether anything changed. A changed name queues the
 // room for a re-sync (the room's name follows the project's); a changed customer too (its
-// owners are members). With autoRoom a project without a room gets one queued. A write
-// from the API to a project the sync owns is *OwnedError; an unknown customer
+// owners are members). With autoRoom a project without a room gets one queued. A
+// project being deleted (DeleteProject) that is put again is not deleted after all: its
+// room finishes what it was doing and stays (archived, once disabled). A write from the
+// API to a project the sync owns is *OwnedError; an unknown customer
 // *UnknownCustomerError.
 func putProjectTx(ctx context.Context, tx *sql.Tx, in DirectoryProject, autoRoom bool, source string) (id int64, created, changed bool, err error) {
 	if in.UUID == "" {
@@ -86,8 +83,9 @@ func putProjectTx(ctx context.Context, tx *sql.Tx, in DirectoryProject, autoRoom
 	}
 	var name, desc, oldSource string
 	var oldCustomer sql.NullInt64
-	err = queryRowTx(ctx, tx, `SELECT id, name, description, customer_id, source FROM projects WHERE uuid = ?`, in.UUID).
-		Scan(&id, &name, &desc, &oldCustomer, &oldSource)
+	var deleting int64
+	err = queryRowTx(ctx, tx, `SELECT id, name, description, customer_id, source, deleting_at FROM projects WHERE uuid = ?`, in.UUID).
+		Scan(&id, &name, &desc, &oldCustomer, &oldSource, &deleting)
 	t := now()
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -112,6 +110,12 @@ func putProjectTx(ctx context.Context, tx *sql.Tx, in DirectoryProject, autoRoom
 			if _, err := tx.ExecContext(ctx, sqlDirtyRoomOfProject, id); err != nil {
 				return 0, false, false, fmt.Errorf("db: queue room of project %s: %w", in.UUID, err)
 			}
+		}
+	}
+	if deleting != 0 {
+		changed = true
+		if _, err := tx.ExecContext(ctx, `UPDATE projects SET deleting_at = 0, deletion_notice = '', modified_at = ? WHERE id = ?`, t, id); err != nil {
+			return 0, false, false, fmt.Errorf("db: keep project %s: %w", in.UUID, err)
 		}
 	}
 	if !autoRoom {
@@ -203,32 +207,83 @@ func (s *Store) ListProjects(ctx context.Context, f ProjectFilter) ([]*Project, 
 	return out, total, rows.Err()
 }
 
-// DeleteProject deletes a project with its roles. A project whose room may still exist
-// on the homeserver with members in it is refused with *ProjectHasRoomError: the room must
-// be disabled first (a room that never got a room id, or is archived, goes with it).
-func (s *Store) DeleteProject(ctx context.Context, uuid string) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+// DeleteProject deletes a project (the directory API's DELETE, and a project removed on
+// the platform). A project whose room has nothing on the homeserver to close (no room,
+// an archived room, a room that never got a Matrix room and is not being created) is
+// deleted at once with its roles and room record (also a room still queued for creation
+// that no worker holds): deleted is true. Otherwise the room
+// takes the disable path first, with notice (bot.RoomDeactivated(true): "... due to
+// project termination") posted before anyone is kicked, and the project is kept, marked
+// deleting, until the worker has archived the room; then the worker deletes both
+// (deleted false). A room being created is disabled as soon as it exists; one being
+// disabled already finishes as it started. Asking again while it is pending changes
+// nothing. The room's history exports outlive it. A missing project is ErrNotFound.
+func (s *Store) DeleteProject(ctx context.Context, uuid, notice string) (deleted bool, err error) {
+	err = s.Tx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM projects WHERE uuid = ?`, uuid).Scan(&id); err != nil {
 			return notFound(err, "delete project "+uuid)
 		}
+		var roomPK, createStarted, dirty int64
 		var state, roomID string
-		err := tx.QueryRowContext(ctx, `SELECT state, room_id FROM matrix_rooms WHERE project_id = ?`, id).Scan(&state, &roomID)
+		err := tx.QueryRowContext(ctx, `SELECT id, state, room_id, create_started_at, members_dirty FROM matrix_rooms WHERE project_id = ?`, id).
+			Scan(&roomPK, &state, &roomID, &createStarted, &dirty)
+		st := RoomState(state)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			deleted = true
 		case err != nil:
 			return fmt.Errorf("db: delete project %s: %w", uuid, err)
-		case RoomState(state) != RoomArchived && roomID != "":
-			return &ProjectHasRoomError{State: RoomState(state)}
-		case RoomState(state) == RoomCreating || RoomState(state) == RoomDisabling:
-			// The worker may be creating it right now; wait until it settles.
-			return &ProjectHasRoomError{State: RoomState(state)}
+		case st == RoomArchived, st == RoomError && roomID == "":
+			deleted = true
+		case st == RoomCreating && roomID == "" && createStarted == 0 && dirty != 2:
+			// Queued, not reached the homeserver, and no worker holds it (a claim sets 2).
+			deleted = true
+		case st == RoomActive, st == RoomError:
+			if err := beginDisableTx(ctx, tx, s, roomPK, false, notice); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM projects WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("db: delete project %s: %w", uuid, err)
+		if deleted {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM projects WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("db: delete project %s: %w", uuid, err)
+			}
+			return nil
+		}
+		// creating (the worker disables it once made, or deletes it if it never reaches
+		// the homeserver) or disabling: the worker deletes the project after the archive.
+		if _, err := tx.ExecContext(ctx, `UPDATE projects SET deleting_at = CASE WHEN deleting_at = 0 THEN ? ELSE deleting_at END,
+			deletion_notice = ? WHERE id = ?`, now(), notice, id); err != nil {
+			return fmt.Errorf("db: mark project %s deleting: %w", uuid, err)
 		}
 		return nil
 	})
+	return deleted, err
+}
+
+// EligibleProjects returns one page of the projects that have no room and are not being
+// deleted (a room may be created for them), by name, and the total count.
+func (s *Store) EligibleProjects(ctx context.Context, p Page) ([]*Project, int, error) {
+	cond := ` WHERE m.id IS NULL AND p.deleting_at = 0`
+	var total int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*)`+projectFrom+cond).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("db: count projects without a room: %w", err)
+	}
+	limit, offset := p.limitOffset()
+	rows, err := s.r.QueryContext(ctx, `SELECT `+projectColumns+projectFrom+cond+` ORDER BY p.name, p.id LIMIT ? OFFSET ?`, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("db: list projects without a room: %w", err)
+	}
+	defer rows.Close()
+	var out []*Project
+	for rows.Next() {
+		pr, err := scanProject(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("db: list projects without a room: %w", err)
+		}
+		out = append(out, pr)
+	}
+	return out, total, rows.Err()
 }
 
 // SyncPutProjects writes the projects the platform sync found new or changed as rows it

@@ -169,25 +169,48 @@ func (s *Store) SetRoomHomeserverID(ctx context.Context, roomPK int64, roomID id
 }
 
 // DesiredMember is a user who should be in a room: active, with a role in the project or
-// owning its customer (Role is then CUSTOMER.OWNER).
+// owning its customer (Role is then CUSTOMER.OWNER), or, for staff, joined through the
+// room's join action.
 type DesiredMember struct {
 	UserID       int64
 	UserUUID     string
 	Username     string
 	FullName     string
-	Role         string
+	Role         string // "" for staff who joined without a role
+	StaffJoined  bool
 	MatrixUserID id.UserID // "" when the user has no profile yet
 	Provisioned  bool
 	Registration Registration // who made the account; refused ones are left out of the room
 }
 
-// DesiredMembers lists the users who should be in the room, by username.
+// PowerLevel is the member's power level in the room (MemberPowerLevel).
+func (m *DesiredMember) PowerLevel() int { return MemberPowerLevel(m.Role, m.StaffJoined) }
+
+// DisplayName is the member's Matrix display name: the platform's full name, else the
+// username.
+func (m *DesiredMember) DisplayName() string { return DisplayName(m.FullName, m.Username) }
+
+// DisplayName is a user's Matrix display name: the full name (trimmed), else the username.
+func DisplayName(fullName, username string) string {
+	if n := strings.TrimSpace(fullName); n != "" {
+		return n
+	}
+	return username
+}
+
+// DesiredMembers lists the users who should be in the room, by username: active users
+// with a role in the project, and active staff who joined through the join action.
 func (s *Store) DesiredMembers(ctx context.Context, roomPK int64) ([]*DesiredMember, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT u.id, u.uuid, u.username, u.full_name, r.role, COALESCE(p.matrix_user_id, ''), COALESCE(p.provisioned, 0),
-		COALESCE(p.registration, '')
-		FROM project_members r JOIN users u ON u.id = r.user_id AND u.is_active = 1
+	rows, err := s.r.QueryContext(ctx, `WITH room AS (SELECT id, project_id FROM matrix_rooms WHERE id = ?),
+		ids AS (SELECT user_id FROM project_members WHERE project_id = (SELECT project_id FROM room)
+		        UNION SELECT user_id FROM matrix_room_members WHERE room_pk = (SELECT id FROM room) AND staff_joined = 1)
+		SELECT u.id, u.uuid, u.username, u.full_name, COALESCE(r.role, ''), COALESCE(mm.staff_joined, 0) = 1 AND u.is_staff = 1,
+		       COALESCE(p.matrix_user_id, ''), COALESCE(p.provisioned, 0), COALESCE(p.registration, '')
+		FROM ids JOIN users u ON u.id = ids.user_id AND u.is_active = 1
+		LEFT JOIN project_members r ON r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)
+		LEFT JOIN matrix_room_members mm ON mm.user_id = u.id AND mm.room_pk = (SELECT id FROM room)
 		LEFT JOIN matrix_user_profiles p ON p.user_id = u.id
-		WHERE r.project_id = (SELECT project_id FROM matrix_rooms WHERE id = ?)
+		WHERE r.role IS NOT NULL OR (COALESCE(mm.staff_joined, 0) = 1 AND u.is_staff = 1)
 		ORDER BY u.username`, roomPK)
 	if err != nil {
 		return nil, fmt.Errorf("db: desired members of room %d: %w", roomPK, err)
@@ -196,10 +219,30 @@ func (s *Store) DesiredMembers(ctx context.Context, roomPK int64) ([]*DesiredMem
 	var out []*DesiredMember
 	for rows.Next() {
 		var m DesiredMember
-		if err := rows.Scan(&m.UserID, &m.UserUUID, &m.Username, &m.FullName, &m.Role, &m.MatrixUserID, &m.Provisioned, &m.Registration); err != nil {
+		if err := rows.Scan(&m.UserID, &m.UserUUID, &m.Username, &m.FullName, &m.Role, &m.StaffJoined, &m.MatrixUserID, &m.Provisioned,
+			&m.Registration); err != nil {
 			return nil, fmt.Errorf("db: desired members of room %d: %w", roomPK, err)
 		}
 		out = append(out, &m)
+	}
+	return out, rows.Err()
+}
+
+// StaffLeaving returns the users (row ids) who left the room through the leave action
+// and whom the worker has still to take out: they leave as themselves, not kicked.
+func (s *Store) StaffLeaving(ctx context.Context, roomPK int64) (map[int64]bool, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT user_id FROM matrix_room_members WHERE room_pk = ? AND staff_joined = 2`, roomPK)
+	if err != nil {
+		return nil, fmt.Errorf("db: staff leaving room %d: %w", roomPK, err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("db: staff leaving room %d: %w", roomPK, err)
+		}
+		out[id] = true
 	}
 	return out, rows.Err()
 }
@@ -248,7 +291,8 @@ type MemberSync struct {
 
 // SaveMembers records the members' state after a sync. Rows of anyone else are dropped
 // (removed, or gone on their own), except pending: former members still in the room
-// because removing them failed, kept so the room's detail shows them until they are out.
+// because removing them failed, kept so the room's detail shows them until they are out;
+// and active staff who joined through the join action after the sync read who belongs.
 func (s *Store) SaveMembers(ctx context.Context, roomPK int64, synced []MemberSync, pending []int64) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
 		t := now()
@@ -265,7 +309,8 @@ func (s *Store) SaveMembers(ctx context.Context, roomPK int64, synced []MemberSy
 		for _, id := range pending {
 			keep[id] = true
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT user_id FROM matrix_room_members WHERE room_pk = ?`, roomPK)
+		rows, err := tx.QueryContext(ctx, `SELECT mm.user_id FROM matrix_room_members mm JOIN users u ON u.id = mm.user_id
+			WHERE mm.room_pk = ? AND NOT (mm.staff_joined = 1 AND u.is_staff = 1 AND u.is_active = 1)`, roomPK)
 		if err != nil {
 			return fmt.Errorf("db: members of room %d: %w", roomPK, err)
 		}
@@ -292,16 +337,25 @@ func (s *Store) SaveMembers(ctx context.Context, roomPK int64, synced []MemberSy
 
 // FinishRoomSync ends a successful creation or member sync: a creating room becomes
 // active; attempts and the error are cleared and the claim released. A room whose state
-// staff changed meanwhile (disabled, say) keeps its new state.
+// staff changed meanwhile (disabled, say) keeps its new state. A room made for a project
+// deleted meanwhile goes on to disabling at once, with the project's deletion notice.
 func (s *Store) FinishRoomSync(ctx context.Context, id int64, roomName string) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		var state string
-		if err := tx.QueryRowContext(ctx, `SELECT state FROM matrix_rooms WHERE id = ?`, id).Scan(&state); err != nil {
+		var state, notice string
+		var deleting int64
+		if err := tx.QueryRowContext(ctx, `SELECT m.state, p.deleting_at, p.deletion_notice FROM matrix_rooms m
+			JOIN projects p ON p.id = m.project_id WHERE m.id = ?`, id).Scan(&state, &deleting, &notice); err != nil {
 			return notFound(err, fmt.Sprintf("finish room %d", id))
 		}
 		set := `room_name = ?, error_message = '', attempts = 0, next_attempt_at = 0, ` + releaseClaim
 		if RoomState(state) == RoomCreating {
-			return transitionTx(ctx, tx, id, RoomActive, set, roomName)
+			if err := transitionTx(ctx, tx, id, RoomActive, set, roomName); err != nil {
+				return err
+			}
+			if deleting != 0 {
+				return beginDisableTx(ctx, tx, s, id, false, notice)
+			}
+			return nil
 		}
 		var err error
 		if RoomState(state) == RoomActive {
@@ -316,22 +370,78 @@ func (s *Store) FinishRoomSync(ctx context.Context, id int64, roomName string) e
 	})
 }
 
-// FinishRoomDisable archives a room the worker emptied and left; its alias was freed.
-func (s *Store) FinishRoomDisable(ctx context.Context, id int64) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if err := transitionTx(ctx, tx, id, RoomArchived, `room_alias = '', error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 0`); err != nil {
+// RecheckRoom queues a member sync of an active room at the given time, unless one is
+// queued or under way already (which looks at the room anyway).
+func (s *Store) RecheckRoom(ctx context.Context, id int64, at time.Time) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET members_dirty = 1, next_attempt_at = ?
+		WHERE id = ? AND state = 'active' AND members_dirty = 0`, ceilUnix(at), id); err != nil {
+		return fmt.Errorf("db: queue a look at room %d: %w", id, err)
+	}
+	return nil
+}
+
+// FinishRoomDisable archives a room the worker emptied: its members are recorded as gone
+// (staff who joined included), the disable path's progress is cleared, and the Matrix
+// room keeps its id and alias, with the bot in it, for a reactivation. A room whose
+// project is being deleted is deleted with its project now (projectDeleted); its
+// history exports stay, with the room's Matrix id and name.
+func (s *Store) FinishRoomDisable(ctx context.Context, id int64) (projectDeleted bool, err error) {
+	err = s.Tx(ctx, func(tx *sql.Tx) error {
+		if err := transitionTx(ctx, tx, id, RoomArchived, `error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 0,
+			disable_notice = '', disable_export = '', disable_export_at = 0, delete_history = 0`); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE matrix_room_members SET membership = 'leave', synced_at = ? WHERE room_pk = ?`, now(), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE matrix_room_members SET membership = 'leave', staff_joined = 0, synced_at = ? WHERE room_pk = ?`,
+			now(), id); err != nil {
 			return fmt.Errorf("db: archive members of room %d: %w", id, err)
 		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM projects WHERE deleting_at != 0 AND id = (SELECT project_id FROM matrix_rooms WHERE id = ?)`, id)
+		if err != nil {
+			return fmt.Errorf("db: delete the project of room %d: %w", id, err)
+		}
+		n, _ := res.RowsAffected()
+		projectDeleted = n > 0
 		return nil
+	})
+	return projectDeleted, err
+}
+
+// FailRoomDisable ends a disable that cannot go on by itself (its history export failed
+// or did not finish in time): the room goes to state error with msg, keeping what was
+// done (the notice is not posted again) but not the export, so that disabling it again
+// makes a new one.
+func (s *Store) FailRoomDisable(ctx context.Context, id int64, msg string) error {
+	return s.Tx(ctx, func(tx *sql.Tx) error {
+		return transitionTx(ctx, tx, id, RoomError, `error_message = ?, attempts = 0, next_attempt_at = 0, members_dirty = 0, disable_export = '', disable_export_at = 0`, msg)
 	})
 }
 
+// SetDisableExport records the history export the room's archive waits for, and that
+// the wait starts now.
+func (s *Store) SetDisableExport(ctx context.Context, id int64, exportUUID string) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE matrix_rooms SET disable_export = ?, disable_export_at = ? WHERE id = ?`, exportUUID, now(), id); err != nil {
+		return fmt.Errorf("db: record the export of room %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteUncreatedRoom deletes the project (and with it the room) of a room still in
+// creating that never reached the homeserver (no room id, no creation under way),
+// when its project is being deleted; deleted is false, and nothing changes, otherwise.
+// The worker calls it holding the room, so nothing is creating it meanwhile.
+func (s *Store) DeleteUncreatedRoom(ctx context.Context, id int64) (deleted bool, err error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM projects WHERE deleting_at != 0 AND id = (SELECT project_id FROM matrix_rooms
+		WHERE id = ? AND state = 'creating' AND room_id = '' AND create_started_at = 0)`, id)
+	if err != nil {
+		return false, fmt.Errorf("db: delete the project of room %d: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
 // RecreateRoom sends an active room whose homeserver room cannot be used any more (the
-// bot is no longer in it, as after an archive) back to creating, with its room id and
-// alias cleared, so the worker creates a new one.
+// bot is no longer in it, as after an archive made before rooms were kept) back to
+// creating, with its room id and alias cleared, so the worker creates a new one.
 func (s *Store) RecreateRoom(ctx context.Context, id int64, notice string) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
 		if err := transitionTx(ctx, tx, id, RoomCreating, `room_id = '', room_alias = '', notice = ?, next_attempt_at = 0, members_dirty = 1`, notice); err != nil {

@@ -26,11 +26,24 @@ type Room struct {
 	Notice        string // something staff should know, e.g. created without its alias
 	Attempts      int    // failures since the last success
 	NextAttemptAt time.Time
-	MembersDirty  bool
+	MembersDirty  bool // a member sync is queued or under way
+	// MembersSyncing: a member sync is under way (a worker claimed it).
+	MembersSyncing bool
 	// CreateStartedAt is when a createRoom was sent for this room whose result was never
 	// recorded (a crash, a timeout): the homeserver may hold a room the worker must adopt.
 	// Zero when there is none.
 	CreateStartedAt time.Time
+	// DisableNotice and DisableExport are the disable path's progress: the outbox
+	// message announcing it and the history export the archive waits for ("" = none).
+	DisableNotice string
+	DisableExport string
+	// DisableExportAt is when the disable started waiting for DisableExport.
+	DisableExportAt time.Time
+	// DeleteHistory: the disable deletes the room's history exports instead of making one.
+	DeleteHistory bool
+	// ProjectDeleting: the project was deleted; it goes, with this row, once the room is
+	// archived.
+	ProjectDeleting bool
 	CreatedAt       time.Time
 	ModifiedAt      time.Time
 }
@@ -41,30 +54,41 @@ type RoomMember struct {
 	UserID       int64
 	UserUUID     string
 	Username     string
+	FullName     string
 	MatrixUserID id.UserID // "" when the user has no profile yet
 	Role         string
-	PowerLevel   int
-	Membership   string // last known on the homeserver: join, invite, leave, ban; "" = not synced yet
-	LastError    string
-	SyncedAt     time.Time // zero when never
+	// StaffJoined: a staff member who joined through the room's join action (they hold
+	// no role, or hold one and moderate all the same).
+	StaffJoined bool
+	PowerLevel  int
+	Membership  string // last known on the homeserver: join, invite, leave, ban; "" = not synced yet
+	LastError   string
+	SyncedAt    time.Time // zero when never
 }
 
 const roomColumns = `m.id, m.uuid, m.project_id, p.uuid, p.name, m.room_id, m.room_alias, m.room_name, m.state,
-	m.error_message, m.notice, m.attempts, m.next_attempt_at, m.members_dirty, m.create_started_at, m.created_at, m.modified_at`
+	m.error_message, m.notice, m.attempts, m.next_attempt_at, m.members_dirty, m.create_started_at,
+	m.disable_notice, m.disable_export, m.disable_export_at, m.delete_history, p.deleting_at, m.created_at, m.modified_at`
 
 const roomFrom = ` FROM matrix_rooms m JOIN projects p ON p.id = m.project_id`
 
 func scanRoom(row interface{ Scan(...any) error }) (*Room, error) {
 	var r Room
 	var state string
-	var next, createStarted, created, modified int64
+	var next, createStarted, exportAt, deleting, created, modified int64
 	var dirty int
 	if err := row.Scan(&r.ID, &r.UUID, &r.ProjectID, &r.ProjectUUID, &r.ProjectName, &r.RoomID, &r.RoomAlias, &r.RoomName,
-		&state, &r.ErrorMessage, &r.Notice, &r.Attempts, &next, &dirty, &createStarted, &created, &modified); err != nil {
+		&state, &r.ErrorMessage, &r.Notice, &r.Attempts, &next, &dirty, &createStarted,
+		&r.DisableNotice, &r.DisableExport, &exportAt, &r.DeleteHistory, &deleting, &created, &modified); err != nil {
 		return nil, err
 	}
 	r.State = RoomState(state)
 	r.MembersDirty = dirty != 0
+	r.MembersSyncing = dirty == 2
+	r.ProjectDeleting = deleting != 0
+	if exportAt != 0 {
+		r.DisableExportAt = time.Unix(exportAt, 0).UTC()
+	}
 	if createStarted != 0 {
 		r.CreateStartedAt = time.Unix(createStarted, 0).UTC()
 	}
@@ -159,7 +183,9 @@ type RoomFilter struct {
 	State       RoomState
 	ProjectUUID string
 	Search      string // substring of room name, room id, alias or project name
-	Page        Page
+	// MemberUserID keeps the rooms this user is in or invited to (?member=true).
+	MemberUserID int64
+	Page         Page
 }
 
 // ListRooms returns one page of rooms ordered by creation (oldest first), and the total count.
@@ -179,9 +205,14 @@ func (s *Store) ListRooms(ctx context.Context, f RoomFilter) ([]*Room, int, erro
 		pat := likePattern(f.Search)
 		args = append(args, pat, pat, pat, pat)
 	}
+	if f.MemberUserID != 0 {
+		where = append(where, `EXISTS (SELECT 1 FROM matrix_room_members mm WHERE mm.room_pk = m.id AND mm.user_id = ?
+			AND mm.membership IN ('join', 'invite'))`)
+		args = append(args, f.MemberUserID)
+	}
 	cond := ` WHERE ` + strings.Join(where, " AND ")
 	var total int
-	if f.ProjectUUID == "" && f.Search == "" {
+	if f.ProjectUUID == "" && f.Search == "" && f.MemberUserID == 0 {
 		// Filtered by state at most: the trigger-kept counts answer in O(1) what a COUNT
 		// over every room of the state would scan for.
 		q, qargs := `SELECT COALESCE(SUM(n), 0) FROM room_state_counts`, []any{}
@@ -233,49 +264,72 @@ func (s *Store) RoomStateCounts(ctx context.Context) (map[RoomState]int, error) 
 	return out, rows.Err()
 }
 
-// RoomMembers lists a room's members: every active user with a role in the project or
-// owning its customer (project_members), and
-// former members still joined or invited on the homeserver (Role "", to be removed).
-func (s *Store) RoomMembers(ctx context.Context, roomPK int64) ([]*RoomMember, error) {
-	rows, err := s.r.QueryContext(ctx, `WITH room AS (SELECT id, project_id FROM matrix_rooms WHERE id = ?),
-		ids AS (SELECT user_id FROM project_members WHERE project_id = (SELECT project_id FROM room)
-		        UNION SELECT user_id FROM matrix_room_members WHERE room_pk = (SELECT id FROM room))
-		SELECT u.id, u.uuid, u.username, COALESCE(pr.matrix_user_id, ''),
-		       COALESCE((SELECT r.role FROM project_members r WHERE r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)), ''),
-		       mm.power_level, COALESCE(mm.membership, ''), COALESCE(mm.last_error, ''), mm.synced_at, u.is_active
+// roomMembersQuery selects a room's members (see RoomMembers) from the ids CTE (role
+// holders and the owners of the project's customer: project_members, and anyone with a
+// membership row); the filter in SQL keeps pagination and counting exact. Its ? is the
+// room's row id.
+const roomMembersQuery = `WITH room AS (SELECT id, project_id FROM matrix_rooms WHERE id = ?),
+	ids AS (SELECT user_id FROM project_members WHERE project_id = (SELECT project_id FROM room)
+	        UNION SELECT user_id FROM matrix_room_members WHERE room_pk = (SELECT id FROM room)),
+	rows AS (
+		SELECT u.id, u.uuid, u.username, u.full_name, COALESCE(pr.matrix_user_id, '') AS mxid,
+		       CASE WHEN u.is_active = 1 THEN COALESCE(r.role, '') ELSE '' END AS role,
+		       COALESCE(mm.staff_joined, 0) = 1 AND u.is_staff = 1 AND u.is_active = 1 AS staff,
+		       mm.power_level, COALESCE(mm.membership, '') AS membership, COALESCE(mm.last_error, '') AS last_error, mm.synced_at
 		FROM ids JOIN users u ON u.id = ids.user_id
+		LEFT JOIN project_members r ON r.user_id = u.id AND r.project_id = (SELECT project_id FROM room)
 		LEFT JOIN matrix_room_members mm ON mm.user_id = u.id AND mm.room_pk = (SELECT id FROM room)
-		LEFT JOIN matrix_user_profiles pr ON pr.user_id = u.id
-		ORDER BY u.username`, roomPK)
+		LEFT JOIN matrix_user_profiles pr ON pr.user_id = u.id)
+	SELECT %s FROM rows WHERE role != '' OR staff OR membership IN ('join', 'invite')`
+
+// RoomMembers lists a room's members by username: every active user with a role in the
+// project or owning its customer, staff who joined through the join action, and former members still joined or
+// invited on the homeserver (Role "", to be removed). A deactivated user is on the way
+// out whatever their role.
+func (s *Store) RoomMembers(ctx context.Context, roomPK int64) ([]*RoomMember, error) {
+	out, _, err := s.RoomMembersPage(ctx, roomPK, Page{Size: -1})
+	return out, err
+}
+
+// RoomMembersPage is one page of RoomMembers and the total count; a Page with a negative
+// Size is every member.
+func (s *Store) RoomMembersPage(ctx context.Context, roomPK int64, p Page) ([]*RoomMember, int, error) {
+	var total int
+	if err := s.r.QueryRowContext(ctx, fmt.Sprintf(roomMembersQuery, `COUNT(*)`), roomPK).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("db: count members of room %d: %w", roomPK, err)
+	}
+	q := fmt.Sprintf(roomMembersQuery, `id, uuid, username, full_name, mxid, role, staff, power_level, membership, last_error, synced_at`) +
+		` ORDER BY username, id`
+	args := []any{roomPK}
+	if p.Size >= 0 {
+		limit, offset := p.limitOffset()
+		q += ` LIMIT ? OFFSET ?`
+		args = append(args, limit, offset)
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("db: list members of room %d: %w", roomPK, err)
+		return nil, 0, fmt.Errorf("db: list members of room %d: %w", roomPK, err)
 	}
 	defer rows.Close()
 	var out []*RoomMember
 	for rows.Next() {
 		var m RoomMember
 		var pl, synced sql.NullInt64
-		var active bool
-		if err := rows.Scan(&m.UserID, &m.UserUUID, &m.Username, &m.MatrixUserID, &m.Role, &pl, &m.Membership, &m.LastError, &synced, &active); err != nil {
-			return nil, fmt.Errorf("db: list members of room %d: %w", roomPK, err)
-		}
-		if !active {
-			m.Role = "" // a deactivated user is on the way out whatever their role
-		}
-		if m.Role == "" && m.Membership != "join" && m.Membership != "invite" {
-			continue // gone, or never there
+		if err := rows.Scan(&m.UserID, &m.UserUUID, &m.Username, &m.FullName, &m.MatrixUserID, &m.Role, &m.StaffJoined, &pl,
+			&m.Membership, &m.LastError, &synced); err != nil {
+			return nil, 0, fmt.Errorf("db: list members of room %d: %w", roomPK, err)
 		}
 		if pl.Valid && m.Membership != "" {
 			m.PowerLevel = int(pl.Int64)
 		} else {
-			m.PowerLevel = RolePowerLevel(m.Role)
+			m.PowerLevel = MemberPowerLevel(m.Role, m.StaffJoined)
 		}
 		if synced.Valid {
 			m.SyncedAt = time.Unix(synced.Int64, 0).UTC()
 		}
 		out = append(out, &m)
 	}
-	return out, rows.Err()
+	return out, total, rows.Err()
 }
 
 // transitionTx moves a room to state `to` through the state machine, applying set (extra
@@ -298,38 +352,6 @@ func transitionTx(ctx context.Context, tx *sql.Tx, roomPK int64, to RoomState, s
 		return fmt.Errorf("db: room %d to %s: %w", roomPK, to, err)
 	}
 	return nil
-}
-
-// roomActionSet is what each staff action resets besides the state.
-var roomActionSet = map[string]string{
-	ActionRetry.Name:      `error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 1`,
-	ActionDisable.Name:    `attempts = 0, next_attempt_at = 0`,
-	ActionReactivate.Name: `error_message = '', attempts = 0, next_attempt_at = 0, members_dirty = 1`,
-}
-
-// ApplyRoomAction applies a staff action (ActionRetry, ActionDisable, ActionReactivate) to
-// the room with the given uuid and returns the room. A room in a state the action does not
-// apply to is *TransitionError; a missing room ErrNotFound.
-//
-//	retry       error -> creating, clearing the error and its attempts
-//	disable     active|error -> disabling; the worker removes every member, leaves, archives
-//	reactivate  archived -> active; members are synced again
-func (s *Store) ApplyRoomAction(ctx context.Context, uuid string, a RoomAction) (*Room, error) {
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		var state string
-		if err := tx.QueryRowContext(ctx, `SELECT id, state FROM matrix_rooms WHERE uuid = ?`, uuid).Scan(&id, &state); err != nil {
-			return notFound(err, "get room "+uuid)
-		}
-		if !a.Allowed(RoomState(state)) {
-			return &TransitionError{From: RoomState(state), To: a.To}
-		}
-		return transitionTx(ctx, tx, id, a.To, roomActionSet[a.Name])
-	})
-	if err != nil {
-		return nil, err
-	}
-	return s.RoomByUUID(ctx, uuid)
 }
 
 // ErrRoomNotQueued is returned by ClaimRoom when the room has nothing to do any more.

@@ -319,31 +319,6 @@ func TestRoomsOnePerProjectAndListFilters(t *testing.T) {
 	}
 }
 
-func TestRoomActionsFollowTheStateMachine(t *testing.T) {
-	ctx := context.Background()
-	s := openMigrated(t)
-	p := putProject(t, s, "p")
-	r, _ := s.CreateRoom(ctx, p.ID)
-	var te *TransitionError
-	if _, err := s.ApplyRoomAction(ctx, r.UUID, ActionRetry); !errors.As(err, &te) || te.From != RoomCreating {
-		t.Fatalf("retry of a creating room: %v", err)
-	}
-	if _, err := s.ApplyRoomAction(ctx, r.UUID, ActionDisable); !errors.As(err, &te) {
-		t.Fatalf("disable of a creating room: %v", err)
-	}
-	s.w.Exec(`UPDATE matrix_rooms SET state = 'error', error_message = 'M_FORBIDDEN: no', attempts = 8 WHERE id = ?`, r.ID)
-	got, err := s.ApplyRoomAction(ctx, r.UUID, ActionRetry)
-	if err != nil || got.State != RoomCreating || got.ErrorMessage != "" || got.Attempts != 0 || !got.MembersDirty {
-		t.Fatalf("retry: %+v, %v", got, err)
-	}
-	if _, err := s.ApplyRoomAction(ctx, r.UUID, ActionReactivate); !errors.As(err, &te) {
-		t.Fatalf("reactivate a creating room: %v", err)
-	}
-	if _, err := s.ApplyRoomAction(ctx, "nope", ActionRetry); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("retry of a missing room: %v", err)
-	}
-}
-
 // TestClaimProtocol: a write during a sync is not lost when the sync finishes, and a crash
 // leaves a claim that RecoverClaims puts back.
 func TestClaimProtocol(t *testing.T) {
@@ -523,34 +498,6 @@ func TestReprovisionTransaction(t *testing.T) {
 	// Nothing active: a second run resets nothing.
 	if c, _ := s.Reprovision(ctx, false); c.Rooms != 1 || c.Users != 1 {
 		t.Errorf("second run: %+v (want the one room and user that became active/provisioned again)", c)
-	}
-}
-
-func TestDeleteProjectGuardsLiveRooms(t *testing.T) {
-	ctx := context.Background()
-	s := openMigrated(t)
-	for _, tc := range []struct {
-		state  RoomState
-		roomID string
-		ok     bool
-	}{
-		{RoomActive, "!r:x", false},
-		{RoomError, "!r:x", false},
-		{RoomError, "", true},
-		{RoomCreating, "", false},
-		{RoomArchived, "!r:x", true},
-	} {
-		p := putProject(t, s, "p")
-		r, _ := s.CreateRoom(ctx, p.ID)
-		s.w.Exec(`UPDATE matrix_rooms SET state = ?, room_id = ? WHERE id = ?`, string(tc.state), tc.roomID, r.ID)
-		err := s.DeleteProject(ctx, p.UUID)
-		var he *ProjectHasRoomError
-		if tc.ok != (err == nil) || (!tc.ok && !errors.As(err, &he)) {
-			t.Errorf("delete with room %s %q: %v", tc.state, tc.roomID, err)
-		}
-	}
-	if err := s.DeleteProject(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("delete missing: %v", err)
 	}
 }
 

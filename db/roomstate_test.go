@@ -50,17 +50,33 @@ func TestRoomStateValid(t *testing.T) {
 	}
 }
 
-// TestRoomActions checks each staff action against every state.
+// TestRoomActions checks each room action against every state: from where it is offered,
+// and that an action that changes the state does so through the state machine.
 func TestRoomActions(t *testing.T) {
 	want := map[string][]RoomState{
-		"retry":      {RoomError},
-		"disable":    {RoomActive, RoomError},
-		"reactivate": {RoomArchived},
+		"retry":        {RoomError, RoomCreating, RoomDisabling},
+		"disable":      {RoomActive, RoomError},
+		"reactivate":   {RoomArchived},
+		"sync_members": {RoomActive, RoomCreating},
+		"join":         {RoomActive},
+		"leave":        {RoomActive},
+		"open":         {RoomActive},
+		"delete":       {RoomError, RoomCreating, RoomArchived},
 	}
-	for _, a := range []RoomAction{ActionRetry, ActionDisable, ActionReactivate} {
+	if len(RoomActions) != len(want) {
+		t.Fatalf("%d actions, the table has %d", len(RoomActions), len(want))
+	}
+	for _, a := range RoomActions {
+		w, ok := want[a.Name]
+		if !ok {
+			t.Errorf("action %s is not in the table", a.Name)
+		}
 		for _, from := range RoomStates {
-			if got, w := a.Allowed(from), slices.Contains(want[a.Name], from); got != w {
+			if got, w := a.Allowed(from), slices.Contains(w, from); got != w {
 				t.Errorf("%s from %s: allowed %v, want %v", a.Name, from, got, w)
+			}
+			if a.To != "" && a.Allowed(from) && !CanTransition(from, a.To) {
+				t.Errorf("%s from %s to %s is not a transition of the state machine", a.Name, from, a.To)
 			}
 		}
 	}

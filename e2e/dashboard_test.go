@@ -165,8 +165,13 @@ func TestDashboardEndToEnd(t *testing.T) {
 	}
 	sh.take(t, "rooms-error", false)
 
-	// Someone else retries it first: this page's button is stale, and says so.
-	api(t, srv, http.MethodPost, "/api/matrix-rooms/"+geminiRoom+"/retry/", nil, http.StatusOK, nil)
+	// Someone else retries it first, and the worker makes it active: this page's button
+	// is stale, and says so.
+	api(t, srv, http.MethodPost, "/api/matrix-rooms/"+geminiRoom+"/retry/", nil, http.StatusAccepted, nil)
+	b.WaitFor(60*time.Second, "Gemini to be active after that retry", func() bool {
+		r, err := srv.Store.RoomByUUID(context.Background(), geminiRoom)
+		return err == nil && r.State == db.RoomActive
+	})
 	b.Click("room-retry")
 	b.WaitFor(10*time.Second, "an error flash for the stale button", func() bool {
 		return strings.Contains(flashes(b), "Cannot retry a room in state")
@@ -180,10 +185,6 @@ func TestDashboardEndToEnd(t *testing.T) {
 			t.Errorf("console: %s", p)
 		}
 	}
-	b.WaitFor(60*time.Second, "Gemini to be active after that retry", func() bool {
-		r, err := srv.Store.RoomByUUID(context.Background(), geminiRoom)
-		return err == nil && r.State == db.RoomActive
-	})
 	if _, err := srv.Store.FailRoom(context.Background(), gemini.ID, "M_FORBIDDEN: simulated failure", 1, func(int) time.Duration { return time.Hour }); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 	b.WaitFor(10*time.Second, "the row to be swapped", func() bool {
 		return b.Count(`#rooms-table tr[data-state="error"]`) == 0 && b.Count(`#rooms-table tr[data-state]`) == 1
 	})
-	if f := flashes(b); !strings.Contains(f, "Room of Gemini queued for creation again.") {
+	if f := flashes(b); !strings.Contains(f, "Room of Gemini queued again.") {
 		t.Errorf("flashes after the htmx retry: %q", f)
 	}
 	b.Navigate("/rooms")

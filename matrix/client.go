@@ -4,6 +4,7 @@
 package matrix
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"time"
@@ -51,4 +52,15 @@ func Client(ms *db.MatrixSettings, httpClient *http.Client, userID id.UserID) (*
 	c.SetAppServiceUserID = userID != bot
 	c.DefaultHTTPRetries = 0 // our callers own retries and backoff
 	return c, nil
+}
+
+// JoinAs joins the managed user userID to roomID as themselves, through the appservice:
+// it accepts their pending invite (a room that is invite only refuses a user without one).
+func JoinAs(ctx context.Context, ms *db.MatrixSettings, httpClient *http.Client, userID id.UserID, roomID id.RoomID) error {
+	c, err := Client(ms, httpClient, userID)
+	if err != nil {
+		return err
+	}
+	_, err = c.JoinRoomByID(ctx, roomID)
+	return err
 }

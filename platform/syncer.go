@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"matrixas/bot"
 	"matrixas/db"
 	"matrixas/waldur"
 )
@@ -329,20 +330,16 @@ func (s *Syncer) apply(ctx context.Context, d *Diff) (db.SyncCounts, []string, e
 }
 
 // removeProject ends a project removed on the platform through the store function
-// behind DELETE /api/projects/{uuid}/ (its room is disabled with the project
-// termination notice). gone is false when the store refused for now (a room still
-// settling): the next run tries again.
+// behind DELETE /api/projects/{uuid}/: a project whose room is live is kept until its
+// room, disabled with the project termination notice, is archived, and then goes with it
+// (the worker does that); one with nothing on the homeserver goes at once. Either way it
+// is handled (gone); asking again while it is pending changes nothing.
 func (s *Syncer) removeProject(ctx context.Context, uuid string) (gone bool, err error) {
-	err = s.store.DeleteProject(ctx, uuid)
-	var hr *db.ProjectHasRoomError
-	var te *db.TransitionError
+	_, err = s.store.DeleteProject(ctx, uuid, bot.RoomDeactivated(true))
 	switch {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, db.ErrNotFound):
-		return false, nil
-	case errors.As(err, &hr), errors.As(err, &te):
-		s.log.Warn("platform sync: project removed on the platform, not yet here", "project", uuid, "reason", err.Error())
 		return false, nil
 	}
 	return false, fmt.Errorf("remove project %s: %w", uuid, err)

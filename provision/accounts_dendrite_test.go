@@ -385,6 +385,7 @@ func TestSessionOnDendrite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("send with the session: %v", err)
 	}
+	dendritetest.WaitVisible(t, bot, id.RoomID(roomID), sent.EventID) // Dendrite answers a send before it stores the event
 	evt, err := bot.GetEvent(ctx, id.RoomID(roomID), sent.EventID)
 	if err != nil {
 		t.Fatalf("the message is not in the room: %v", err)

@@ -200,7 +200,7 @@ func (w *Worker) makeRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	}
 	made := &created{invited: invite, levels: map[id.UserID]int{}}
 	for _, m := range desired {
-		made.levels[m.MatrixUserID] = db.RolePowerLevel(m.Role)
+		made.levels[m.MatrixUserID] = m.PowerLevel()
 	}
 	return made, nil
 }
@@ -239,7 +239,7 @@ func (w *Worker) findOrphan(ctx context.Context, bot *mautrix.Client, room *db.R
 func createRequest(ms *db.MatrixSettings, room *db.Room, desired []*db.DesiredMember) *mautrix.ReqCreateRoom {
 	users := map[id.UserID]int{ms.BotUserID(): db.BotPowerLevel}
 	for _, m := range desired {
-		if pl := db.RolePowerLevel(m.Role); pl > 0 && m.MatrixUserID != "" {
+		if pl := m.PowerLevel(); pl > 0 && m.MatrixUserID != "" {
 			users[m.MatrixUserID] = pl
 		}
 	}

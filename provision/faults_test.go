@@ -143,12 +143,11 @@ func (f *faultyHomeserver) healthy(w http.ResponseWriter, r *http.Request, answe
 		n := f.rooms
 		f.mu.Unlock()
 		answer(http.StatusOK, fmt.Sprintf(`{"room_id":"!room%d:localhost"}`, n))
-	case strings.HasSuffix(p, "/members"):
-		chunk := []map[string]any{{
+	case strings.HasSuffix(p, "/state") && r.Method == http.MethodGet: // the room's current state
+		b, _ := json.Marshal([]map[string]any{{
 			"type": "m.room.member", "state_key": f.bot, "sender": f.bot, "event_id": "$join", "room_id": roomIn(),
 			"content": map[string]any{"membership": "join"},
-		}}
-		b, _ := json.Marshal(map[string]any{"chunk": chunk})
+		}})
 		answer(http.StatusOK, string(b))
 	case strings.HasSuffix(p, "/joined_members"):
 		answer(http.StatusOK, fmt.Sprintf(`{"joined":{%q:{}}}`, f.bot))
@@ -390,7 +389,7 @@ func homeserverFault(t *testing.T, mode faultMode) {
 	}
 
 	// Staff retry: error -> creating -> active.
-	if _, err := store.ApplyRoomAction(ctx, parked.UUID, db.ActionRetry); err != nil {
+	if _, err := store.RetryRoom(ctx, parked.UUID); err != nil {
 		t.Fatal(err)
 	}
 	w.Wake()

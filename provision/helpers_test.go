@@ -85,8 +85,14 @@ func memDir(t *testing.T) string {
 // way setup does, and starts Dendrite with the registration.
 func newAppservice(t *testing.T, env map[string]string) *appservice {
 	t.Helper()
+	return newAppserviceWith(t, testserver.Options{Env: env})
+}
+
+// newAppserviceWith is newAppservice with every test server option.
+func newAppserviceWith(t *testing.T, opts testserver.Options) *appservice {
+	t.Helper()
 	ctx := context.Background()
-	ts := testserver.New(t, testserver.Options{Env: env})
+	ts := testserver.New(t, opts)
 	st := ts.Web.Settings()
 	if err := st.Set(ctx, appserviceSettings(ts.URL)); err != nil {
 		t.Fatal(err)

@@ -14,42 +14,51 @@ import (
 	"matrixas/matrix"
 )
 
-// syncRoom makes the room's members, power levels and name follow the project: every
-// active user with a role is registered, invited by the bot and joined (as themselves);
-// managed users without a role are kicked with "Role removed". Every member is tried;
-// the first failure is returned after the others were done and recorded.
-func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room, made *created) error {
+// syncRoom makes the room's members, power levels, names and display names follow the
+// project: every active user with a role (and staff who joined through the join action)
+// is registered, invited by the bot and joined (as themselves), under the display name
+// the platform gives them (full name, else username); managed users without a role are
+// kicked with "Role removed", and staff who left through the leave action leave as
+// themselves. Every member is tried; the first failure is returned after the others
+// were done and recorded. changed reports whether anyone was invited, joined or
+// removed (the room is then looked at again shortly: see roomJob).
+func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautrix.Client, room *db.Room, made *created) (changed bool, err error) {
 	roomID := room.RoomID
+	if roomID == "" {
+		return false, errRoomLost // archived before it ever reached the homeserver: make it now
+	}
 	desired, err := w.desiredMembers(ctx, ms, room)
 	if err != nil {
-		return err
+		return false, err
 	}
 	botID := ms.BotUserID()
-	var membership map[id.UserID]event.Membership
+	var membership map[id.UserID]memberState
 	if made != nil { // just created: nobody but the bot and the invited
-		membership = map[id.UserID]event.Membership{botID: event.MembershipJoin}
+		membership = map[id.UserID]memberState{botID: {Membership: event.MembershipJoin}}
 		for _, uid := range made.invited {
-			membership[uid] = event.MembershipInvite
+			membership[uid] = memberState{Membership: event.MembershipInvite}
 		}
 	} else {
 		membership, err = roomMembership(ctx, bot, roomID)
 		if err != nil && !unusable(err) {
-			return step("read members", err)
+			return false, step("read members", err)
 		}
 	}
-	if err != nil || membership[botID] != event.MembershipJoin {
-		// The bot is not in the room (as after an archive): rejoin, else start over.
+	if err != nil || membership[botID].Membership != event.MembershipJoin {
+		// The bot is not in the room (as after an archive made before archived rooms
+		// were kept): rejoin, else start over.
 		if _, jerr := bot.JoinRoomByID(ctx, roomID); jerr != nil {
 			if unusable(jerr) {
-				return errRoomLost
+				return false, errRoomLost
 			}
-			return step("rejoin room", jerr)
+			return false, step("rejoin room", jerr)
 		}
 		if membership, err = roomMembership(ctx, bot, roomID); err != nil {
-			return step("read members", err)
+			return false, step("read members", err)
 		}
 	}
 
+	w.log.Debug("member sync", "room_id", roomID, "members", membership)
 	var firstErr error
 	fail := func(err error) {
 		if firstErr == nil {
@@ -58,16 +67,34 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	}
 	var synced []db.MemberSync
 	want := map[id.UserID]int{}
+	var unchecked []int // members joined just now, whose display name no event said yet
 	for _, m := range desired {
 		uid := m.MatrixUserID
-		pl := db.RolePowerLevel(m.Role)
-		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(membership[uid]), PowerLevel: pl}
+		pl := m.PowerLevel()
+		cur := membership[uid]
+		ms2 := db.MemberSync{UserID: m.UserID, Membership: string(cur.Membership), PowerLevel: pl}
+		registered := !m.Provisioned
 		var err error
 		if m.Registration == db.RegistrationRefused {
 			err = &refusedError{RefusalMessage(m.Username, m.UserUUID, uid)}
 		} else {
 			want[uid] = pl
-			err = w.ensureMember(ctx, ms, bot, roomID, m, membership[uid])
+			err = w.ensureMember(ctx, ms, bot, roomID, m, cur.Membership)
+			if cur.Membership != event.MembershipJoin {
+				changed = true
+			}
+		}
+		if err == nil {
+			ms2.Membership = string(event.MembershipJoin)
+			switch {
+			case registered && m.Provisioned: // registered just now, under this name
+			case cur.Membership == event.MembershipJoin: // its member event says its name
+				if cur.Displayname != m.DisplayName() {
+					err = w.setDisplayName(ctx, ms, uid, m.DisplayName())
+				}
+			default:
+				unchecked = append(unchecked, len(synced))
+			}
 		}
 		if errors.Is(err, ErrAccountRefused) {
 			// Someone else's account: never invited nor given a level, and not the
@@ -77,29 +104,57 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		} else if err != nil {
 			ms2.LastError = describe(ms, err)
 			fail(err)
-		} else {
-			ms2.Membership = string(event.MembershipJoin)
 		}
 		synced = append(synced, ms2)
 	}
+	if len(unchecked) > 0 {
+		// Their join events carry their profiles' names: one read for all of them.
+		now, err := roomMembership(ctx, bot, roomID)
+		if err != nil {
+			fail(step("read members", err))
+		}
+		for _, i := range unchecked {
+			m := desired[i]
+			if err != nil || now[m.MatrixUserID].Displayname == m.DisplayName() {
+				continue
+			}
+			if serr := w.setDisplayName(ctx, ms, m.MatrixUserID, m.DisplayName()); serr != nil {
+				synced[i].LastError = describe(ms, serr)
+				fail(serr)
+			}
+		}
+	}
 
-	// Managed users in the room without a role: kick them.
+	// Managed users in the room without a role: kick them; staff who left through the
+	// leave action leave as themselves.
 	var others []id.UserID
 	for uid, mem := range membership {
-		if _, ok := want[uid]; !ok && uid != botID && (mem == event.MembershipJoin || mem == event.MembershipInvite) {
+		if _, ok := want[uid]; !ok && uid != botID && (mem.Membership == event.MembershipJoin || mem.Membership == event.MembershipInvite) {
 			others = append(others, uid)
 		}
 	}
 	slices.Sort(others)
 	managed, err := w.store.ManagedUsers(ctx, others)
 	if err != nil {
-		return err
+		return changed, err
+	}
+	leaving, err := w.store.StaffLeaving(ctx, room.ID)
+	if err != nil {
+		return changed, err
 	}
 	var pending []int64 // former members still in the room
 	for _, uid := range others {
 		userPK, ok := managed[uid]
 		if !ok {
 			continue // not an account this appservice manages: leave it to the room's admins
+		}
+		changed = true
+		if leaving[userPK] {
+			if err := w.leaveAs(ctx, ms, uid, roomID); err != nil {
+				fail(step("leave as "+uid.String(), err))
+				pending = append(pending, userPK)
+			}
+			continue
 		}
 		_, err := bot.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: uid, Reason: ReasonRoleRemoved})
 		if err != nil {
@@ -120,9 +175,29 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 		}
 	}
 	if err := w.store.SaveMembers(context.WithoutCancel(ctx), room.ID, synced, pending); err != nil {
+		return changed, err
+	}
+	return changed, firstErr
+}
+
+// leaveAs makes a managed user leave the room as themselves (a staff member's leave).
+func (w *Worker) leaveAs(ctx context.Context, ms *db.MatrixSettings, uid id.UserID, roomID id.RoomID) error {
+	user, err := matrix.Client(ms, w.opts.HTTPClient, uid)
+	if err != nil {
 		return err
 	}
-	return firstErr
+	_, err = user.LeaveRoom(ctx, roomID, &mautrix.ReqLeave{})
+	return err
+}
+
+// setDisplayName sets a managed user's display name, as the user (the homeserver
+// updates their member event in every room).
+func (w *Worker) setDisplayName(ctx context.Context, ms *db.MatrixSettings, uid id.UserID, name string) error {
+	user, err := matrix.Client(ms, w.opts.HTTPClient, uid)
+	if err != nil {
+		return err
+	}
+	return step("set display name of "+uid.String(), user.SetDisplayName(ctx, name))
 }
 
 // ensureMember brings one desired member to "join": registered, invited, joined.
@@ -155,19 +230,25 @@ func (w *Worker) ensureMember(ctx context.Context, ms *db.MatrixSettings, bot *m
 	return nil
 }
 
-// roomMembership reads every member's membership in the room (as the bot sees it).
-func roomMembership(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) (map[id.UserID]event.Membership, error) {
-	resp, err := bot.Members(ctx, roomID)
+// memberState is a member's membership and display name in a room, from their member event.
+type memberState struct {
+	Membership  event.Membership
+	Displayname string
+}
+
+// roomMembership reads every member's membership and display name in the room (as the
+// bot sees it) from the room's current state. Not from /members: Dendrite serves that
+// from its sync component, which lags the room behind by moments, so a sync right after
+// the kicks of a disable would take members kicked a moment ago for joined ones.
+func roomMembership(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) (map[id.UserID]memberState, error) {
+	state, err := bot.State(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	out := map[id.UserID]event.Membership{}
-	for _, evt := range resp.Chunk {
-		if evt.StateKey == nil {
-			continue
-		}
+	out := map[id.UserID]memberState{}
+	for key, evt := range state[event.StateMember] {
 		if m := evt.Content.AsMember(); m != nil {
-			out[id.UserID(*evt.StateKey)] = m.Membership
+			out[id.UserID(key)] = memberState{Membership: m.Membership, Displayname: m.Displayname}
 		}
 	}
 	return out, nil
@@ -192,7 +273,7 @@ func (w *Worker) desiredMembers(ctx context.Context, ms *db.MatrixSettings, room
 }
 
 // syncPowerLevels makes the room's power levels follow the roles (want, from
-// db.RolePowerLevel; the bot db.BotPowerLevel), everyone else of ours the default 0;
+// db.MemberPowerLevel; the bot db.BotPowerLevel), everyone else of ours the default 0;
 // invite, kick, ban, redact and state events need the bot's level, messages 0. Users the
 // appservice does not manage keep theirs.
 func (w *Worker) syncPowerLevels(ctx context.Context, bot *mautrix.Client, roomID id.RoomID, botID id.UserID, want map[id.UserID]int) error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
@@ -143,10 +142,7 @@ func (w *Worker) provisionUser(ctx context.Context, ms *db.MatrixSettings, a acc
 	if err != nil {
 		return err
 	}
-	name := strings.TrimSpace(a.FullName)
-	if name == "" {
-		name = a.Username
-	}
+	name := db.DisplayName(a.FullName, a.Username)
 	// Setting a display name sends a member event to every room the user is in: only
 	// when it changed. A new account is in no room and has the default name: set it.
 	if !fresh {

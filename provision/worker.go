@@ -41,6 +41,26 @@ type Options struct {
 	CreateSettle time.Duration
 	// AutoCreateRooms queues a room for every project that has none, at start.
 	AutoCreateRooms bool
+	// ExportBeforeArchive makes the disable path export the room's history (an
+	// on_deletion export, which the export job runs) and archive the room only once that
+	// export completed (MATRIX_HISTORY_EXPORT_ENABLED). Off: rooms are archived without.
+	ExportBeforeArchive bool
+	// ExportTimeout bounds the wait for that export (default 10m); an export that fails
+	// or takes longer sends the room to state error with the reason.
+	ExportTimeout time.Duration
+	// ExportQueued is called when the disable path has queued an export, to wake the
+	// export job; nil = nobody to wake.
+	ExportQueued func()
+	// RemoveExportFiles deletes the files of the export with the given uuid (a disable
+	// with delete_history deletes the room's exports, files first); nil = exports have
+	// no files to remove.
+	RemoveExportFiles func(exportUUID string) error
+	// DisableWait is how soon a disable waiting for its notice or its export looks again
+	// (default 1s).
+	DisableWait time.Duration
+	// Recheck is how soon a member sync that changed who is in the room is followed by a
+	// look at the room's state (default 3s).
+	Recheck time.Duration
 	// HTTPClient calls the homeserver (default: 3s connect, 10s per request).
 	HTTPClient *http.Client
 	// Observer is told the outcome of every job (metrics); nil = nobody.
@@ -68,6 +88,15 @@ func (o *Options) defaults() {
 	}
 	if o.CreateSettle <= 0 {
 		o.CreateSettle = 20 * time.Second
+	}
+	if o.ExportTimeout <= 0 {
+		o.ExportTimeout = 10 * time.Minute
+	}
+	if o.DisableWait <= 0 {
+		o.DisableWait = time.Second
+	}
+	if o.Recheck <= 0 {
+		o.Recheck = 3 * time.Second
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = matrix.HTTPClient(3*time.Second, 10*time.Second)

@@ -72,8 +72,8 @@ func (f *fakeHS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.aliased = append(f.aliased, p)
 		f.mu.Unlock()
 		reply(http.StatusOK, `{}`)
-	case strings.HasSuffix(p, "/members"):
-		reply(http.StatusOK, `{"chunk":[{"type":"m.room.member","state_key":"@bot:hs.test","sender":"@bot:hs.test","content":{"membership":"join"}}]}`)
+	case r.Method == http.MethodGet && strings.HasSuffix(p, "/state"): // the room's current state
+		reply(http.StatusOK, `[{"type":"m.room.member","state_key":"@bot:hs.test","sender":"@bot:hs.test","content":{"membership":"join"}}]`)
 	case strings.Contains(p, "/state/m.room.power_levels"):
 		if r.Method == http.MethodGet {
 			reply(http.StatusOK, `{"users":{"@bot:hs.test":100},"invite":100,"kick":100,"ban":100,"redact":100,"state_default":100,"events_default":0}`)

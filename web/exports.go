@@ -31,10 +31,7 @@ func newExportJob(cfg *Config, store *db.Store, st *db.Settings, log *slog.Logge
 		}
 		key = k
 	}
-	dir := cfg.Export.Dir
-	if dir == "" {
-		dir = export.DefaultDir(cfg.DatabasePath)
-	}
+	dir := exportDir(cfg)
 	rio := cfg.Export.RoomIO
 	if rio == nil {
 		// A history page is small, but an attachment may take the whole download limit:
@@ -55,4 +52,12 @@ func newExportJob(cfg *Config, store *db.Store, st *db.Settings, log *slog.Logge
 		Observer:      m,
 		Logger:        log,
 	})
+}
+
+// exportDir is the folder of the export files: EXPORT_DIR, else beside the database.
+func exportDir(cfg *Config) string {
+	if cfg.Export.Dir != "" {
+		return cfg.Export.Dir
+	}
+	return export.DefaultDir(cfg.DatabasePath)
 }

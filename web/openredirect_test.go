@@ -133,6 +133,16 @@ func TestRedirectTargetsStayLocal(t *testing.T) {
 		{"POST /rooms/{uuid}/retry", "/rooms/" + room.UUID, formPost("/rooms/"+room.UUID+"/retry", nil, staff)},
 		{"POST /rooms/{uuid}/disable", "/rooms/" + room.UUID, formPost("/rooms/"+room.UUID+"/disable", nil, staff)},
 		{"POST /rooms/{uuid}/reactivate", "/rooms/" + room.UUID, formPost("/rooms/"+room.UUID+"/reactivate", nil, staff)},
+		{"POST /rooms/{uuid}/sync-members", "/rooms/" + room.UUID, formPost("/rooms/"+room.UUID+"/sync-members", nil, staff)},
+		{"POST /rooms/{uuid}/join", "/rooms/" + room.UUID, formPost("/rooms/"+room.UUID+"/join", nil, staff)},
+		{"POST /rooms/{uuid}/leave", "/rooms/" + room.UUID, formPost("/rooms/"+room.UUID+"/leave", nil, staff)},
+		{"POST /rooms/{uuid}/delete", "/rooms", func(t *testing.T, next string) *http.Response {
+			// Each delete needs a room of its own: the first one deletes it.
+			var p, r struct{ UUID string }
+			ts.JSON(t, http.MethodPost, "/api/projects/", ts.StaffToken, map[string]any{"name": "Deleted"}, &p)
+			ts.JSON(t, http.MethodPost, "/api/matrix-rooms/", ts.StaffToken, map[string]any{"project": p.UUID}, &r)
+			return formPost("/rooms/"+r.UUID+"/delete", nil, staff)(t, next)
+		}},
 	}
 	for _, h := range handlers {
 		t.Run(h.name, func(t *testing.T) {

@@ -20,6 +20,8 @@ import (
 	"matrixas/bot"
 	"matrixas/db"
 	"matrixas/diagnostics"
+	"matrixas/export"
+	"matrixas/exports"
 	"matrixas/handlers/api"
 	"matrixas/handlers/appservice"
 	"matrixas/handlers/health"
@@ -78,6 +80,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 	m.CollectStore(store)
 	m.CollectOutbox(store)
 	webhookErrors := appservice.NewErrorWindow()
+	var exportJob *exports.Job // made after the worker, whose Wake it calls
 	worker := provision.New(store, settings, log, provision.Options{
 		Concurrency:     cfg.Provision.Concurrency,
 		MaxAttempts:     cfg.Provision.MaxAttempts,
@@ -87,9 +90,16 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		AutoCreateRooms: cfg.Provision.AutoCreateRooms,
 		HTTPClient:      m.InstrumentClient(matrix.HTTPClient(3*time.Second, 10*time.Second), metrics.CallerWorker),
 		Observer:        m,
+		// With history export on, the disable path exports the room before archiving it
+		// (MATRIX_HISTORY_EXPORT_ENABLED); the job is woken for it.
+		ExportBeforeArchive: cfg.Provision.ExportBeforeArchive || cfg.Export.Enabled,
+		ExportTimeout:       cfg.Provision.ExportTimeout,
+		ExportQueued:        func() { exportJob.Wake() },
+		// A disable with delete_history deletes the room's exports, files first.
+		RemoveExportFiles: func(uuid string) error { return export.RemoveFiles(exportDir(cfg), uuid) },
 	})
-	exportJob, err := newExportJob(cfg, store, settings, log, m, worker.Wake)
-	if err != nil {
+	// An export that finishes wakes the worker: a room waiting for it is archived.
+	if exportJob, err = newExportJob(cfg, store, settings, log, m, worker.Wake); err != nil {
 		return nil, err
 	}
 	// The platform sync (nil parts without WALDUR_URL). plat.Client is the configured
@@ -306,6 +316,10 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/rooms/{uuid}/retry", u.RoomRetry)
 			r.Post("/rooms/{uuid}/disable", u.RoomDisable)
 			r.Post("/rooms/{uuid}/reactivate", u.RoomReactivate)
+			r.Post("/rooms/{uuid}/sync-members", u.RoomSyncMembers)
+			r.Post("/rooms/{uuid}/join", u.RoomJoin)
+			r.Post("/rooms/{uuid}/leave", u.RoomLeave)
+			r.Post("/rooms/{uuid}/delete", u.RoomDelete)
 			r.Post("/rooms/{uuid}/export_history", u.RoomExportHistory)
 			r.Get("/rooms/{uuid}/exports", u.RoomExports)
 			r.Get("/exports", u.ExportsPage)
@@ -375,10 +389,16 @@ func (s *Server) Routes() http.Handler {
 				r.Delete("/customers/{uuid}/owners/{user}/", a.RemoveOwner)
 				r.Get("/matrix-rooms/", a.ListRooms)
 				r.Post("/matrix-rooms/", a.CreateRoom)
+				r.Get("/matrix-rooms/eligible_projects/", a.EligibleProjects)
 				r.Get("/matrix-rooms/{uuid}/", a.GetRoom)
+				r.Delete("/matrix-rooms/{uuid}/", a.DeleteRoom)
+				r.Get("/matrix-rooms/{uuid}/members/", a.ListRoomMembers)
+				r.Post("/matrix-rooms/{uuid}/sync_members/", a.SyncRoomMembers)
 				r.Post("/matrix-rooms/{uuid}/retry/", a.RetryRoom)
 				r.Post("/matrix-rooms/{uuid}/disable/", a.DisableRoom)
 				r.Post("/matrix-rooms/{uuid}/reactivate/", a.ReactivateRoom)
+				r.Post("/matrix-rooms/{uuid}/join/", a.JoinRoom)
+				r.Post("/matrix-rooms/{uuid}/leave/", a.LeaveRoom)
 				r.Post("/matrix-rooms/{uuid}/export_history/", a.ExportHistory)
 				r.Post("/matrix-rooms/{uuid}/messages/", a.SendMessage)
 				r.Get("/matrix-user-profiles/", a.ListProfiles)
@@ -391,11 +411,13 @@ func (s *Server) Routes() http.Handler {
 				r.Get("/matrix-exports/{uuid}/download/export/", a.DownloadExport)
 				r.Get("/matrix-exports/{uuid}/download/media/", a.DownloadExportMedia)
 			})
-			// The caller's own Matrix account: any authenticated user.
+			// Any authenticated caller, writes included: the caller's own Matrix account,
+			// and what members do with their own rooms.
 			r.Group(func(r chi.Router) {
 				r.Use(requireUser)
 				r.Get("/matrix/credentials/", a.Credentials)
 				r.Post("/matrix/session/", a.Session)
+				r.Post("/matrix-rooms/{uuid}/open/", a.OpenRoom)
 			})
 		})
 	})

@@ -266,14 +266,18 @@ func TestAPIProjectsAndMembers(t *testing.T) {
 		t.Errorf("failed writes changed the members: %+v", members)
 	}
 
-	// A project whose room is queued cannot be deleted; without a room it can.
+	// A project whose room is only queued (nothing on the homeserver, no worker on it)
+	// goes at once, with the room; so does one without a room.
 	var room map[string]any
 	if code := s.JSON(t, http.MethodPost, "/api/matrix-rooms/", s.StaffToken, map[string]string{"project": id}, &room); code != http.StatusCreated {
 		t.Fatalf("create room: %d", code)
 	}
 	resp, body = s.Request(t, http.MethodDelete, "/api/projects/"+id+"/", s.StaffToken, nil)
-	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), `"state":"creating"`) {
-		t.Errorf("delete with a room being created: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("delete with a room queued: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := s.Request(t, http.MethodGet, "/api/matrix-rooms/"+room["uuid"].(string)+"/", s.StaffToken, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the queued room outlived its project: %d", resp.StatusCode)
 	}
 	other := mkProject(t, s, "Other")
 	if resp, _ := s.Request(t, http.MethodDelete, "/api/projects/"+other.UUID+"/", s.StaffToken, nil); resp.StatusCode != http.StatusNoContent {
@@ -393,22 +397,24 @@ func TestAPIRoomsListCreateAndActions(t *testing.T) {
 		}
 	}
 
-	// Actions: an illegal transition is 409 with the current state.
+	// Actions: 202 with the room; an illegal transition is 409 with the current state.
 	for _, tc := range []struct {
 		room      string
 		action    string
 		want      int
 		wantState string
 	}{
-		{rooms[0].UUID, "retry", http.StatusConflict, "creating"},
+		{rooms[0].UUID, "retry", http.StatusAccepted, "creating"},
 		{rooms[0].UUID, "disable", http.StatusConflict, "creating"},
 		{rooms[0].UUID, "reactivate", http.StatusConflict, "creating"},
 		{rooms[1].UUID, "retry", http.StatusConflict, "active"},
 		{rooms[1].UUID, "reactivate", http.StatusConflict, "active"},
-		{rooms[1].UUID, "disable", http.StatusOK, "disabling"},
+		{rooms[1].UUID, "disable", http.StatusAccepted, "disabling"},
 		{rooms[1].UUID, "disable", http.StatusConflict, "disabling"},
-		{rooms[11].UUID, "retry", http.StatusOK, "creating"},
+		{rooms[1].UUID, "retry", http.StatusAccepted, "disabling"},
+		{rooms[11].UUID, "retry", http.StatusAccepted, "creating"},
 		{db.NewUUID(), "retry", http.StatusNotFound, ""},
+		{"not-a-uuid", "disable", http.StatusNotFound, ""},
 	} {
 		var out map[string]any
 		code := s.JSON(t, http.MethodPost, "/api/matrix-rooms/"+tc.room+"/"+tc.action+"/", s.StaffToken, nil, &out)

@@ -102,7 +102,7 @@ func TestAPISendMessage(t *testing.T) {
 	}
 
 	// A room that is not active: 409 with its state, nothing queued.
-	if _, err := s.Store.ApplyRoomAction(context.Background(), room.UUID, db.ActionDisable); err != nil {
+	if _, err := s.Store.DisableRoom(context.Background(), room.UUID, false, "Chat room was deactivated"); err != nil {
 		t.Fatal(err)
 	}
 	resp, b := s.Request(t, http.MethodPost, path, s.StaffToken, map[string]any{"body": "too late"})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"matrixas/bot"
 	"matrixas/db"
 	"matrixas/handlers/respond"
 )
@@ -24,12 +25,15 @@ type ProjectJSON struct {
 	Room         *string `json:"room"`          // the room's uuid, null when none
 	RoomState    *string `json:"room_state"`    // null when no room
 	MemberCount  int     `json:"member_count"`
-	Created      *string `json:"created"`
-	Modified     *string `json:"modified"`
+	// Deleting: deleted while its room had to be disabled first; it goes once the room
+	// is archived.
+	Deleting bool    `json:"deleting"`
+	Created  *string `json:"created"`
+	Modified *string `json:"modified"`
 }
 
 func projectJSON(p *db.Project) ProjectJSON {
-	out := ProjectJSON{UUID: p.UUID, Name: p.Name, Description: p.Description, MemberCount: p.MemberCount,
+	out := ProjectJSON{UUID: p.UUID, Name: p.Name, Description: p.Description, MemberCount: p.MemberCount, Deleting: p.Deleting,
 		Source: sourceName(p.Source), Created: apiTime(p.CreatedAt), Modified: apiTime(p.ModifiedAt)}
 	if p.CustomerUUID != "" {
 		c, n := p.CustomerUUID, p.CustomerName
@@ -196,28 +200,34 @@ func (h *Handler) saveProject(w http.ResponseWriter, r *http.Request, in db.Dire
 	respond.JSON(w, status, projectJSON(p))
 }
 
-// DeleteProject is DELETE /api/projects/{uuid}/: 204; 409 while the project's room may
-// still have members on the homeserver (disable it first), and for a project the
-// platform sync owns (it goes when the platform removes it).
+// DeleteProject is DELETE /api/projects/{uuid}/. A project whose room has nothing on the
+// homeserver to close (no room, archived, never created) is deleted with it: 204. One
+// whose room is live takes the disable path first ("Chat room was deactivated due to
+// project termination" posted, everyone removed, the history exported) and is deleted
+// with its room once that is archived: 202 with the project, "deleting": true, until
+// then (asking again answers the same). A project the platform sync owns is 409 (it goes
+// when the platform removes it).
 func (h *Handler) DeleteProject(w http.ResponseWriter, r *http.Request) {
 	p, ok := h.writableProject(w, r)
 	if !ok {
 		return
 	}
-	err := h.Store.DeleteProject(r.Context(), p.UUID)
-	var hr *db.ProjectHasRoomError
+	deleted, err := h.Store.DeleteProject(r.Context(), p.UUID, bot.RoomDeactivated(true))
 	switch {
-	case errors.As(err, &hr):
-		respond.JSON(w, http.StatusConflict, map[string]string{
-			"detail": fmt.Sprintf("The project's Matrix room is %s: disable it and wait until it is archived before deleting the project.", hr.State),
-			"state":  string(hr.State),
-		})
 	case errors.Is(err, db.ErrNotFound):
 		respond.Fail(w, r, http.StatusNotFound, "Not found.")
 	case err != nil:
 		respond.ServerError(w, r, err)
-	default:
+	case deleted:
 		w.WriteHeader(http.StatusNoContent)
+	default:
+		h.wake()
+		h.wakeBot()
+		if p, err = h.Store.ProjectByUUID(r.Context(), p.UUID); err != nil {
+			respond.ServerError(w, r, err)
+			return
+		}
+		respond.JSON(w, http.StatusAccepted, projectJSON(p))
 	}
 }
 

@@ -99,6 +99,28 @@ func ReadFields(r *http.Request) (map[string]string, error) {
 	}
 }
 
+// ReadOptionalFields is ReadFields for a body that may be left out: no body at all (or
+// only white space) is no fields, whatever the Content-Type says, as for an action
+// whose every field has a default.
+func ReadOptionalFields(r *http.Request) (map[string]string, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return map[string]string{}, nil
+	}
+	body, err := io.ReadAll(r.Body) // bounded by the body limit
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errBodyTooLarge
+		}
+		return nil, BadBodyError{"The request body could not be read."}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return map[string]string{}, nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return ReadFields(r)
+}
+
 // DecodeJSON decodes one JSON value from the body into dst, refusing trailing data and
 // text that is not UTF-8 (which encoding/json would silently rewrite).
 func DecodeJSON(r *http.Request, dst any) error {

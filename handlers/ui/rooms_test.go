@@ -226,16 +226,17 @@ func TestRoomActions(t *testing.T) {
 		t.Fatalf("room page: retry button %d, error %q", doc.Find(tid("room-retry")).Length(), textOf(doc, "room-error-message"))
 	}
 	got := postRedirectFlash(t, srv, c, "/rooms/"+room+"/retry", url.Values{"next": {"/rooms/" + room}}, "/rooms/"+room)
-	if len(got) != 1 || got[0] != "success: Room of Apollo queued for creation again." {
+	if len(got) != 1 || got[0] != "success: Room of Apollo queued again." {
 		t.Errorf("retry: %q", got)
 	}
 	if r, _ := srv.Store.RoomByUUID(context.Background(), room); r.State != db.RoomCreating || r.ErrorMessage != "" {
 		t.Errorf("after retry: %s %q", r.State, r.ErrorMessage)
 	}
-	// A second retry is an illegal transition now: an error flash, nothing changes.
-	got = postRedirectFlash(t, srv, c, "/rooms/"+room+"/retry", url.Values{"next": {"/rooms?state=creating"}}, "/rooms?state=creating")
-	if len(got) != 1 || !strings.HasPrefix(got[0], "error: Cannot retry a room in state creating") {
-		t.Errorf("illegal retry: %q", got)
+	// Reactivating a room being created is an illegal transition: an error flash,
+	// nothing changes.
+	got = postRedirectFlash(t, srv, c, "/rooms/"+room+"/reactivate", url.Values{"next": {"/rooms?state=creating"}}, "/rooms?state=creating")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "error: Cannot reactivate a room in state creating") {
+		t.Errorf("illegal reactivate: %q", got)
 	}
 	// next cannot send the browser elsewhere.
 	resp, _ := postForm(t, srv, c, "/rooms/"+room+"/retry", url.Values{"next": {"//evil.example/x"}})
@@ -307,7 +308,7 @@ func TestRoomDetailMembers(t *testing.T) {
 			t.Errorf("%s row lacks the Matrix id: %q", user, row.Text())
 		}
 	}
-	if got, want := textOf(doc, "power-rule"), "Project admins and the owners of the project's customer get power level 50, managers 0, members 0; the bot has 100."; got != want {
+	if got, want := textOf(doc, "power-rule"), "Project admins and the owners of the project's customer get power level 50, managers 0, members 0, staff who join through Join 50; the bot has 100."; got != want {
 		t.Errorf("power rule %q, want %q", got, want)
 	}
 	if resp, _ := getPage(t, srv, c, "/rooms/not-a-uuid"); resp.StatusCode != http.StatusNotFound {
@@ -462,5 +463,116 @@ func TestReprovisionPage(t *testing.T) {
 	}
 	if doc.Find("header").Length() != 0 {
 		t.Error("the progress fragment is a whole page")
+	}
+}
+
+// actionButtons lists the room page's action buttons (their data-testid, in order).
+func actionButtons(doc *goquery.Document) []string {
+	var out []string
+	doc.Find(tid("room-actions") + ` button`).Each(func(_ int, s *goquery.Selection) {
+		v, _ := s.Attr("data-testid")
+		out = append(out, v)
+	})
+	return out
+}
+
+// TestRoomPageActions: the room page offers every action its state allows, as forms that
+// work without JavaScript: sync members, join and leave (announced in the room), disable
+// with the choice to delete the history exports, reactivate and delete the record.
+func TestRoomPageActions(t *testing.T) {
+	srv := testserver.New(t)
+	c := srv.Browser(t)
+	ctx := context.Background()
+	dir := newDirectory(t, srv)
+	dir.user(t, "ann", true)
+	dir.project(t, "Apollo", map[string]string{"ann": "admin"}, true)
+	room, pk := dir.rooms["Apollo"], dir.roomPK(t, "Apollo")
+	page := "/rooms/" + room
+
+	_, doc := getPage(t, srv, c, page)
+	if got := actionButtons(doc); strings.Join(got, " ") != "room-sync-members room-retry room-delete" {
+		t.Errorf("creating: buttons %v", got)
+	}
+	dir.activate(t, "Apollo")
+	_, doc = getPage(t, srv, c, page)
+	if got := actionButtons(doc); strings.Join(got, " ") != "room-sync-members room-join room-disable" {
+		t.Errorf("active: buttons %v", got)
+	}
+	assertAccessible(t, doc)
+
+	if got := postRedirectFlash(t, srv, c, page+"/sync-members", url.Values{"next": {page}}, page); len(got) != 1 || !strings.HasPrefix(got[0], "success: Members of the room of Apollo") {
+		t.Errorf("sync members: %q", got)
+	}
+	// With htmx, the page's body is swapped: the Join button becomes Leave, the staff
+	// member is listed, and the flash comes along.
+	resp, doc := postForm(t, srv, c, page+"/join", url.Values{"next": {page}}, "HX-Request", "true", "HX-Target", "room-detail")
+	if resp.StatusCode != http.StatusOK || doc.Find("#room-detail").Length() != 1 || doc.Find(tid("room-leave")).Length() != 1 ||
+		doc.Find(tid("member-staff")).Length() != 1 {
+		t.Errorf("htmx join: %d %s", resp.StatusCode, strings.Join(strings.Fields(doc.Text()), " "))
+	}
+	if f := flashes(doc); len(f) != 1 || !strings.HasPrefix(f[0], "success: You are joining the room of Apollo") {
+		t.Errorf("htmx join flash: %q", f)
+	}
+	if hx, _ := doc.Find(tid("room-action-leave")).Attr("hx-target"); hx != "#room-detail" {
+		t.Errorf("the page's forms swap %q", hx)
+	}
+	_, doc = getPage(t, srv, c, page)
+	if got := actionButtons(doc); strings.Join(got, " ") != "room-sync-members room-leave room-disable" {
+		t.Errorf("active, joined: buttons %v", got)
+	}
+	staffRow := doc.Find(tid("member-staff"))
+	if strings.TrimSpace(staffRow.Find(tid("member-power")).Text()) != "50 (moderator)" || !strings.Contains(staffRow.Text(), "Staff") {
+		t.Errorf("the staff member's row: %q", strings.Join(strings.Fields(staffRow.Text()), " "))
+	}
+	got := postRedirectFlash(t, srv, c, page+"/leave", url.Values{"next": {page}}, page)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "success: You are leaving the room of Apollo") {
+		t.Errorf("leave: %q", got)
+	}
+	got = postRedirectFlash(t, srv, c, page+"/leave", url.Values{"next": {page}}, page)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "error: You have not joined this room") {
+		t.Errorf("leave again: %q", got)
+	}
+	ms, _ := srv.Store.RoomOutbox(ctx, pk, 10)
+	if len(ms) != 2 || ms[1].Body != "Staff joined the room." || ms[0].Body != "Staff left the room." {
+		t.Errorf("notices: %+v", ms)
+	}
+
+	// Disable, deleting the history exports.
+	if doc.Find(tid("room-delete-history")).Length() != 1 {
+		t.Errorf("the disable form has no delete-history choice")
+	}
+	postRedirectFlash(t, srv, c, page+"/disable", url.Values{"next": {page}, "delete_history": {"true"}}, page)
+	if r, _ := srv.Store.RoomByUUID(ctx, room); r.State != db.RoomDisabling || !r.DeleteHistory {
+		t.Errorf("after disable: %s, delete history %v", r.State, r.DeleteHistory)
+	}
+	_, doc = getPage(t, srv, c, page)
+	if got := actionButtons(doc); strings.Join(got, " ") != "room-retry" {
+		t.Errorf("disabling: buttons %v", got)
+	}
+	if _, err := srv.Store.FinishRoomDisable(ctx, pk); err != nil {
+		t.Fatal(err)
+	}
+	_, doc = getPage(t, srv, c, page)
+	if got := actionButtons(doc); strings.Join(got, " ") != "room-reactivate room-delete" {
+		t.Errorf("archived: buttons %v", got)
+	}
+	// The record goes; its page with it, so back to the list (htmx is sent there).
+	_, other := dir.project(t, "Gemini", nil, true), dir.rooms["Gemini"]
+	resp, _ = postForm(t, srv, c, "/rooms/"+other+"/delete", url.Values{"next": {"/rooms/" + other}}, "HX-Request", "true", "HX-Target", "room-detail")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("HX-Redirect") != "/rooms" {
+		t.Errorf("htmx delete: %d, HX-Redirect %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
+	}
+	if _, doc := getPage(t, srv, c, "/rooms"); len(flashes(doc)) != 1 || !strings.Contains(flashes(doc)[0], "record of Gemini was deleted") {
+		t.Errorf("the list after the htmx delete: flashes %q", flashes(doc))
+	}
+	got = postRedirectFlash(t, srv, c, page+"/delete", url.Values{"next": {page}}, "/rooms")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "success: The room record of Apollo was deleted") {
+		t.Errorf("delete: %q", got)
+	}
+	if resp, _ := getPage(t, srv, c, page); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("deleted room's page: %d", resp.StatusCode)
+	}
+	if resp, _ := postForm(t, srv, c, page+"/delete", url.Values{"next": {page}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("delete again: %d", resp.StatusCode)
 	}
 }

@@ -73,13 +73,14 @@ type Options struct {
 	DatabasePath string
 	// Listen on this address instead of a random loopback port (e.g. to keep the URL across restarts).
 	Addr string
+	// Configure, when set, changes the configuration read from Env before the server is
+	// built: for what the environment cannot say (web.ExportConfig's test hooks, the
+	// provisioning options).
+	Configure func(*web.Config)
 	// PasswordCost is the bcrypt cost of the password hashes the server makes. The default
 	// (0) is bcrypt's lowest, so that tests that set passwords stay fast under the race
 	// detector; give auth.PasswordCost to test what production does.
 	PasswordCost int
-	// Configure, when set, changes the configuration read from Env before the server is
-	// built: for what the environment cannot say (web.ExportConfig's test hooks).
-	Configure func(*web.Config)
 }
 
 // New starts a server and stops it at the end of the test.
