@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"matrixas/db"
 	"matrixas/exports"
 	"matrixas/handlers/respond"
-	"matrixas/redirect"
 	"matrixas/views"
 )
 
@@ -126,15 +123,10 @@ func (h *Handler) RoomExports(w http.ResponseWriter, r *http.Request) {
 // it queues a manual export through the same rules as the API. htmx gets the room's
 // exports section and a flash; a plain form is redirected back to next.
 func (h *Handler) RoomExportHistory(w http.ResponseWriter, r *http.Request) {
-	if !h.readForm(w, r) {
-		return
-	}
-	id, ok := db.NormalizeUUID(chi.URLParam(r, "uuid"))
+	id, next, ok := h.roomForm(w, r)
 	if !ok {
-		h.uiFail(w, r, http.StatusNotFound, "There is no such room.")
 		return
 	}
-	next := redirect.Local(r.PostFormValue("next"), "/rooms/"+id)
 	room, err := h.Store.RoomByUUID(r.Context(), id)
 	if errors.Is(err, db.ErrNotFound) {
 		h.uiFail(w, r, http.StatusNotFound, "There is no such room.")

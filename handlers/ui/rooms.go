@@ -199,24 +199,19 @@ func (h *Handler) RoomLeave(w http.ResponseWriter, r *http.Request) {
 // RoomDelete is POST /rooms/{uuid}/delete: the room's record goes (the Matrix room
 // stays); back to the rooms list.
 func (h *Handler) RoomDelete(w http.ResponseWriter, r *http.Request) {
-	if !h.readForm(w, r) {
-		return
-	}
-	id, ok := db.NormalizeUUID(chi.URLParam(r, "uuid"))
+	id, next, ok := h.roomForm(w, r)
 	if !ok {
-		h.uiFail(w, r, http.StatusNotFound, "There is no such room.")
 		return
 	}
 	room, err := h.Store.RoomByUUID(r.Context(), id)
-	if h.roomActionFailed(w, r, db.ActionDelete, redirect.Local(r.PostFormValue("next"), "/rooms/"+id), err) {
+	if h.roomActionFailed(w, r, db.ActionDelete, next, err) {
 		return
 	}
 	_, err = h.Store.DeleteRoom(r.Context(), id)
-	if h.roomActionFailed(w, r, db.ActionDelete, redirect.Local(r.PostFormValue("next"), "/rooms/"+id), err) {
+	if h.roomActionFailed(w, r, db.ActionDelete, next, err) {
 		return
 	}
 	msg := fmt.Sprintf("The room record of %s was deleted; the Matrix room itself is left as it was.", room.ProjectName)
-	next := redirect.Local(r.PostFormValue("next"), "/rooms")
 	if next == "/rooms/"+id { // the room's own page is gone
 		next = "/rooms"
 	}
@@ -267,21 +262,30 @@ func (h *Handler) redirectOrFail(w http.ResponseWriter, r *http.Request, next, m
 	h.redirectFlash(w, r, next, views.FlashError, msg)
 }
 
+// roomForm reads a room form's body and its room: the room's uuid from the path (a
+// malformed one is 404) and next, the local page to go back to (the room's page by
+// default). ok is false once the answer is written.
+func (h *Handler) roomForm(w http.ResponseWriter, r *http.Request) (id, next string, ok bool) {
+	if !h.readForm(w, r) {
+		return "", "", false
+	}
+	if id, ok = db.NormalizeUUID(chi.URLParam(r, "uuid")); !ok {
+		h.uiFail(w, r, http.StatusNotFound, "There is no such room.")
+		return "", "", false
+	}
+	return id, redirect.Local(r.PostFormValue("next"), "/rooms/"+id), true
+}
+
 // roomUIAction applies a room action (do, one of the store's actions, which checks it
 // against the room's state like the API) from a dashboard form. htmx gets what it swaps
 // (the list's row, or the room page's body) and a flash; a plain form is redirected back
 // to next with the flash done (a format taking the project's name).
 func (h *Handler) roomUIAction(w http.ResponseWriter, r *http.Request, a db.RoomAction, done string,
 	do func(ctx context.Context, uuid string) (*db.Room, error)) {
-	if !h.readForm(w, r) {
-		return
-	}
-	id, ok := db.NormalizeUUID(chi.URLParam(r, "uuid"))
+	id, next, ok := h.roomForm(w, r)
 	if !ok {
-		h.uiFail(w, r, http.StatusNotFound, "There is no such room.")
 		return
 	}
-	next := redirect.Local(r.PostFormValue("next"), "/rooms/"+id)
 	room, err := do(r.Context(), id)
 	if h.roomActionFailed(w, r, a, next, err) {
 		return
