@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -116,8 +118,12 @@ func TestDisableExportsHistoryFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	rio := &gatedRoomIO{gates: map[id.RoomID]chan error{}}
-	a := newAppserviceWith(t, testserver.Options{Env: fastEnv, Configure: func(c *web.Config) {
-		c.Provision.ExportBeforeArchive = true
+	// History export on, as an operator turns it on (which makes the disable path export
+	// first); the daily exports are due 12 hours from now, so none is queued meanwhile.
+	env := map[string]string{"MATRIX_HISTORY_EXPORT_ENABLED": "true",
+		"MATRIX_HISTORY_EXPORT_HOUR": strconv.Itoa((time.Now().UTC().Hour() + 12) % 24)}
+	maps.Copy(env, fastEnv)
+	a := newAppserviceWith(t, testserver.Options{Env: env, Configure: func(c *web.Config) {
 		c.Provision.ExportTimeout = timeout
 		c.Export.Key = key
 		c.Export.RoomIO = rio
