@@ -16,11 +16,9 @@ type ProvisionConfig struct {
 	Backoff         time.Duration
 	MaxBackoff      time.Duration
 	Interval        time.Duration
-	// ExportBeforeArchive makes the disable path export a room's history and archive it
-	// only once that export completed; ExportTimeout bounds the wait (0 = 10m). Set from
-	// MATRIX_HISTORY_EXPORT_ENABLED turns it on too (web.New).
-	ExportBeforeArchive bool
-	ExportTimeout       time.Duration
+	// ExportTimeout bounds how long the disable path waits for a room's export before
+	// archiving (0 = 10m); the export itself is on with MATRIX_HISTORY_EXPORT_ENABLED.
+	ExportTimeout time.Duration
 }
 
 // loadProvisionConfig takes the worker's variables from e (already checked) and adds the

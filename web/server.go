@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Observer:        m,
 		// With history export on, the disable path exports the room before archiving it
 		// (MATRIX_HISTORY_EXPORT_ENABLED); the job is woken for it.
-		ExportBeforeArchive: cfg.Provision.ExportBeforeArchive || cfg.Export.Enabled,
+		ExportBeforeArchive: cfg.Export.Enabled,
 		ExportTimeout:       cfg.Provision.ExportTimeout,
 		ExportQueued:        func() { exportJob.Wake() },
 		// A disable with delete_history deletes the room's exports, files first.
