@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -59,163 +58,148 @@ type TxnResult struct {
 // ErrRecorderStopped is returned when the recorder is no longer running.
 var ErrRecorderStopped = errors.New("db: transaction recorder stopped")
 
+// txnReq is one Record call on its way through the recorder.
 type txnReq struct {
 	rec  TxnRecord
 	done chan txnDone
 }
 
+// txnDone is what a waiting request is told: its answer, or (lead) that it is the next
+// leader and commits the queue itself.
 type txnDone struct {
-	res TxnResult
-	err error
+	res  TxnResult
+	err  error
+	lead bool
 }
 
-// Recorder records homeserver transactions durably with group commit: concurrent
-// requests are written in one SQLite transaction, and each caller gets its answer only
-// after that transaction committed. A txnId is recorded once, ever (until pruned), so a
-// retried or concurrent delivery is a no-op; the counters move in the same transaction.
+// Recorder records homeserver transactions durably with leader/follower group commit: a
+// request that finds no commit under way commits itself, inline, with no hand-off and no
+// wait; requests that arrive while a commit is under way queue, and the first of them
+// leads the next commit for all of them in one SQLite transaction. Every caller gets its
+// answer only after the transaction holding its request committed. A txnId is recorded
+// once, ever (until pruned), so a retried or concurrent delivery is a no-op; the counters
+// move in the same transaction.
 type Recorder struct {
 	store    *Store
-	reqs     chan *txnReq
 	maxBatch int
-	stopped  chan struct{}
-	stmts    map[string]*sql.Stmt // prepared once on the writer connection
-	inflight atomic.Int64         // requests between Expect and done
-	linger   time.Duration        // longest wait for an expected request
-	window   time.Duration        // under load, how long a batch may gather (see Run)
+	stopped  chan struct{} // closed when Run returned: nothing is recorded any more
+
+	mu      sync.Mutex
+	idle    sync.Cond // signalled when leading turns false
+	leading bool      // a commit is under way (or handed to the next leader)
+	closing bool      // Run is stopping: no new request is taken
+	queue   []*txnReq // waiting for the next commit, in arrival order
+
+	// Only the leader touches these, and there is one leader at a time.
+	stmts map[string]*sql.Stmt // prepared once on the writer connection
+	batch []*txnReq
 }
 
-// busyBatch is the batch size from which the recorder counts as loaded and lets the
-// next batch gather for up to its window (PostgreSQL's commit_siblings, in spirit).
-const busyBatch = 4
-
-// NewRecorder returns a recorder; Run must be running for Record to return.
+// NewRecorder returns a recorder whose commits hold at most maxBatch transactions. Record
+// works from the start; Run is its lifetime (cancelling Run's context stops it once the
+// requests already taken are committed).
 func (s *Store) NewRecorder(maxBatch int) *Recorder {
-	return &Recorder{store: s, reqs: make(chan *txnReq, maxBatch), maxBatch: maxBatch, stopped: make(chan struct{}),
-		linger: 200 * time.Microsecond, window: 500 * time.Microsecond}
+	r := &Recorder{store: s, maxBatch: max(maxBatch, 1), stopped: make(chan struct{})}
+	r.idle.L = &r.mu
+	return r
 }
 
 // txnReqs are reused: a request goes back once its answer was received, so nothing
 // else holds it.
 var txnReqs = sync.Pool{New: func() any { return &txnReq{done: make(chan txnDone, 1)} }}
 
-// Record records rec and returns once it is committed (or failed).
+// Record records rec and returns once it is committed (or failed). A context already
+// done is refused; once taken, the request is committed whatever happens to ctx: a
+// client that went away still gets its transaction recorded, and its retry will be a
+// duplicate.
 func (r *Recorder) Record(ctx context.Context, rec TxnRecord) (TxnResult, error) {
+	if err := ctx.Err(); err != nil {
+		return TxnResult{}, err
+	}
 	req := txnReqs.Get().(*txnReq)
 	req.rec = rec
-	answered := func(d txnDone) (TxnResult, error) {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
 		req.rec = TxnRecord{}
 		txnReqs.Put(req)
-		return d.res, d.err
+		return TxnResult{}, ErrRecorderStopped
 	}
-	select {
-	case r.reqs <- req:
-	case <-r.stopped:
-		return answered(txnDone{err: ErrRecorderStopped})
-	case <-ctx.Done():
-		return answered(txnDone{err: ctx.Err()})
+	r.queue = append(r.queue, req)
+	lead := !r.leading
+	r.leading = true
+	r.mu.Unlock()
+	if lead {
+		r.lead()
 	}
-	// Once queued, the request is written whatever happens to ctx: a client that went
-	// away still gets its transaction recorded, and its retry will be a duplicate.
-	select {
-	case d := <-req.done:
-		return answered(d)
-	case <-r.stopped:
-		select {
-		case d := <-req.done:
-			return answered(d)
-		default:
-			return TxnResult{}, ErrRecorderStopped // still queued: not reused
-		}
+	// The answer, or (only when a commit was under way) the word to lead the next one.
+	d := <-req.done
+	if d.lead {
+		r.lead()
+		d = <-req.done
 	}
+	req.rec = TxnRecord{}
+	txnReqs.Put(req)
+	return d.res, d.err
 }
 
-// Run writes batches until ctx is cancelled, then finishes what is queued.
-func (r *Recorder) Run(ctx context.Context) {
-	defer close(r.stopped)
+// lead commits the queue as it is now (at most maxBatch requests, the caller's among
+// them), answers every request of it, and passes the lead on to the first request that
+// queued meanwhile, or gives it up when none did. The caller reads its own answer from
+// its done channel.
+func (r *Recorder) lead() {
+	r.mu.Lock()
+	n := min(len(r.queue), r.maxBatch)
+	r.batch = append(r.batch[:0], r.queue[:n]...)
+	r.queue = append(r.queue[:0], r.queue[n:]...)
+	r.mu.Unlock()
+	if r.stmts == nil {
+		r.prepare()
+	}
+	r.write(r.batch)
+	clear(r.batch) // the requests go back to their pool
+	r.mu.Lock()
+	if len(r.queue) == 0 {
+		r.leading = false
+		r.idle.Broadcast()
+		r.mu.Unlock()
+		return
+	}
+	next := r.queue[0]
+	r.mu.Unlock()
+	next.done <- txnDone{lead: true} // its only message until it commits its own batch
+}
+
+// prepare prepares the recorder's statements on the writer connection; one that fails
+// to prepare is prepared again inside each transaction.
+func (r *Recorder) prepare() {
 	r.stmts = map[string]*sql.Stmt{}
 	for _, q := range []string{sqlInsertTxn, sqlInsertMember, sqlUpdateMember, sqlDirtyRoom, sqlBumpCounter, sqlBumpMinute, sqlSetCounter,
 		sqlCommandRoom, sqlQueueReply} {
-		// A statement that fails to prepare is prepared again inside each transaction.
-		if st, err := r.store.w.PrepareContext(ctx, q); err == nil {
+		if st, err := r.store.w.Prepare(q); err == nil {
 			r.stmts[q] = st
-			defer st.Close()
-		}
-	}
-	batch := make([]*txnReq, 0, r.maxBatch)
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	last := 0 // the previous batch's size
-	for {
-		select {
-		case req := <-r.reqs:
-			batch = append(batch[:0], req)
-		case <-ctx.Done():
-			r.drain()
-			return
-		}
-		// A commit costs the same for one transaction or thirty (a WAL append, a few
-		// system calls), so batches should be as large as the load allows. Under load
-		// (the previous batch had siblings) the batch gathers until it is as large as
-		// the previous one, for at most the window; the homeserver's usual one
-		// transaction at a time never waits. Past that, it waits only for requests
-		// already being read and parsed, which arrive within microseconds.
-		gatherUntil := time.Time{}
-		if last >= busyBatch {
-			gatherUntil = time.Now().Add(r.window)
-		}
-	more:
-		for len(batch) < r.maxBatch {
-			select {
-			case req := <-r.reqs:
-				batch = append(batch, req)
-				continue
-			default:
-			}
-			wait := r.linger
-			if len(batch) < last && !gatherUntil.IsZero() {
-				if wait = time.Until(gatherUntil); wait <= 0 {
-					break more
-				}
-			} else if r.inflight.Load() <= int64(len(batch)) {
-				break more
-			}
-			linger.Reset(wait)
-			select {
-			case req := <-r.reqs:
-				batch = append(batch, req)
-				if !linger.Stop() {
-					<-linger.C
-				}
-			case <-linger.C:
-				break more
-			}
-		}
-		r.write(batch)
-		last = len(batch)
-	}
-}
-
-// Expect tells the recorder that a transaction is on its way (its body is being read
-// and parsed), so that the batch being formed may wait a moment for it. Call the
-// returned function once that request is done, recorded or not.
-func (r *Recorder) Expect() (done func()) {
-	r.inflight.Add(1)
-	return func() { r.inflight.Add(-1) }
-}
-
-func (r *Recorder) drain() {
-	for {
-		select {
-		case req := <-r.reqs:
-			r.write([]*txnReq{req})
-		default:
-			return
 		}
 	}
 }
 
-// write commits a batch; if the batch fails as a whole, each request is retried alone so
-// one bad request cannot fail the others.
+// Run waits until ctx is cancelled, then stops the recorder: requests already taken are
+// committed and answered, later ones get ErrRecorderStopped.
+func (r *Recorder) Run(ctx context.Context) {
+	defer close(r.stopped)
+	<-ctx.Done()
+	r.mu.Lock()
+	r.closing = true
+	for r.leading {
+		r.idle.Wait()
+	}
+	r.mu.Unlock()
+	for _, st := range r.stmts {
+		st.Close()
+	}
+}
+
+// write commits a batch and answers each request; if the batch fails as a whole, each
+// request is retried alone so one bad request cannot fail the others.
 func (r *Recorder) write(batch []*txnReq) {
 	ctx := context.Background()
 	results, err := r.store.recordTxns(ctx, r.stmts, batch)
