@@ -28,7 +28,9 @@ func BenchmarkRecord(b *testing.B) {
 			var n atomic.Int64
 			record := func() bool {
 				id := fmt.Sprintf("run-t1-%d", n.Add(1))
+				finish := rec.Expect()
 				res, err := rec.Record(context.Background(), TxnRecord{TxnID: id, EventCount: 10})
+				finish()
 				if err != nil || !res.New {
 					b.Errorf("record %s: %v %v", id, res, err)
 					return false

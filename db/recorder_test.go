@@ -50,7 +50,9 @@ func TestRecorderConcurrentExact(t *testing.T) {
 				}
 				txn := fmt.Sprintf("c%d-%d", c/2, k)
 				n := 1 + k%4
+				finish := rec.Expect() // as the webhook announces a request it is reading
 				res, err := rec.Record(ctx, TxnRecord{TxnID: txn, EventCount: n, Members: members("!p:example.org", txn, n)})
+				finish()
 				if err != nil {
 					t.Error(err)
 					return

@@ -74,6 +74,7 @@ func (h *Handler) Transaction(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	defer h.Recorder.Expect()()
 	txnID := chi.URLParam(r, "txnId")
 	if txnID == "" || len(txnID) > maxTxnIDLen {
 		h.txnDone(metrics.TxnRejected, 0)
