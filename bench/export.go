@@ -82,7 +82,9 @@ func historyExport(ctx context.Context, e *env) error {
 	fmt.Fprintf(&b2, "\nThe encrypted document holds %.1f MiB of JSON (%.0f bytes a message). %.0f messages/s through the server against %.0f through the pager, both reading the same %d pages from Dendrite; what the export adds (encryption, writing through a temporary file, the records, the job's pick-up) is the difference. The server's resident set barely moves while it exports: each page is streamed into the file.\n",
 		float64(r.JSONBytes)/(1<<20), float64(r.JSONBytes)/float64(r.Messages), float64(r.Messages)/es.med, float64(r.Messages)/ps.med, r.Pages)
 	e.rep.section("11. History export", b2.String())
-	e.rep.target(fmt.Sprintf("11. export of %d messages ÷ plain serial pager", r.Messages), "≤ 1.5×", fmt.Sprintf("%.2f× (%.2f s vs %.2f s)", rs.med, es.med, ps.med), rs.med <= 1.5 && same)
-	e.rep.target("11. server RSS growth during the export", "≤ 32 MiB", fmt.Sprintf("%.1f MiB (peak %.0f MiB)", gs.med, sp.med), gs.med <= 32)
+	// The rate of the export against the pager's is the inverse of the time ratio.
+	e.rep.target(fmt.Sprintf("11. export of %d messages, messages/s ÷ plain serial pager", r.Messages), "≥ 0.9 (and the same messages)",
+		fmt.Sprintf("%.2f (%.2f s vs %.2f s)", 1/rs.med, es.med, ps.med), 1/rs.med >= 0.9 && same)
+	e.rep.target("11. server RSS flat during the export", "growth ≤ 32 MiB", fmt.Sprintf("%.1f MiB (peak %.0f MiB)", gs.med, sp.med), gs.med <= 32)
 	return nil
 }

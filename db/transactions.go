@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,163 +60,237 @@ type TxnResult struct {
 // ErrRecorderStopped is returned when the recorder is no longer running.
 var ErrRecorderStopped = errors.New("db: transaction recorder stopped")
 
+// txnReq is one Record call on its way through the recorder.
 type txnReq struct {
 	rec  TxnRecord
 	done chan txnDone
 }
 
+// txnDone is what a waiting request is told: its answer, or (lead) that it is the next
+// leader and commits the queue itself.
 type txnDone struct {
-	res TxnResult
-	err error
+	res  TxnResult
+	err  error
+	lead bool
 }
 
-// Recorder records homeserver transactions durably with group commit: concurrent
-// requests are written in one SQLite transaction, and each caller gets its answer only
-// after that transaction committed. A txnId is recorded once, ever (until pruned), so a
-// retried or concurrent delivery is a no-op; the counters move in the same transaction.
+// Recorder records homeserver transactions durably with leader/follower group commit: a
+// request that finds no commit under way commits itself, inline, with no hand-off (and,
+// one at a time, no wait); requests that arrive while a commit is under way queue, and
+// the first of them leads the next commit for all of them in one SQLite transaction.
+// Under concurrency a leader may wait briefly for more (see gather). Every caller gets its
+// answer only after the transaction holding its request committed. A txnId is recorded
+// once, ever (until pruned), so a retried or concurrent delivery is a no-op; the counters
+// move in the same transaction.
 type Recorder struct {
 	store    *Store
-	reqs     chan *txnReq
 	maxBatch int
-	stopped  chan struct{}
-	stmts    map[string]*sql.Stmt // prepared once on the writer connection
-	inflight atomic.Int64         // requests between Expect and done
-	linger   time.Duration        // longest wait for an expected request
-	window   time.Duration        // under load, how long a batch may gather (see Run)
+	stopped  chan struct{} // closed when Run returned: nothing is recorded any more
+
+	mu      sync.Mutex
+	idle    sync.Cond // signalled when leading turns false
+	leading bool      // a commit is under way (or handed to the next leader)
+	closing bool      // Run is stopping: no new request is taken
+	queue   []*txnReq // waiting for the next commit, in arrival order
+
+	inflight  atomic.Int64  // requests between Expect and its done
+	gathering atomic.Bool   // a leader waits in gather
+	arrived   chan struct{} // wakes it
+
+	// Only the leader touches these, and there is one leader at a time.
+	stmts map[string]*sql.Stmt // prepared once on the writer connection
+	batch []*txnReq
+	last  int // the previous commit's batch size
+	timer *time.Timer
 }
 
-// busyBatch is the batch size from which the recorder counts as loaded and lets the
-// next batch gather for up to its window (PostgreSQL's commit_siblings, in spirit).
-const busyBatch = 4
-
-// NewRecorder returns a recorder; Run must be running for Record to return.
+// NewRecorder returns a recorder whose commits hold at most maxBatch transactions. Record
+// works from the start; Run is its lifetime (cancelling Run's context stops it once the
+// requests already taken are committed).
 func (s *Store) NewRecorder(maxBatch int) *Recorder {
-	return &Recorder{store: s, reqs: make(chan *txnReq, maxBatch), maxBatch: maxBatch, stopped: make(chan struct{}),
-		linger: 200 * time.Microsecond, window: 500 * time.Microsecond}
+	r := &Recorder{store: s, maxBatch: max(maxBatch, 1), stopped: make(chan struct{}), arrived: make(chan struct{}, 1),
+		timer: time.NewTimer(time.Hour)}
+	r.timer.Stop()
+	r.idle.L = &r.mu
+	return r
 }
 
 // txnReqs are reused: a request goes back once its answer was received, so nothing
 // else holds it.
 var txnReqs = sync.Pool{New: func() any { return &txnReq{done: make(chan txnDone, 1)} }}
 
-// Record records rec and returns once it is committed (or failed).
+// Record records rec and returns once it is committed (or failed). A context already
+// done is refused; once taken, the request is committed whatever happens to ctx: a
+// client that went away still gets its transaction recorded, and its retry will be a
+// duplicate.
 func (r *Recorder) Record(ctx context.Context, rec TxnRecord) (TxnResult, error) {
+	if err := ctx.Err(); err != nil {
+		return TxnResult{}, err
+	}
 	req := txnReqs.Get().(*txnReq)
 	req.rec = rec
-	answered := func(d txnDone) (TxnResult, error) {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
 		req.rec = TxnRecord{}
 		txnReqs.Put(req)
-		return d.res, d.err
+		return TxnResult{}, ErrRecorderStopped
 	}
-	select {
-	case r.reqs <- req:
-	case <-r.stopped:
-		return answered(txnDone{err: ErrRecorderStopped})
-	case <-ctx.Done():
-		return answered(txnDone{err: ctx.Err()})
+	r.queue = append(r.queue, req)
+	lead := !r.leading
+	r.leading = true
+	r.mu.Unlock()
+	r.nudge()
+	if lead {
+		r.lead()
 	}
-	// Once queued, the request is written whatever happens to ctx: a client that went
-	// away still gets its transaction recorded, and its retry will be a duplicate.
-	select {
-	case d := <-req.done:
-		return answered(d)
-	case <-r.stopped:
-		select {
-		case d := <-req.done:
-			return answered(d)
-		default:
-			return TxnResult{}, ErrRecorderStopped // still queued: not reused
-		}
+	// The answer, or (only when a commit was under way) the word to lead the next one.
+	d := <-req.done
+	if d.lead {
+		r.lead()
+		d = <-req.done
 	}
+	req.rec = TxnRecord{}
+	txnReqs.Put(req)
+	return d.res, d.err
 }
 
-// Run writes batches until ctx is cancelled, then finishes what is queued.
-func (r *Recorder) Run(ctx context.Context) {
-	defer close(r.stopped)
-	r.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{sqlInsertTxn, sqlInsertMember, sqlUpdateMember, sqlDirtyRoom, sqlBumpCounter, sqlBumpMinute, sqlSetCounter,
-		sqlCommandRoom, sqlQueueReply} {
-		// A statement that fails to prepare is prepared again inside each transaction.
-		if st, err := r.store.w.PrepareContext(ctx, q); err == nil {
-			r.stmts[q] = st
-			defer st.Close()
-		}
+// lead commits the queue as it is now (at most maxBatch requests, the caller's among
+// them), answers every request of it, and passes the lead on to the first request that
+// queued meanwhile, or gives it up when none did. The caller reads its own answer from
+// its done channel.
+func (r *Recorder) lead() {
+	r.gather()
+	r.mu.Lock()
+	n := min(len(r.queue), r.maxBatch)
+	r.batch = append(r.batch[:0], r.queue[:n]...)
+	r.queue = append(r.queue[:0], r.queue[n:]...)
+	r.mu.Unlock()
+	if r.stmts == nil {
+		r.prepare()
 	}
-	batch := make([]*txnReq, 0, r.maxBatch)
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	last := 0 // the previous batch's size
+	r.last = len(r.batch)
+	r.write(r.batch)
+	clear(r.batch) // the requests go back to their pool
+	r.mu.Lock()
+	if len(r.queue) == 0 {
+		r.leading = false
+		r.idle.Broadcast()
+		r.mu.Unlock()
+		return
+	}
+	next := r.queue[0]
+	r.mu.Unlock()
+	next.done <- txnDone{lead: true} // its only message until it commits its own batch
+	// The next leader is runnable on this processor, behind this goroutine, which would
+	// otherwise first write its own response: let it commit now.
+	runtime.Gosched()
+}
+
+// gatherLinger bounds how long a leader waits for requests announced by Expect, and
+// gatherWindow how long, under load, it waits for its batch to be as large as the
+// previous one.
+const (
+	gatherLinger = 200 * time.Microsecond
+	gatherWindow = 500 * time.Microsecond
+)
+
+// gather waits, before the leader commits, for more requests to join the commit, but
+// only under concurrency: after a commit of one transaction (a homeserver's one at a
+// time) with nothing else announced, the leader commits at once. Under load the server
+// is CPU-bound and a commit costs the same for one transaction or thirty, so the leader
+// waits (woken by each arrival and each Expect's done) while requests announced by
+// Expect are not queued yet, for at most gatherLinger, and, when the previous commit
+// held several, until the batch is as large, for at most gatherWindow (PostgreSQL's
+// commit_siblings, in spirit).
+func (r *Recorder) gather() {
+	// The flag is up before each count, so that an arrival after the count wakes it.
+	r.gathering.Store(true)
+	defer r.gathering.Store(false)
+	var deadline time.Time
 	for {
-		select {
-		case req := <-r.reqs:
-			batch = append(batch[:0], req)
-		case <-ctx.Done():
-			r.drain()
+		r.mu.Lock()
+		queued := len(r.queue)
+		r.mu.Unlock()
+		if queued >= r.maxBatch {
 			return
 		}
-		// A commit costs the same for one transaction or thirty (a WAL append, a few
-		// system calls), so batches should be as large as the load allows. Under load
-		// (the previous batch had siblings) the batch gathers until it is as large as
-		// the previous one, for at most the window; the homeserver's usual one
-		// transaction at a time never waits. Past that, it waits only for requests
-		// already being read and parsed, which arrive within microseconds.
-		gatherUntil := time.Time{}
-		if last >= busyBatch {
-			gatherUntil = time.Now().Add(r.window)
+		short := r.last >= 2 && queued < r.last
+		if !short && r.inflight.Load() <= int64(queued) {
+			return
 		}
-	more:
-		for len(batch) < r.maxBatch {
-			select {
-			case req := <-r.reqs:
-				batch = append(batch, req)
-				continue
-			default:
-			}
-			wait := r.linger
-			if len(batch) < last && !gatherUntil.IsZero() {
-				if wait = time.Until(gatherUntil); wait <= 0 {
-					break more
-				}
-			} else if r.inflight.Load() <= int64(len(batch)) {
-				break more
-			}
-			linger.Reset(wait)
-			select {
-			case req := <-r.reqs:
-				batch = append(batch, req)
-				if !linger.Stop() {
-					<-linger.C
-				}
-			case <-linger.C:
-				break more
+		if deadline.IsZero() {
+			deadline = time.Now().Add(gatherLinger)
+			if short {
+				deadline = time.Now().Add(gatherWindow)
 			}
 		}
-		r.write(batch)
-		last = len(batch)
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return
+		}
+		r.timer.Reset(wait)
+		select {
+		case <-r.arrived:
+			r.timer.Stop()
+		case <-r.timer.C:
+		}
 	}
 }
 
-// Expect tells the recorder that a transaction is on its way (its body is being read
-// and parsed), so that the batch being formed may wait a moment for it. Call the
-// returned function once that request is done, recorded or not.
+// nudge wakes a gathering leader.
+func (r *Recorder) nudge() {
+	if r.gathering.Load() {
+		select {
+		case r.arrived <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Expect tells the recorder that a transaction is on its way (its body is being read and
+// parsed), so that a commit about to start under concurrency waits a moment for it (see
+// gather). Call the returned function once that request is done, recorded or not.
 func (r *Recorder) Expect() (done func()) {
 	r.inflight.Add(1)
-	return func() { r.inflight.Add(-1) }
+	return r.expectDone
 }
 
-func (r *Recorder) drain() {
-	for {
-		select {
-		case req := <-r.reqs:
-			r.write([]*txnReq{req})
-		default:
-			return
+func (r *Recorder) expectDone() {
+	r.inflight.Add(-1)
+	r.nudge()
+}
+
+// prepare prepares the recorder's statements on the writer connection; one that fails
+// to prepare is prepared again inside each transaction.
+func (r *Recorder) prepare() {
+	r.stmts = map[string]*sql.Stmt{}
+	for _, q := range []string{sqlInsertTxn, sqlInsertMember, sqlUpdateMember, sqlDirtyRoom, sqlBumpCounters, sqlBumpMinute,
+		sqlCommandRoom, sqlQueueReply} {
+		if st, err := r.store.w.Prepare(q); err == nil {
+			r.stmts[q] = st
 		}
 	}
 }
 
-// write commits a batch; if the batch fails as a whole, each request is retried alone so
-// one bad request cannot fail the others.
+// Run waits until ctx is cancelled, then stops the recorder: requests already taken are
+// committed and answered, later ones get ErrRecorderStopped.
+func (r *Recorder) Run(ctx context.Context) {
+	defer close(r.stopped)
+	<-ctx.Done()
+	r.mu.Lock()
+	r.closing = true
+	for r.leading {
+		r.idle.Wait()
+	}
+	r.mu.Unlock()
+	for _, st := range r.stmts {
+		st.Close()
+	}
+}
+
+// write commits a batch and answers each request; if the batch fails as a whole, each
+// request is retried alone so one bad request cannot fail the others.
 func (r *Recorder) write(batch []*txnReq) {
 	ctx := context.Background()
 	results, err := r.store.recordTxns(ctx, r.stmts, batch)
@@ -263,9 +338,11 @@ const (
 		     JOIN project_members pr ON pr.user_id = p.user_id AND pr.project_id = matrix_rooms.project_id
 		     JOIN users u ON u.id = p.user_id AND u.is_active = 1
 		     WHERE p.matrix_user_id = ?3)))`
-	sqlBumpCounter = `UPDATE counters SET value = value + ? WHERE name = ?`
-	sqlBumpMinute  = `INSERT INTO txn_minutes (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n`
-	sqlSetCounter  = `UPDATE counters SET value = ? WHERE name = ?`
+	// The transactions and events counters move by the new ones; the last transaction's
+	// time is set.
+	sqlBumpCounters = `UPDATE counters SET value = CASE name WHEN ?1 THEN value + ?2 WHEN ?3 THEN value + ?4 ELSE ?6 END
+		WHERE name IN (?1, ?3, ?5)`
+	sqlBumpMinute = `INSERT INTO txn_minutes (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n`
 	// A command's room, if managed and active, with its replies of the rate window and
 	// whether this event already has one. room_id != '' lets the partial index serve.
 	sqlCommandRoom = `SELECT m.id,
@@ -343,17 +420,14 @@ func (s *Store) recordTxns(ctx context.Context, prepared map[string]*sql.Stmt, b
 		if newTxns == 0 {
 			return nil
 		}
-		bump, err := stmt(sqlBumpCounter)
+		// One statement for the three counters: at one transaction per commit, each
+		// statement saved is a few microseconds of the homeserver's wait.
+		counters, err := stmt(sqlBumpCounters)
 		if err != nil {
 			return err
 		}
-		for _, c := range []struct {
-			name string
-			n    int64
-		}{{CounterTransactions, newTxns}, {CounterEvents, newEvents}} {
-			if _, err := bump.ExecContext(ctx, c.n, c.name); err != nil {
-				return fmt.Errorf("db: bump counter %s: %w", c.name, err)
-			}
+		if _, err := counters.ExecContext(ctx, CounterTransactions, newTxns, CounterEvents, newEvents, CounterLastTransactionAt, t); err != nil {
+			return fmt.Errorf("db: bump the transaction counters: %w", err)
 		}
 		minute, err := stmt(sqlBumpMinute)
 		if err != nil {
@@ -361,13 +435,6 @@ func (s *Store) recordTxns(ctx context.Context, prepared map[string]*sql.Stmt, b
 		}
 		if _, err := minute.ExecContext(ctx, t/60, newTxns); err != nil {
 			return fmt.Errorf("db: count transactions per minute: %w", err)
-		}
-		set, err := stmt(sqlSetCounter)
-		if err != nil {
-			return err
-		}
-		if _, err := set.ExecContext(ctx, t, CounterLastTransactionAt); err != nil {
-			return fmt.Errorf("db: set last transaction time: %w", err)
 		}
 		return nil
 	})

@@ -187,7 +187,8 @@ func New(ctx context.Context, cfg *Config, store *db.Store, log *slog.Logger, ve
 		Version:              version,
 	}
 	s.health = &health.Handler{Store: store}
-	s.jobs = append(s.jobs, recorder.Run, s.pruneLoop)
+	// The WAL is checkpointed in the background, so that no commit pays for it.
+	s.jobs = append(s.jobs, recorder.Run, store.NewCheckpointer(db.CheckpointOptions{Log: log}).Run, s.pruneLoop)
 	s.jobs = append(s.jobs, worker.Run)
 	s.jobs = append(s.jobs, exportJob.Run)
 	s.jobs = append(s.jobs, sender.Run)

@@ -13,7 +13,7 @@ import (
 type Handler struct {
 	// Settings resolves the hs_token (cached: the webhook reads it on every request).
 	Settings *db.Settings
-	// Recorder durably records homeserver transactions (group commit).
+	// Recorder durably records homeserver transactions (leader/follower group commit).
 	Recorder *db.Recorder
 	// Wake nudges the provisioning worker after a transaction marked rooms for a member
 	// re-sync; nil = no worker.
