@@ -5,12 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"sync"
 	"time"
 )
 
 // Handler serves GET /api/schema/: the document as JSON, or as YAML with ?format=yaml;
-// any other format is 400 in the API's field-error shape. The document is built when
-// Handler is called (at server start), and carries an ETag so clients can revalidate.
+// any other format is 400 in the API's field-error shape. The document is built on the
+// first request, not at start (building it allocates some 12 MB, which a server that is
+// never asked for it should not hold in its RSS or wait for at start), and carries an
+// ETag so clients can revalidate.
 func Handler() http.HandlerFunc {
 	type variant struct {
 		body        []byte
@@ -21,13 +24,15 @@ func Handler() http.HandlerFunc {
 		sum := sha256.Sum256(b)
 		return variant{b, ct, `"` + hex.EncodeToString(sum[:12]) + `"`}
 	}
-	variants := map[string]variant{
-		"":     mk(JSON(), "application/json"),
-		"json": mk(JSON(), "application/json"),
-		"yaml": mk(YAML(), "application/yaml; charset=utf-8"),
-	}
+	variants := sync.OnceValue(func() map[string]variant {
+		return map[string]variant{
+			"":     mk(JSON(), "application/json"),
+			"json": mk(JSON(), "application/json"),
+			"yaml": mk(YAML(), "application/yaml; charset=utf-8"),
+		}
+	})
 	return func(w http.ResponseWriter, r *http.Request) {
-		v, ok := variants[r.URL.Query().Get("format")]
+		v, ok := variants()[r.URL.Query().Get("format")]
 		if !ok {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
