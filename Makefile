@@ -14,6 +14,6 @@ build:
 generate:
 	go generate ./...
 
-# The performance benchmark: writes docs/PERFORMANCE.md (about 10 minutes; needs wrk).
+# The performance benchmark: writes docs/PERFORMANCE.md (about 18 minutes; needs wrk).
 bench:
 	go run ./bench

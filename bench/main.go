@@ -2,7 +2,7 @@
 // writes docs/PERFORMANCE.md. The machine is shared and noisy, so every headline figure
 // is a ratio against a baseline from the same run, with absolute numbers beside it.
 //
-//	go run ./bench            # all scenarios (about 10 minutes)
+//	go run ./bench            # all scenarios (about 18 minutes)
 //	go run ./bench -quick     # one short repetition of each, for a smoke check
 //	go run ./bench serve ADDR DB HS_TOKEN   # the set-up server the load generator hits
 package main
