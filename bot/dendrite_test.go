@@ -490,7 +490,7 @@ func TestBotOnDendrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The process sent it and died before recording the outcome...
-		if err := d.store.ClaimOutbox(ctx, []int64{m.ID}); err != nil {
+		if err := d.store.ClaimOutbox(ctx, []int64{m.ID}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		posted, err := io.Send(ctx, d.roomID, m.TxnID(), bot.Render(m.Body))

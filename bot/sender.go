@@ -20,7 +20,7 @@ import (
 type Queue interface {
 	DueOutbox(ctx context.Context, now time.Time, limit int, busy []int64) ([]*db.OutboxMessage, error)
 	NextOutboxAttempt(ctx context.Context, after time.Time) (time.Time, bool, error)
-	ClaimOutbox(ctx context.Context, ids []int64) error
+	ClaimOutbox(ctx context.Context, ids []int64, until time.Time) error
 	SetOutboxBody(ctx context.Context, id int64, body string) error
 	MarkOutboxSent(ctx context.Context, id int64, eventID id.EventID, at time.Time) error
 	RetryOutboxAt(ctx context.Context, id int64, at time.Time, reason string) error
@@ -147,7 +147,9 @@ func (o *SenderOptions) defaults() {
 //     the directory write's), and leaves the pending state only once its outcome is
 //     recorded: a crash before the send loses nothing;
 //   - a claim (attempts + 1) is written before the send, so a row whose outcome was not
-//     recorded is known to be possibly sent (db.OutboxMessage.MaybeSent);
+//     recorded is known to be possibly sent (db.OutboxMessage.MaybeSent); the claim is a
+//     lease (SendTimeout and a margin), so after a crash the row is sent again only once
+//     the send in flight has surely ended on the homeserver;
 //   - every send of a row uses the same Matrix transaction id: a homeserver that still
 //     remembers it answers with the first event instead of posting again;
 //   - the message carries that id in its content (matrix.TxnIDKey), and before sending a
@@ -280,7 +282,9 @@ func (s *Sender) fill(ctx context.Context, busy map[int64]bool, done chan<- outc
 		if len(picked) == 0 {
 			break
 		}
-		if err := s.q.ClaimOutbox(ctx, ids); err != nil {
+		// The lease outlasts a send (SendTimeout) by a margin: after a crash, a possibly
+		// sent message is looked at again only once its send has surely ended.
+		if err := s.q.ClaimOutbox(ctx, ids, s.opts.Now().Add(s.opts.SendTimeout+claimMargin)); err != nil {
 			s.opts.Log.ErrorContext(ctx, "bot: claim outbox messages", "error", err)
 			for _, m := range picked {
 				delete(busy, m.RoomPK)
@@ -402,6 +406,11 @@ func (s *Sender) failed(ctx context.Context, m *db.OutboxMessage, sendErr error)
 	}
 	return true
 }
+
+// claimMargin is how much longer than a send a claim lasts: the homeserver may still be
+// handling a request whose client is gone, and its timeline shows an event a moment
+// after it answers.
+const claimMargin = 10 * time.Second
 
 // historyPage is how many events each page of the history search reads.
 const historyPage = 100

@@ -627,6 +627,22 @@ func TestSenderStoppedMidSend(t *testing.T) {
 	if _, err := f.hs.Send(context.Background(), id.RoomID(f.rooms[0].RoomID), (&db.OutboxMessage{UUID: uuid}).TxnID(), ReplyTo(Render(HelpText), "$cmd")); err != nil {
 		t.Fatal(err)
 	}
+	// A sender started while the claim's lease runs leaves the message alone: the send in
+	// flight may still be arriving on the homeserver.
+	before, _, _ := f.hs.stats()
+	early, _ := f.sender(nil, SenderOptions{})
+	stopEarly := run(t, early)
+	f.turn(t, early)
+	stopEarly()
+	if got, _, _ := f.hs.stats(); got != before {
+		t.Fatalf("%d sends while the claim's lease ran", got-before)
+	}
+	if m := f.message(t, uuid); m.State != db.OutboxPending || m.Attempts != 1 {
+		t.Fatalf("touched while the claim's lease ran: %+v", m)
+	}
+	// Once the lease is over (SendTimeout and a margin), the next sender finds the
+	// earlier send instead of posting again.
+	f.clock.Advance(30*time.Second + claimMargin) // the default SendTimeout
 	s2, c2 := f.sender(nil, SenderOptions{})
 	run(t, s2)
 	if e := f.obs.next(t); e != "sent reply" {

@@ -289,13 +289,17 @@ func (s *Store) NextOutboxAttempt(ctx context.Context, after time.Time) (time.Ti
 
 // ClaimOutbox records that a send of each of the given pending messages begins (attempts
 // + 1), in one write, before any of them is sent: from then on the message counts as
-// possibly sent (MaybeSent) until its outcome is recorded.
-func (s *Store) ClaimOutbox(ctx context.Context, ids []int64) error {
+// possibly sent (MaybeSent) until its outcome is recorded. The claim is a lease: the
+// message is not due again before until, so that after a crash its next send waits until
+// the one in flight has surely ended on the homeserver (which deduplicates a repeated
+// transaction id only once the first request is done, and shows the event in the
+// room's history a little later still). Recording the outcome replaces the lease.
+func (s *Store) ClaimOutbox(ctx context.Context, ids []int64, until time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := s.w.ExecContext(ctx, `UPDATE bot_outbox SET attempts = attempts + 1
-		WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'`, int64List(ids)); err != nil {
+	if _, err := s.w.ExecContext(ctx, `UPDATE bot_outbox SET attempts = attempts + 1, next_attempt_at = ?
+		WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'`, until.Unix(), int64List(ids)); err != nil {
 		return fmt.Errorf("db: claim outbox messages: %w", err)
 	}
 	return nil

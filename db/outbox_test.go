@@ -379,7 +379,7 @@ func TestOutboxLifecycle(t *testing.T) {
 	if reply.TxnID() == note.TxnID() || !strings.Contains(reply.TxnID(), reply.UUID) {
 		t.Errorf("transaction ids %q %q", reply.TxnID(), note.TxnID())
 	}
-	if err := s.ClaimOutbox(ctx, []int64{reply.ID, note.ID}); err != nil {
+	if err := s.ClaimOutbox(ctx, []int64{reply.ID, note.ID}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetOutboxBody(ctx, reply.ID, "the answer"); err != nil {

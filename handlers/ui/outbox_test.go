@@ -47,7 +47,7 @@ func newOutboxFixture(t *testing.T, srv *testserver.Server) *outboxFixture {
 	f.sent = queue(f.apolloPK, "Ann has been granted the **Project Admin** role.")
 	f.failed = queue(f.apolloPK, "Chat room was <reactivated>")
 	f.pending = queue(f.geminiRoomPK, "Line one\nline two")
-	if err := srv.Store.ClaimOutbox(ctx, []int64{f.sent.ID, f.failed.ID}); err != nil {
+	if err := srv.Store.ClaimOutbox(ctx, []int64{f.sent.ID, f.failed.ID}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Store.MarkOutboxSent(ctx, f.sent.ID, "$posted", time.Now()); err != nil {
@@ -193,7 +193,7 @@ func TestOutboxRetry(t *testing.T) {
 	}
 
 	// htmx: the row is swapped in place, the flash comes out of band.
-	if err := srv.Store.ClaimOutbox(ctx, []int64{f.failed.ID}); err != nil {
+	if err := srv.Store.ClaimOutbox(ctx, []int64{f.failed.ID}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Store.FailOutbox(ctx, f.failed.ID, "HTTP 502 Bad Gateway", time.Now()); err != nil {
