@@ -175,11 +175,7 @@ func (h *Handler) saveCustomer(w http.ResponseWriter, r *http.Request, in db.Dir
 		respond.ServerError(w, r, err)
 		return
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	respond.JSON(w, status, customerJSON(c))
+	respond.JSON(w, upsertStatus(created), customerJSON(c))
 }
 
 // DeleteCustomer is DELETE /api/customers/{uuid}/: 204; its owners leave the rooms of
@@ -340,20 +336,10 @@ func (h *Handler) AddOwner(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	created, err := h.Store.PutCustomerOwner(r.Context(), c.UUID, id, rules)
-	if owned(w, err) || unknownUser(w, err, func(string) string { return "" }) {
+	if !h.roleWritten(w, r, err) {
 		return
 	}
-	if err != nil {
-		respond.ServerError(w, r, err)
-		return
-	}
-	h.wake()
-	h.wakeBot() // role changes are announced in the rooms
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	h.writeOwners(w, r, status, c)
+	h.writeOwners(w, r, upsertStatus(created), c)
 }
 
 // RemoveOwner is DELETE /api/customers/{uuid}/owners/{user}/: 204; the user leaves the
@@ -369,16 +355,7 @@ func (h *Handler) RemoveOwner(w http.ResponseWriter, r *http.Request) {
 		respond.Fail(w, r, http.StatusNotFound, "Not found.")
 		return
 	}
-	err := h.Store.DeleteCustomerOwner(r.Context(), c.UUID, user)
-	switch {
-	case owned(w, err):
-	case errors.Is(err, db.ErrNotFound):
-		respond.Fail(w, r, http.StatusNotFound, "Not found.")
-	case err != nil:
-		respond.ServerError(w, r, err)
-	default:
-		h.wake()
-		h.wakeBot() // role changes are announced in the rooms
+	if h.roleWritten(w, r, h.Store.DeleteCustomerOwner(r.Context(), c.UUID, user)) {
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

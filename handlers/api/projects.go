@@ -193,11 +193,7 @@ func (h *Handler) saveProject(w http.ResponseWriter, r *http.Request, in db.Dire
 	}
 	h.wake()
 	h.wakeBot() // role changes are announced in the rooms
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	respond.JSON(w, status, projectJSON(p))
+	respond.JSON(w, upsertStatus(created), projectJSON(p))
 }
 
 // DeleteProject is DELETE /api/projects/{uuid}/. A project whose room has nothing on the
@@ -305,6 +301,35 @@ func unknownUser(w http.ResponseWriter, err error, prefix func(uuid string) stri
 	return true
 }
 
+// upsertStatus is the status of a create-or-update: 201 when it created, else 200.
+func upsertStatus(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+// roleWritten answers a failed write of one role (a project member's or a customer
+// owner's) in the API's shape: 409 for a row the platform sync owns, 400 for an unknown
+// user, 404 for a role that was not there. After a successful one it wakes the worker
+// and the bot (role changes are announced in the rooms). It reports whether the write
+// succeeded, the answer then being the caller's.
+func (h *Handler) roleWritten(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case owned(w, err), unknownUser(w, err, func(string) string { return "" }):
+		return false
+	case errors.Is(err, db.ErrNotFound):
+		respond.Fail(w, r, http.StatusNotFound, "Not found.")
+		return false
+	case err != nil:
+		respond.ServerError(w, r, err)
+		return false
+	}
+	h.wake()
+	h.wakeBot()
+	return true
+}
+
 // SetMembers is PUT /api/projects/{uuid}/members/ with [{"user", "role"}, ...]: it
 // replaces the whole member list in one transaction (users left out lose their role and
 // are removed from the room) and answers the new list.
@@ -390,20 +415,10 @@ func (h *Handler) AddMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	created, err := h.Store.PutRole(r.Context(), p.ID, in, rules)
-	if unknownUser(w, err, func(string) string { return "" }) {
+	if !h.roleWritten(w, r, err) {
 		return
 	}
-	if err != nil {
-		respond.ServerError(w, r, err)
-		return
-	}
-	h.wake()
-	h.wakeBot() // role changes are announced in the rooms
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	h.writeMembers(w, r, status, p)
+	h.writeMembers(w, r, upsertStatus(created), p)
 }
 
 // RemoveMember is DELETE /api/projects/{uuid}/members/{user}/: the user loses their
@@ -418,16 +433,7 @@ func (h *Handler) RemoveMember(w http.ResponseWriter, r *http.Request) {
 		respond.Fail(w, r, http.StatusNotFound, "Not found.")
 		return
 	}
-	err := h.Store.DeleteRole(r.Context(), p.ID, user)
-	if errors.Is(err, db.ErrNotFound) {
-		respond.Fail(w, r, http.StatusNotFound, "Not found.")
-		return
+	if h.roleWritten(w, r, h.Store.DeleteRole(r.Context(), p.ID, user)) {
+		w.WriteHeader(http.StatusNoContent)
 	}
-	if err != nil {
-		respond.ServerError(w, r, err)
-		return
-	}
-	h.wake()
-	h.wakeBot() // role changes are announced in the rooms
-	w.WriteHeader(http.StatusNoContent)
 }

@@ -245,9 +245,5 @@ func (h *Handler) saveUser(w http.ResponseWriter, r *http.Request, in db.Directo
 		return
 	}
 	h.wake()
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	respond.JSON(w, status, userJSON(u))
+	respond.JSON(w, upsertStatus(created), userJSON(u))
 }
