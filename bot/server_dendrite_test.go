@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,13 +13,11 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrixas/auth"
 	"matrixas/bot"
 	"matrixas/db"
 	"matrixas/internal/dendritetest"
 	"matrixas/internal/testserver"
 	"matrixas/matrix"
-	"matrixas/settings"
 )
 
 // throughServer is the whole server (webhook, recorder, worker, sender) as the
@@ -41,34 +37,9 @@ func setUpThroughServer(t *testing.T, users []string, projects map[string]map[st
 	t.Helper()
 	ctx := context.Background()
 	srv := testserver.New(t)
-	st := srv.Web.Settings()
-	if err := st.Set(ctx, map[string]string{
-		settings.HomeserverDomain.Key: "localhost", settings.ASToken.Key: auth.RandomHex(32), settings.HSToken.Key: auth.RandomHex(32),
-		settings.SenderLocalpart.Key: "waldur-bot", settings.AppserviceURL.Key: srv.URL,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := st.Matrix(ctx)
+	hs := srv.ConnectDendrite(t)
+	ms, err := srv.Web.Settings().Matrix(ctx)
 	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := matrix.BuildRegistration(ms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := reg.YAML()
-	if err != nil {
-		t.Fatal(err)
-	}
-	regFile := filepath.Join(t.TempDir(), "registration.yaml")
-	if err := os.WriteFile(regFile, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	hs := dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{regFile}, DataDir: memDir(t)})
-	if err := st.Set(ctx, map[string]string{settings.HomeserverURL.Key: hs.URL, settings.Enabled.Key: "true"}); err != nil {
-		t.Fatal(err)
-	}
-	if ms, err = st.Matrix(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var pb map[string]string

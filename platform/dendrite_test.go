@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,13 +14,11 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"matrixas/auth"
 	"matrixas/db"
 	"matrixas/internal/dendritetest"
 	"matrixas/internal/fakewaldur"
 	"matrixas/internal/testserver"
 	"matrixas/matrix"
-	"matrixas/settings"
 )
 
 // waitUntil polls cond every 100 ms until it holds or d passes, then fails with what it
@@ -78,39 +74,9 @@ func TestPlatformSyncOnDendrite(t *testing.T) {
 	}
 
 	// The appservice, set up the way setup does it, on a Dendrite that loaded its registration.
-	st := ts.Web.Settings()
-	if err := st.Set(ctx, map[string]string{
-		settings.HomeserverDomain.Key: "localhost", settings.ASToken.Key: auth.RandomHex(32), settings.HSToken.Key: auth.RandomHex(32),
-		settings.SenderLocalpart.Key: "waldur-bot", settings.AppserviceURL.Key: ts.URL,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := st.Matrix(ctx)
+	ts.ConnectDendrite(t)
+	ms, err := ts.Web.Settings().Matrix(ctx)
 	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := matrix.BuildRegistration(ms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := reg.YAML()
-	if err != nil {
-		t.Fatal(err)
-	}
-	regFile := filepath.Join(t.TempDir(), "registration.yaml")
-	if err := os.WriteFile(regFile, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dataDir := ""
-	if d, err := os.MkdirTemp("/dev/shm", "matrixas-test-"); err == nil {
-		dataDir = d
-		t.Cleanup(func() { os.RemoveAll(d) })
-	}
-	hs := dendritetest.Start(t, dendritetest.Options{RegistrationFiles: []string{regFile}, DataDir: dataDir})
-	if err := st.Set(ctx, map[string]string{settings.HomeserverURL.Key: hs.URL, settings.Enabled.Key: "true"}); err != nil {
-		t.Fatal(err)
-	}
-	if ms, err = st.Matrix(ctx); err != nil {
 		t.Fatal(err)
 	}
 	bot, err := matrix.Client(ms, matrix.HTTPClient(3*time.Second, 10*time.Second), "")
