@@ -22,17 +22,8 @@ import (
 // only when the homeserver's answer is not one of those.
 func (c *checker) botAdmin() Check {
 	const name, label = CheckBotAdmin, "Homeserver admin API for the bot"
-	if c.ms.ASToken == "" {
-		return skip(name, label, "no as_token is configured", setupHint)
-	}
-	if c.p.admin == nil {
-		return skip(name, label, "no homeserver domain is configured, so the bot has no user ID", "Set the homeserver domain first.")
-	}
-	if up, why, hint := c.hsUp(); !up {
-		return skip(name, label, why, hint)
-	}
-	if _, ok := c.whoamiUser(); !ok {
-		return skip(name, label, "the as_token is not accepted (see bot_whoami)", "Fix bot_whoami first.")
+	if skipped, ok := c.asBot(name, label, c.p.admin != nil, "the bot has no user ID"); !ok {
+		return skipped
 	}
 	r := c.p.admin
 	if r.err != nil {

@@ -367,19 +367,29 @@ func (c *checker) botWhoami() Check {
 	return pass(name, label, "OK — authenticated as "+uid.String())
 }
 
-func (c *checker) userNamespace() Check {
-	const name, label = CheckUserNamespace, "Appservice can act as its users"
-	if c.ms.ASToken == "" {
-		return skip(name, label, "no as_token is configured", setupHint)
-	}
-	if c.p.masquerade == nil {
-		return skip(name, label, "no homeserver domain is configured, so there is no user to act as", "Set the homeserver domain first.")
+// asBot returns the skip of a check made with the as_token while what it stands on is
+// missing: the as_token, its probe (probed; none without a homeserver domain, which
+// means noDomain), the homeserver up, the as_token accepted. ok when all are there.
+func (c *checker) asBot(name, label string, probed bool, noDomain string) (Check, bool) {
+	switch {
+	case c.ms.ASToken == "":
+		return skip(name, label, "no as_token is configured", setupHint), false
+	case !probed:
+		return skip(name, label, "no homeserver domain is configured, so "+noDomain, "Set the homeserver domain first."), false
 	}
 	if up, why, hint := c.hsUp(); !up {
-		return skip(name, label, why, hint)
+		return skip(name, label, why, hint), false
 	}
 	if _, ok := c.whoamiUser(); !ok {
-		return skip(name, label, "the as_token is not accepted (see bot_whoami)", "Fix bot_whoami first.")
+		return skip(name, label, "the as_token is not accepted (see bot_whoami)", "Fix bot_whoami first."), false
+	}
+	return Check{}, true
+}
+
+func (c *checker) userNamespace() Check {
+	const name, label = CheckUserNamespace, "Appservice can act as its users"
+	if skipped, ok := c.asBot(name, label, c.p.masquerade != nil, "there is no user to act as"); !ok {
+		return skipped
 	}
 	who := c.p.masqueradeAs
 	which := "platform user " + who.String()
