@@ -88,6 +88,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 			ms2.Membership = string(event.MembershipJoin)
 			switch {
 			case registered && m.Provisioned: // registered just now, under this name
+			case made.namedAs(uid, m.DisplayName()): // registered by createRoom just now, likewise
 			case cur.Membership == event.MembershipJoin: // its member event says its name
 				if cur.Displayname != m.DisplayName() {
 					err = w.setDisplayName(ctx, ms, uid, m.DisplayName())
