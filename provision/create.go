@@ -29,10 +29,23 @@ func aliasFor(projectUUID, domain string) id.RoomAlias {
 
 // created is what createRoom knows of a room it has just made, so that the sync that
 // follows need not read it back from the homeserver: the bot is in it, these users were
-// invited, and the power levels are these desired members' (createRequest).
+// invited, the power levels are these desired members' (createRequest), and these users
+// were registered (or found already named) by this job under these display names, which
+// their joins therefore carry.
 type created struct {
 	invited []id.UserID
 	levels  map[id.UserID]int
+	named   map[id.UserID]string
+}
+
+// namedAs reports whether the user's display name was set to name by the job that made
+// the room (c nil: no room made).
+func (c *created) namedAs(uid id.UserID, name string) bool {
+	if c == nil {
+		return false
+	}
+	n, ok := c.named[uid]
+	return ok && n == name
 }
 
 // createRoom makes sure the project's room exists on the homeserver with the bot in it,
@@ -64,8 +77,10 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		return nil, err
 	}
 	var invite []id.UserID
+	named := map[id.UserID]string{}
 	kept := make([]*db.DesiredMember, 0, len(desired))
 	for _, m := range desired {
+		provisioned := m.Provisioned
 		err := w.ensureProvisioned(ctx, ms, m)
 		if errors.Is(err, ErrAccountRefused) {
 			continue // someone else's account: neither invited nor given a level
@@ -73,6 +88,9 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 		kept = append(kept, m)
 		if err == nil {
 			invite = append(invite, m.MatrixUserID)
+			if !provisioned { // provisionUser named the account just now
+				named[m.MatrixUserID] = m.DisplayName()
+			}
 		} // else: the member sync that follows retries and reports it
 	}
 	desired = kept
@@ -81,7 +99,11 @@ func (w *Worker) createRoom(ctx context.Context, ms *db.MatrixSettings, bot *mau
 			return nil, err
 		}
 	}
-	return w.makeRoom(ctx, ms, bot, room, nr, desired, invite)
+	made, err := w.makeRoom(ctx, ms, bot, room, nr, desired, invite)
+	if made != nil {
+		made.named = named
+	}
+	return made, err
 }
 
 // newRoom is what a room is to be created or adopted with: its alias ("" when it must

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -33,13 +34,15 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	}
 	botID := ms.BotUserID()
 	var membership map[id.UserID]memberState
+	// The power levels, as read with the members (nil: not read).
+	var levels map[string]any
 	if made != nil { // just created: nobody but the bot and the invited
 		membership = map[id.UserID]memberState{botID: {Membership: event.MembershipJoin}}
 		for _, uid := range made.invited {
 			membership[uid] = memberState{Membership: event.MembershipInvite}
 		}
 	} else {
-		membership, err = roomMembership(ctx, bot, roomID)
+		membership, levels, err = roomMembership(ctx, bot, roomID)
 		if err != nil && !unusable(err) {
 			return false, step("read members", err)
 		}
@@ -53,7 +56,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 			}
 			return false, step("rejoin room", jerr)
 		}
-		if membership, err = roomMembership(ctx, bot, roomID); err != nil {
+		if membership, levels, err = roomMembership(ctx, bot, roomID); err != nil {
 			return false, step("read members", err)
 		}
 	}
@@ -88,6 +91,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 			ms2.Membership = string(event.MembershipJoin)
 			switch {
 			case registered && m.Provisioned: // registered just now, under this name
+			case made.namedAs(uid, m.DisplayName()): // registered by createRoom just now, likewise
 			case cur.Membership == event.MembershipJoin: // its member event says its name
 				if cur.Displayname != m.DisplayName() {
 					err = w.setDisplayName(ctx, ms, uid, m.DisplayName())
@@ -109,7 +113,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 	}
 	if len(unchecked) > 0 {
 		// Their join events carry their profiles' names: one read for all of them.
-		now, err := roomMembership(ctx, bot, roomID)
+		now, _, err := roomMembership(ctx, bot, roomID)
 		if err != nil {
 			fail(step("read members", err))
 		}
@@ -165,7 +169,7 @@ func (w *Worker) syncRoom(ctx context.Context, ms *db.MatrixSettings, bot *mautr
 
 	// A room just created with these members' levels needs no reading back.
 	if made == nil || !maps.Equal(made.levels, want) {
-		if err := w.syncPowerLevels(ctx, bot, roomID, botID, want); err != nil {
+		if err := w.syncPowerLevels(ctx, bot, roomID, botID, want, levels); err != nil {
 			fail(err)
 		}
 	}
@@ -237,13 +241,15 @@ type memberState struct {
 }
 
 // roomMembership reads every member's membership and display name in the room (as the
-// bot sees it) from the room's current state. Not from /members: Dendrite serves that
-// from its sync component, which lags the room behind by moments, so a sync right after
-// the kicks of a disable would take members kicked a moment ago for joined ones.
-func roomMembership(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) (map[id.UserID]memberState, error) {
+// bot sees it) from the room's current state, and the power levels' content that comes
+// with it (nil when the state has none), which only the bot changes: a member sync uses
+// it rather than reading it again. Not from /members: Dendrite serves that from its sync
+// component, which lags the room behind by moments, so a sync right after the kicks of
+// a disable would take members kicked a moment ago for joined ones.
+func roomMembership(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) (map[id.UserID]memberState, map[string]any, error) {
 	state, err := bot.State(ctx, roomID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := map[id.UserID]memberState{}
 	for key, evt := range state[event.StateMember] {
@@ -251,7 +257,13 @@ func roomMembership(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) 
 			out[id.UserID(key)] = memberState{Membership: m.Membership, Displayname: m.Displayname}
 		}
 	}
-	return out, nil
+	var levels map[string]any
+	if evt := state[event.StatePowerLevels][""]; evt != nil && len(evt.Content.VeryRaw) > 0 {
+		if err := json.Unmarshal(evt.Content.VeryRaw, &levels); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, levels, nil
 }
 
 // desiredMembers lists who should be in the room, each with a Matrix user id (profiles
@@ -275,11 +287,13 @@ func (w *Worker) desiredMembers(ctx context.Context, ms *db.MatrixSettings, room
 // syncPowerLevels makes the room's power levels follow the roles (want, from
 // db.MemberPowerLevel; the bot db.BotPowerLevel), everyone else of ours the default 0;
 // invite, kick, ban, redact and state events need the bot's level, messages 0. Users the
-// appservice does not manage keep theirs.
-func (w *Worker) syncPowerLevels(ctx context.Context, bot *mautrix.Client, roomID id.RoomID, botID id.UserID, want map[id.UserID]int) error {
-	var pl map[string]any
-	if err := bot.StateEvent(ctx, roomID, event.StatePowerLevels, "", &pl); err != nil {
-		return step("read power levels", err)
+// appservice does not manage keep theirs. pl is the power levels' content as the sync
+// read it with the members; nil: read it now.
+func (w *Worker) syncPowerLevels(ctx context.Context, bot *mautrix.Client, roomID id.RoomID, botID id.UserID, want map[id.UserID]int, pl map[string]any) error {
+	if pl == nil {
+		if err := bot.StateEvent(ctx, roomID, event.StatePowerLevels, "", &pl); err != nil {
+			return step("read power levels", err)
+		}
 	}
 	if pl == nil {
 		pl = map[string]any{}

@@ -264,7 +264,7 @@ func (w *Worker) disableRoom(ctx context.Context, bot *mautrix.Client, room *db.
 // removeEveryone kicks everyone joined or invited but the bot. A room the bot is not in
 // (one archived before archived rooms were kept, or gone) has nobody it could remove.
 func (w *Worker) removeEveryone(ctx context.Context, bot *mautrix.Client, roomID id.RoomID) error {
-	membership, err := roomMembership(ctx, bot, roomID)
+	membership, _, err := roomMembership(ctx, bot, roomID)
 	if unusable(err) || (err == nil && membership[bot.UserID].Membership != event.MembershipJoin) {
 		return nil
 	}
