@@ -159,7 +159,14 @@ func TestMinuteCountsBecomeMarks(t *testing.T) {
 			t.Errorf("since %v: %d of %d, want %d of 100", c.since, d.TransactionsSince, d.TransactionsTotal, c.want)
 		}
 	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO as_transactions (txn_id, event_count, processed_at) VALUES ('old', 1, 0)`); err != nil {
+		t.Fatal(err)
+	}
 	rec := runRecorder(t, s)
+	// A commit of a repeat only counts nothing and marks nothing; the next one marks.
+	if res, err := rec.Record(ctx, TxnRecord{TxnID: "old", EventCount: 1}); err != nil || res.New {
+		t.Fatalf("repeat: %+v %v", res, err)
+	}
 	if _, err := rec.Record(ctx, TxnRecord{TxnID: "after", EventCount: 1}); err != nil {
 		t.Fatal(err)
 	}

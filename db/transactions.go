@@ -344,6 +344,7 @@ const (
 func (r *Recorder) recordTxns(ctx context.Context, batch []*txnReq) ([]TxnResult, error) {
 	results := make([]TxnResult, len(batch))
 	t := now()
+	marked := false
 	err := r.store.rawWrite(ctx, r.ws, func(tx rawTx) error {
 		var newTxns, newEvents int64
 		for i, req := range batch {
@@ -388,6 +389,7 @@ func (r *Recorder) recordTxns(ctx context.Context, batch []*txnReq) ([]TxnResult
 			if _, err := tx.exec(sqlMarkMinute, t/60, CounterTransactions); err != nil {
 				return fmt.Errorf("db: mark the minute: %w", err)
 			}
+			marked = true
 		}
 		// One statement for the three counters: at one transaction per commit, each
 		// statement saved is a few microseconds of the homeserver's wait.
@@ -399,7 +401,9 @@ func (r *Recorder) recordTxns(ctx context.Context, batch []*txnReq) ([]TxnResult
 	if err != nil {
 		return nil, err
 	}
-	r.marked = t / 60
+	if marked {
+		r.marked = t / 60
+	}
 	return results, nil
 }
 
