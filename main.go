@@ -217,36 +217,61 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	defer store.Close()
 	cfg.PasswordCost = env.passwordCost
 	web.TuneRuntime(env.getenv)
+	go web.RunProcsTuner(ctx, env.getenv)
 	logw := web.NewBufferedWriter(env.stderr)
 	defer logw.Close()
 	log := web.NewLogger(cfg, logw)
-	user, password, err := web.Bootstrap(ctx, cfg, store)
-	if errors.Is(err, web.ErrNoActiveStaff) {
+	noStaff := func(err error) {
 		// A restored database, say: serve anyway (the homeserver and the API tokens do
 		// not need the dashboard), and say how to repair it.
 		log.Error("no active staff user: serving anyway, but nobody can sign in to the dashboard",
 			"error", err.Error(), "repair", "matrixas createstaff NAME")
+	}
+	first, err := web.PrepareBootstrap(ctx, cfg, store)
+	if errors.Is(err, web.ErrNoActiveStaff) {
+		noStaff(err)
 	} else if err != nil {
 		return err
 	}
-	if user != "" {
-		if cfg.BootstrapPasswordFile != "" {
-			log.Warn("first run: created staff user with the password from BOOTSTRAP_PASSWORD_FILE", "username", user)
-		} else {
+	srv, err := web.New(ctx, cfg, store, log, version)
+	if err != nil {
+		return err
+	}
+	if first == nil {
+		return srv.Run(ctx)
+	}
+	// First run: the staff user's password is hashed (bcrypt, most of a first start's
+	// time) while the server starts, as nothing but a sign-in needs it; sign-ins wait.
+	created := make(chan struct{})
+	srv.SignInsWaitFor(created)
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		defer close(created)
+		password, err := first.Create(ctx)
+		switch {
+		case errors.Is(err, web.ErrNoActiveStaff):
+			noStaff(err)
+		case err != nil:
+			stop(err) // the server stops, and serve returns the error
+		case cfg.BootstrapPasswordFile != "":
+			log.Warn("first run: created staff user with the password from BOOTSTRAP_PASSWORD_FILE", "username", first.Username)
+		default:
 			// The one place a secret is shown: the first-run password, once, so the
 			// README's run command alone leads to a working login. It is not logged again.
 			loginURL := "http://" + cfg.ListenAddr + "/login"
 			if cfg.PublicURL != "" {
 				loginURL = cfg.PublicURL + "/login"
 			}
-			fmt.Fprintf(env.stderr, "\n  First run: created staff user %q with password %s\n  Sign in at %s and change it under Account.\n\n", user, password, loginURL)
+			fmt.Fprintf(env.stderr, "\n  First run: created staff user %q with password %s\n  Sign in at %s and change it under Account.\n\n", first.Username, password, loginURL)
 		}
+	}()
+	err = srv.Run(ctx)
+	<-created // the store stays open until the user is written
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
 	}
-	srv, err := web.New(ctx, cfg, store, log, version)
-	if err != nil {
-		return err
-	}
-	return srv.Run(ctx)
+	return err
 }
 
 // readPassword reads the first line of r.

@@ -99,9 +99,12 @@ func seed(ctx context.Context, path string, txns, rooms, users int) (*seeded, er
 			return nil, err
 		}
 	}
-	// The recorder keeps per-minute counts as it records; rebuild them for the seeded rows.
-	if _, err := conn.ExecContext(ctx, `INSERT INTO txn_minutes (minute, n) SELECT processed_at / 60, COUNT(*) FROM as_transactions
-		WHERE processed_at >= ? GROUP BY processed_at / 60 ON CONFLICT (minute) DO UPDATE SET n = excluded.n`, now-7200); err != nil {
+	// The recorder marks each minute as it records; mark the seeded rows' minutes: the
+	// counter before a minute is the total less the rows of that minute and later.
+	if _, err := conn.ExecContext(ctx, `INSERT INTO txn_marks (minute, before)
+		SELECT m, ?1 - SUM(c) OVER (ORDER BY m DESC) FROM
+		(SELECT processed_at / 60 AS m, COUNT(*) AS c FROM as_transactions WHERE processed_at >= ?2 GROUP BY m)
+		ON CONFLICT (minute) DO UPDATE SET before = excluded.before`, txns, now-7200); err != nil {
 		return nil, err
 	}
 	if _, err := conn.ExecContext(ctx, `UPDATE counters SET value = ? WHERE name = 'transactions'`, txns); err != nil {

@@ -69,7 +69,7 @@ func memoryAndStart(ctx context.Context, e *env) error {
 	}
 	s, m, rs := summarise(starts), summarise(idle), summarise(restarts)
 	var b strings.Builder
-	b.WriteString("Cold start is from `exec` of the stripped binary on a new database (migrations and the first-run staff user included: hashing its password with bcrypt at cost 12 takes about 260 ms of it on this machine) to the first `200` from `/readyz`, polled every 2 ms; a restart is the same on the database the cold start left; idle RSS is read from `/proc/<pid>/status` one second after ready.\n\n")
+	b.WriteString("Cold start is from `exec` of the stripped binary on a new database (migrations included; the first-run staff user's password is hashed, bcrypt at cost 12, about 260 ms on this machine, while the server starts, and sign-ins wait for it) to the first `200` from `/readyz`, polled every 2 ms; a restart is the same on the database the cold start left; idle RSS is read from `/proc/<pid>/status` one second after ready.\n\n")
 	b.WriteString("| measure | median | min | max |\n|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| cold start to /readyz | %.1f ms | %.1f ms | %.1f ms |\n| restart to /readyz | %.1f ms | %.1f ms | %.1f ms |\n| idle RSS | %.1f MiB | %.1f MiB | %.1f MiB |\n",
 		s.med, s.min, s.max, rs.med, rs.min, rs.max, m.med, m.min, m.max)

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -116,5 +117,63 @@ func TestReprovisionProgressSkipsDeactivated(t *testing.T) {
 	}
 	if p.UsersRemaining != 1 || p.UsersDone != 1 {
 		t.Errorf("remaining %d done %d, want 1 and 1 (the deactivated user is not waited for)", p.UsersRemaining, p.UsersDone)
+	}
+}
+
+// TestMinuteCountsBecomeMarks: migration 12 turns the per-minute counts into minute marks
+// (the counter before each minute), and the count since a minute reads the same as the
+// sum of the minutes' counts did; the recorder's next transaction marks its own minute.
+func TestMinuteCountsBecomeMarks(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenNoMigrate(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.MigrateTo(ctx, 11); err != nil {
+		t.Fatal(err)
+	}
+	m := time.Now().Unix()/60 - 10 // ten minutes ago
+	if _, err := s.w.ExecContext(ctx, `UPDATE counters SET value = 100 WHERE name = 'transactions';
+		INSERT INTO txn_minutes (minute, n) VALUES (?1 - 70, 40), (?1 - 2, 5), (?1 - 1, 7), (?1, 3)`, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MigrateTo(ctx, 12); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		since time.Time
+		want  int
+	}{
+		{time.Unix((m-80)*60, 0), 55}, // every minute
+		{time.Unix((m-60)*60, 0), 15}, // the last three
+		{time.Unix((m-1)*60+30, 0), 10},
+		{time.Unix(m*60, 0), 3},
+		{time.Unix((m+1)*60, 0), 0},
+	} {
+		d, err := s.DiagnosticStats(ctx, c.since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.TransactionsTotal != 100 || d.TransactionsSince != c.want {
+			t.Errorf("since %v: %d of %d, want %d of 100", c.since, d.TransactionsSince, d.TransactionsTotal, c.want)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO as_transactions (txn_id, event_count, processed_at) VALUES ('old', 1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	rec := runRecorder(t, s)
+	// A commit of a repeat only counts nothing and marks nothing; the next one marks.
+	if res, err := rec.Record(ctx, TxnRecord{TxnID: "old", EventCount: 1}); err != nil || res.New {
+		t.Fatalf("repeat: %+v %v", res, err)
+	}
+	if _, err := rec.Record(ctx, TxnRecord{TxnID: "after", EventCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.DiagnosticStats(ctx, time.Unix((m-1)*60, 0)); d.TransactionsSince != 11 || d.TransactionsTotal != 101 {
+		t.Errorf("after one more: %d of %d, want 11 of 101", d.TransactionsSince, d.TransactionsTotal)
+	}
+	if d, _ := s.DiagnosticStats(ctx, time.Now()); d.TransactionsSince != 1 {
+		t.Errorf("this minute: %d, want 1", d.TransactionsSince)
 	}
 }

@@ -115,9 +115,10 @@ func (s *Store) DiagnosticStats(ctx context.Context, since time.Time) (*Diagnost
 	if last > 0 {
 		d.LastTransactionAt = time.Unix(last, 0)
 	}
-	// Per-minute buckets kept by the recorder: the window starts at since's minute.
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM txn_minutes WHERE minute >= ?`, since.Unix()/60).
-		Scan(&d.TransactionsSince); err != nil {
+	// The recorder's minute marks: the window starts at since's minute, whose mark (or the
+	// next minute's with transactions) is the counter before it.
+	if err := tx.QueryRowContext(ctx, `SELECT ?1 - COALESCE((SELECT before FROM txn_marks WHERE minute >= ?2 ORDER BY minute LIMIT 1), ?1)`,
+		d.TransactionsTotal, since.Unix()/60).Scan(&d.TransactionsSince); err != nil {
 		return nil, wrap("count recent transactions", err)
 	}
 

@@ -113,7 +113,6 @@ func TestRecorderCommandsInOneBatch(t *testing.T) {
 	s := newStore(t)
 	activeRoom(t, s, "P", "!p:example.org")
 	rec := s.NewRecorder(8)
-	rec.stmts = map[string]*sql.Stmt{}
 	var batch []*txnReq
 	for i := range 3 {
 		batch = append(batch, &txnReq{rec: TxnRecord{TxnID: fmt.Sprintf("b%d", i), EventCount: 1,

@@ -98,10 +98,11 @@ type Recorder struct {
 	arrived   chan struct{} // wakes it
 
 	// Only the leader touches these, and there is one leader at a time.
-	stmts map[string]*sql.Stmt // prepared once on the writer connection
-	batch []*txnReq
-	last  int // the previous commit's batch size
-	timer *time.Timer
+	ws     *writerStmts // prepared once on the writer connection
+	batch  []*txnReq
+	last   int   // the previous commit's batch size
+	marked int64 // the minute whose mark is committed (see sqlMarkMinute)
+	timer  *time.Timer
 }
 
 // NewRecorder returns a recorder whose commits hold at most maxBatch transactions. Record
@@ -109,7 +110,7 @@ type Recorder struct {
 // requests already taken are committed).
 func (s *Store) NewRecorder(maxBatch int) *Recorder {
 	r := &Recorder{store: s, maxBatch: max(maxBatch, 1), stopped: make(chan struct{}), arrived: make(chan struct{}, 1),
-		timer: time.NewTimer(time.Hour)}
+		ws: &writerStmts{}, timer: time.NewTimer(time.Hour)}
 	r.timer.Stop()
 	r.idle.L = &r.mu
 	return r
@@ -166,9 +167,6 @@ func (r *Recorder) lead() {
 	r.batch = append(r.batch[:0], r.queue[:n]...)
 	r.queue = append(r.queue[:0], r.queue[n:]...)
 	r.mu.Unlock()
-	if r.stmts == nil {
-		r.prepare()
-	}
 	r.last = len(r.batch)
 	r.write(r.batch)
 	clear(r.batch) // the requests go back to their pool
@@ -261,18 +259,6 @@ func (r *Recorder) expectDone() {
 	r.nudge()
 }
 
-// prepare prepares the recorder's statements on the writer connection; one that fails
-// to prepare is prepared again inside each transaction.
-func (r *Recorder) prepare() {
-	r.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{sqlInsertTxn, sqlInsertMember, sqlUpdateMember, sqlDirtyRoom, sqlBumpCounters, sqlBumpMinute,
-		sqlCommandRoom, sqlQueueReply} {
-		if st, err := r.store.w.Prepare(q); err == nil {
-			r.stmts[q] = st
-		}
-	}
-}
-
 // Run waits until ctx is cancelled, then stops the recorder: requests already taken are
 // committed and answered, later ones get ErrRecorderStopped.
 func (r *Recorder) Run(ctx context.Context) {
@@ -284,16 +270,14 @@ func (r *Recorder) Run(ctx context.Context) {
 		r.idle.Wait()
 	}
 	r.mu.Unlock()
-	for _, st := range r.stmts {
-		st.Close()
-	}
+	r.store.closeWriterStmts(r.ws)
 }
 
 // write commits a batch and answers each request; if the batch fails as a whole, each
 // request is retried alone so one bad request cannot fail the others.
 func (r *Recorder) write(batch []*txnReq) {
 	ctx := context.Background()
-	results, err := r.store.recordTxns(ctx, r.stmts, batch)
+	results, err := r.recordTxns(ctx, batch)
 	if err == nil {
 		for i, req := range batch {
 			req.done <- txnDone{res: results[i]}
@@ -305,7 +289,7 @@ func (r *Recorder) write(batch []*txnReq) {
 		return
 	}
 	for _, req := range batch {
-		res, err := r.store.recordTxns(ctx, r.stmts, []*txnReq{req})
+		res, err := r.recordTxns(ctx, []*txnReq{req})
 		if err != nil {
 			req.done <- txnDone{err: err}
 			continue
@@ -342,7 +326,10 @@ const (
 	// time is set.
 	sqlBumpCounters = `UPDATE counters SET value = CASE name WHEN ?1 THEN value + ?2 WHEN ?3 THEN value + ?4 ELSE ?6 END
 		WHERE name IN (?1, ?3, ?5)`
-	sqlBumpMinute = `INSERT INTO txn_minutes (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n`
+	// A minute's mark: the transactions counter before the minute's first transaction,
+	// written by the first commit of each minute, before the counters move.
+	sqlMarkMinute = `INSERT INTO txn_marks (minute, before) SELECT ?, value FROM counters WHERE name = ?
+		ON CONFLICT (minute) DO NOTHING`
 	// A command's room, if managed and active, with its replies of the rate window and
 	// whether this event already has one. room_id != '' lets the partial index serve.
 	sqlCommandRoom = `SELECT m.id,
@@ -354,65 +341,43 @@ const (
 )
 
 // recordTxns writes a batch in one transaction and returns each request's result.
-func (s *Store) recordTxns(ctx context.Context, prepared map[string]*sql.Stmt, batch []*txnReq) ([]TxnResult, error) {
+func (r *Recorder) recordTxns(ctx context.Context, batch []*txnReq) ([]TxnResult, error) {
 	results := make([]TxnResult, len(batch))
 	t := now()
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
-		stmt := func(q string) (*sql.Stmt, error) {
-			if st, ok := prepared[q]; ok {
-				return tx.StmtContext(ctx, st), nil
-			}
-			return tx.PrepareContext(ctx, q)
-		}
-		insTxn, err := stmt(sqlInsertTxn)
-		if err != nil {
-			return err
-		}
+	marked := false
+	err := r.store.rawWrite(ctx, r.ws, func(tx rawTx) error {
 		var newTxns, newEvents int64
-		var insMember, updMember, dirty *sql.Stmt
 		for i, req := range batch {
-			res, err := insTxn.ExecContext(ctx, req.rec.TxnID, req.rec.EventCount, t)
+			n, err := tx.exec(sqlInsertTxn, req.rec.TxnID, req.rec.EventCount, t)
 			if err != nil {
 				return fmt.Errorf("db: record transaction: %w", err)
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			if n == 0 {
 				continue // seen before (or earlier in this batch): process nothing again
 			}
 			results[i].New = true
 			newTxns++
 			newEvents += int64(req.rec.EventCount)
 			for _, m := range req.rec.Members {
-				if insMember == nil {
-					if insMember, err = stmt(sqlInsertMember); err != nil {
-						return err
-					}
-					if updMember, err = stmt(sqlUpdateMember); err != nil {
-						return err
-					}
-					if dirty, err = stmt(sqlDirtyRoom); err != nil {
-						return err
-					}
-				}
-				res, err := insMember.ExecContext(ctx, m.EventID, m.RoomID, m.StateKey, m.Sender, m.Membership, t)
+				n, err := tx.exec(sqlInsertMember, m.EventID, m.RoomID, m.StateKey, m.Sender, m.Membership, t)
 				if err != nil {
 					return fmt.Errorf("db: record membership event: %w", err)
 				}
-				if n, _ := res.RowsAffected(); n == 0 {
+				if n == 0 {
 					continue // not a managed room, or an event seen before
 				}
 				results[i].MemberRows++
-				if _, err := updMember.ExecContext(ctx, m.Membership, m.RoomID, m.StateKey); err != nil {
+				if _, err := tx.exec(sqlUpdateMember, m.Membership, m.RoomID, m.StateKey); err != nil {
 					return fmt.Errorf("db: update member: %w", err)
 				}
-				res, err = dirty.ExecContext(ctx, m.RoomID, m.Membership, m.StateKey, req.rec.BotUserID)
+				n, err = tx.exec(sqlDirtyRoom, m.RoomID, m.Membership, m.StateKey, req.rec.BotUserID)
 				if err != nil {
 					return fmt.Errorf("db: mark room for re-sync: %w", err)
 				}
-				n, _ := res.RowsAffected()
 				results[i].RoomsDirty += int(n)
 			}
 			if len(req.rec.Commands) > 0 {
-				if err := queueCommandsTx(ctx, stmt, &req.rec, &results[i], t); err != nil {
+				if err := queueCommandsTx(tx, &req.rec, &results[i], t); err != nil {
 					return err
 				}
 			}
@@ -420,26 +385,24 @@ func (s *Store) recordTxns(ctx context.Context, prepared map[string]*sql.Stmt, b
 		if newTxns == 0 {
 			return nil
 		}
+		if t/60 != r.marked {
+			if _, err := tx.exec(sqlMarkMinute, t/60, CounterTransactions); err != nil {
+				return fmt.Errorf("db: mark the minute: %w", err)
+			}
+			marked = true
+		}
 		// One statement for the three counters: at one transaction per commit, each
 		// statement saved is a few microseconds of the homeserver's wait.
-		counters, err := stmt(sqlBumpCounters)
-		if err != nil {
-			return err
-		}
-		if _, err := counters.ExecContext(ctx, CounterTransactions, newTxns, CounterEvents, newEvents, CounterLastTransactionAt, t); err != nil {
+		if _, err := tx.exec(sqlBumpCounters, CounterTransactions, newTxns, CounterEvents, newEvents, CounterLastTransactionAt, t); err != nil {
 			return fmt.Errorf("db: bump the transaction counters: %w", err)
-		}
-		minute, err := stmt(sqlBumpMinute)
-		if err != nil {
-			return err
-		}
-		if _, err := minute.ExecContext(ctx, t/60, newTxns); err != nil {
-			return fmt.Errorf("db: count transactions per minute: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if marked {
+		r.marked = t / 60
 	}
 	return results, nil
 }
@@ -447,17 +410,9 @@ func (s *Store) recordTxns(ctx context.Context, prepared map[string]*sql.Stmt, b
 // queueCommandsTx queues a reply for each command of rec that is to be answered, in the
 // recorder's transaction: a command seen before (in this transaction or another) is not
 // queued again, and one past the room's rate gets no answer.
-func queueCommandsTx(ctx context.Context, stmt func(string) (*sql.Stmt, error), rec *TxnRecord, res *TxnResult, t int64) error {
+func queueCommandsTx(tx rawTx, rec *TxnRecord, res *TxnResult, t int64) error {
 	if rec.BotUserID == "" {
 		return nil
-	}
-	lookup, err := stmt(sqlCommandRoom)
-	if err != nil {
-		return err
-	}
-	queue, err := stmt(sqlQueueReply)
-	if err != nil {
-		return err
 	}
 	windowStart := t - int64(ReplyRateWindow/time.Second)
 	for _, c := range rec.Commands {
@@ -465,9 +420,9 @@ func queueCommandsTx(ctx context.Context, stmt func(string) (*sql.Stmt, error), 
 			continue
 		}
 		var roomPK int64
-		var recent int
+		var recent int64
 		var seen bool
-		err := lookup.QueryRowContext(ctx, string(c.RoomID), windowStart, string(c.EventID)).Scan(&roomPK, &recent, &seen)
+		err := tx.queryRow(sqlCommandRoom, []any{c.RoomID, windowStart, c.EventID}, &roomPK, &recent, &seen)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // not a room this server manages, or not active
 		}
@@ -481,11 +436,11 @@ func queueCommandsTx(ctx context.Context, stmt func(string) (*sql.Stmt, error), 
 			res.CommandsDropped++
 			continue
 		}
-		r, err := queue.ExecContext(ctx, NewUUID(), roomPK, string(c.RoomID), string(c.EventID), string(c.Sender), truncate(c.Body, MaxOutboxBody), t)
+		n, err := tx.exec(sqlQueueReply, NewUUID(), roomPK, c.RoomID, c.EventID, c.Sender, truncate(c.Body, MaxOutboxBody), t)
 		if err != nil {
 			return fmt.Errorf("db: queue a command reply: %w", err)
 		}
-		if n, _ := r.RowsAffected(); n > 0 {
+		if n > 0 {
 			res.Commands++
 		}
 	}
@@ -510,8 +465,8 @@ func (s *Store) TransactionSeen(ctx context.Context, txnID string) (bool, error)
 // Transactions are deleted in arrival order up to the first one young enough to keep.
 func (s *Store) PruneTransactions(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
-	// Minute buckets are only read for the last hour; keep two.
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM txn_minutes WHERE minute < ?`, time.Now().Add(-2*time.Hour).Unix()/60); err != nil {
+	// Minute marks are only read for the last hour; keep two.
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM txn_marks WHERE minute < ?`, time.Now().Add(-2*time.Hour).Unix()/60); err != nil {
 		return 0, fmt.Errorf("db: prune transaction minutes: %w", err)
 	}
 	// The scan stops at the first young row, so it reads only what is deleted.

@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -194,7 +193,6 @@ func TestRecordLargeBatchWithRepeats(t *testing.T) {
 	s := newStore(t)
 	rec := s.NewRecorder(512)
 	ctx := context.Background()
-	rec.stmts = map[string]*sql.Stmt{} // as Run sets up; statements prepared on demand
 	batch := func(ids ...string) []*txnReq {
 		var b []*txnReq
 		for _, id := range ids {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/crypto/bcrypt"
@@ -645,5 +646,44 @@ func TestAPITokenErrors(t *testing.T) {
 				t.Errorf("401 without WWW-Authenticate")
 			}
 		})
+	}
+}
+
+// TestSignInWaitsForTheFirstStaffUser: on a first start the first staff user is created
+// while the server already serves (its password's hashing is most of the start); a
+// sign-in meanwhile waits for it rather than fail, and gets in once it exists.
+func TestSignInWaitsForTheFirstStaffUser(t *testing.T) {
+	created := make(chan struct{})
+	ts := testserver.New(t, testserver.Options{FirstRun: created})
+	form := url.Values{"username": {"first"}, "password": {"first-run-pass-1"}}
+
+	// Before the user exists, a sign-in is not answered: the client gives up first.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if resp, err := plainClient.Do(loginReq(t, ts, form, nil).WithContext(ctx)); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a sign-in before the first staff user exists was answered %d; want it to wait", resp.StatusCode)
+	}
+
+	answer := make(chan int, 1)
+	go func() {
+		resp, err := plainClient.Do(loginReq(t, ts, form, nil))
+		if err != nil {
+			answer <- 0
+			return
+		}
+		resp.Body.Close()
+		answer <- resp.StatusCode
+	}()
+	hash, err := auth.NewPasswords(bcrypt.MinCost).Hash("first-run-pass-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Store.CreateUser(context.Background(), &db.User{Username: "first", IsStaff: true, IsActive: true, PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	close(created)
+	if code := <-answer; code != http.StatusSeeOther {
+		t.Errorf("sign-in once the first staff user exists: %d, want 303", code)
 	}
 }

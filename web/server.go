@@ -251,6 +251,7 @@ func sessionKey(ctx context.Context, cfg *Config, st *db.Settings) ([]byte, erro
 func (s *Server) Routes() http.Handler {
 	hs, a, u := s.appservice, s.api, s.ui
 	r := chi.NewRouter()
+	r.Use(countInFlight)
 	r.Use(s.metrics.HTTPMiddleware) // outside logRequests, so a recovered panic counts as its 500
 	r.Use(logRequests(s.log, respond.Panic))
 	r.Use(securityHeaders)
@@ -490,47 +491,83 @@ var ErrNoActiveStaff = errors.New("no active staff user")
 // from BOOTSTRAP_PASSWORD_FILE (which must pass auth.CheckPasswordPolicy) or a random
 // one, which it returns so the caller can show it once. It returns "" when nothing was
 // created, and an error wrapping ErrNoActiveStaff when the name is taken by another user.
+// It is PrepareBootstrap and FirstStaff.Create in one.
 func Bootstrap(ctx context.Context, cfg *Config, store *db.Store) (username, password string, err error) {
-	n, err := store.CountStaff(ctx)
-	if err != nil || n > 0 {
+	first, err := PrepareBootstrap(ctx, cfg, store)
+	if first == nil || err != nil {
 		return "", "", err
 	}
-	noName := func() error {
-		return fmt.Errorf("%w, and the name %q (BOOTSTRAP_USERNAME) belongs to another user, so none was created: "+
-			"nobody can sign in to the dashboard until you run 'matrixas createstaff NAME' (or set BOOTSTRAP_USERNAME to a free name and restart)",
-			ErrNoActiveStaff, cfg.BootstrapUsername)
+	if password, err = first.Create(ctx); err != nil {
+		return "", "", err
+	}
+	return first.Username, password, nil
+}
+
+// FirstStaff is the first staff user of a first start, checked and with its password
+// chosen, not created yet.
+type FirstStaff struct {
+	Username string
+	password string
+	cost     int
+	store    *db.Store
+}
+
+// PrepareBootstrap makes Bootstrap's checks and chooses the password, all quick: it
+// returns nil when an active staff user exists, and an error wrapping ErrNoActiveStaff
+// when none does and the name is taken by another user.
+func PrepareBootstrap(ctx context.Context, cfg *Config, store *db.Store) (*FirstStaff, error) {
+	n, err := store.CountStaff(ctx)
+	if err != nil || n > 0 {
+		return nil, err
 	}
 	switch _, err := store.UserByUsername(ctx, cfg.BootstrapUsername); {
 	case err == nil:
-		return "", "", noName() // said before a password is read or hashed for nothing
+		return nil, noBootstrapName(cfg.BootstrapUsername) // said before a password is read or hashed for nothing
 	case !errors.Is(err, db.ErrNotFound):
-		return "", "", err
+		return nil, err
 	}
+	first := &FirstStaff{Username: cfg.BootstrapUsername, cost: cfg.PasswordCost, store: store}
 	if cfg.BootstrapPasswordFile != "" {
 		b, err := os.ReadFile(cfg.BootstrapPasswordFile)
 		if err != nil {
-			return "", "", fmt.Errorf("BOOTSTRAP_PASSWORD_FILE: %w", err)
+			return nil, fmt.Errorf("BOOTSTRAP_PASSWORD_FILE: %w", err)
 		}
-		password = strings.TrimRight(string(b), "\r\n")
-		if err := auth.CheckPasswordPolicy(cfg.BootstrapUsername, password); err != nil {
-			return "", "", fmt.Errorf("BOOTSTRAP_PASSWORD_FILE: the password for %q is refused: %w", cfg.BootstrapUsername, err)
+		first.password = strings.TrimRight(string(b), "\r\n")
+		if err := auth.CheckPasswordPolicy(first.Username, first.password); err != nil {
+			return nil, fmt.Errorf("BOOTSTRAP_PASSWORD_FILE: the password for %q is refused: %w", first.Username, err)
 		}
 	} else {
-		password = randomPassword(cfg.BootstrapUsername)
+		first.password = randomPassword(first.Username)
 	}
-	hash, err := auth.NewPasswords(cfg.PasswordCost).Hash(password)
-	if err != nil {
-		return "", "", fmt.Errorf("first-run staff password: %w", err)
-	}
-	u := &db.User{Username: cfg.BootstrapUsername, IsStaff: true, IsActive: true, PasswordHash: hash, FullName: "Administrator"}
-	if err := store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, db.ErrConflict) { // taken meanwhile
-			return "", "", noName()
-		}
-		return "", "", err
-	}
-	return u.Username, password, nil
+	return first, nil
 }
+
+// Create hashes the password (bcrypt: the slow step of a first start, about 260 ms at
+// cost 12) and creates the user; it returns the password, to be shown once when random.
+func (f *FirstStaff) Create(ctx context.Context) (password string, err error) {
+	hash, err := auth.NewPasswords(f.cost).Hash(f.password)
+	if err != nil {
+		return "", fmt.Errorf("first-run staff password: %w", err)
+	}
+	u := &db.User{Username: f.Username, IsStaff: true, IsActive: true, PasswordHash: hash, FullName: "Administrator"}
+	if err := f.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, db.ErrConflict) { // taken meanwhile
+			return "", noBootstrapName(f.Username)
+		}
+		return "", err
+	}
+	return f.password, nil
+}
+
+func noBootstrapName(username string) error {
+	return fmt.Errorf("%w, and the name %q (BOOTSTRAP_USERNAME) belongs to another user, so none was created: "+
+		"nobody can sign in to the dashboard until you run 'matrixas createstaff NAME' (or set BOOTSTRAP_USERNAME to a free name and restart)",
+		ErrNoActiveStaff, username)
+}
+
+// SignInsWaitFor makes the dashboard's sign-ins wait until done is closed (the first staff
+// user is being created meanwhile). Call it before Run.
+func (s *Server) SignInsWaitFor(done <-chan struct{}) { s.ui.FirstRun = done }
 
 // randomPassword is a first-run password: 24 hex digits (96 bits), drawn again in the
 // rare case the policy refuses it (all digits, or holding a short username).

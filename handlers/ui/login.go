@@ -34,6 +34,13 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 		respond.BadBody(w, r, err)
 		return
 	}
+	if h.FirstRun != nil {
+		select {
+		case <-h.FirstRun:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
 	next := redirect.Local(r.PostFormValue("next"), "/")

@@ -30,6 +30,9 @@ type Handler struct {
 	Logins *auth.LoginThrottle
 	// Passwords hashes and checks staff passwords (bcrypt at auth.PasswordCost).
 	Passwords *auth.Passwords
+	// FirstRun, when set, is closed once the first staff user of a first start exists (or
+	// its creation ended): a sign-in waits for it rather than fail for a user about to be.
+	FirstRun <-chan struct{}
 	// AppserviceSetup runs the appservice setup and the bot step (shared with the API).
 	AppserviceSetup *setup.Service
 	// Diag runs the live diagnostics.

@@ -81,6 +81,8 @@ type Options struct {
 	// (0) is bcrypt's lowest, so that tests that set passwords stay fast under the race
 	// detector; give auth.PasswordCost to test what production does.
 	PasswordCost int
+	// FirstRun, when set, makes sign-ins wait until it is closed (web.Server.SignInsWaitFor).
+	FirstRun <-chan struct{}
 }
 
 // New starts a server and stops it at the end of the test.
@@ -128,6 +130,9 @@ func New(t testing.TB, opts ...Options) *Server {
 		t.Fatalf("testserver: %v", err)
 	}
 	s.Web = srv
+	if o.FirstRun != nil {
+		srv.SignInsWaitFor(o.FirstRun)
+	}
 	s.HTTP = httptest.NewUnstartedServer(srv.Handler())
 	if o.Addr != "" {
 		s.HTTP.Listener.Close()
