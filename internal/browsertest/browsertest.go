@@ -83,8 +83,16 @@ func New(t testing.TB, baseURL string, opts ...Options) *Browser {
 	if o.Width == 0 {
 		o.Width, o.Height = 1280, 900
 	}
+	// Chromium keeps its singleton socket in a folder of TMPDIR that it leaves behind when
+	// it is stopped: give it one of its own, removed with the browser. Short, as a
+	// socket's path is (t.TempDir()'s, from the test's name, may be too long).
+	tmp, err := os.MkdirTemp("", "chromium")
+	if err != nil {
+		t.Fatalf("browsertest: %v", err)
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(ChromiumPath()),
+		chromedp.Env("TMPDIR="+tmp),
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium-profile")),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -103,7 +111,8 @@ func New(t testing.TB, baseURL string, opts ...Options) *Browser {
 	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() {
 		cancelTab()
-		cancelAlloc()
+		cancelAlloc() // waits for the browser to exit
+		os.RemoveAll(tmp)
 	})
 	b := &Browser{BaseURL: strings.TrimRight(baseURL, "/"), t: t, ctx: ctx}
 
