@@ -29,9 +29,8 @@ func countInFlight(next http.Handler) http.Handler {
 // time: then the server waits on its client and on SQLite, and a second processor only
 // costs, as every request's goroutines (net/http starts one to watch the connection)
 // wake an idle thread that spins and sleeps again: at one connection, the webhook did
-// about a tenth more transactions a second on one processor on a quiet 2-core machine
-// (4,150-4,410 against 3,810-3,880 req/s, wrk -c1, 3 runs each, interleaved), a fifth
-// more when other processes kept the cores busy. It goes to all processors at once when two requests overlap or when
+// about a fifth more transactions a second on one processor (docs/PERFORMANCE.md,
+// scenario 1). It goes to all processors at once when two requests overlap or when
 // goroutines wait for a processor (CPU-bound work: a platform sync, an export, a
 // password hash), and back to one after a second with neither (ten after waits).
 type procsTuner struct {
@@ -100,7 +99,7 @@ func (t *procsTuner) tick() {
 			t.quiet = -procsBackOff
 		}
 		t.setProcs(t.all)
-	case t.serial: // and serial load: stay
+	case t.serial:
 	case peak >= 2 || long:
 		t.quiet = min(t.quiet, 0)
 	default:
