@@ -53,26 +53,21 @@ const (
 	procsBackOff   = 90               // more ticks before one again after long waits
 )
 
-// StartProcsTuner starts the tuner, which runs until ctx is done and then gives Go all
-// processors again. It starts none when GOMAXPROCS is set or there is one processor.
-// serve starts it.
-func StartProcsTuner(ctx context.Context, getenv func(string) string) {
+// RunProcsTuner runs the tuner until ctx is done, then gives Go all processors again.
+// It does nothing when GOMAXPROCS is set or there is one processor. serve runs it.
+func RunProcsTuner(ctx context.Context, getenv func(string) string) {
 	all := runtime.GOMAXPROCS(0)
 	if getenv("GOMAXPROCS") != "" || all < 2 {
 		return
 	}
 	t := newProcsTuner(all, func(n int) { runtime.GOMAXPROCS(n) })
-	go t.run(ctx)
-}
-
-func (t *procsTuner) run(ctx context.Context) {
 	tick := time.NewTicker(procsTick)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			if t.serial {
-				t.setProcs(t.all)
+				t.setProcs(all)
 			}
 			return
 		case <-tick.C:
