@@ -217,7 +217,6 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	defer store.Close()
 	cfg.PasswordCost = env.passwordCost
 	web.TuneRuntime(env.getenv)
-	go web.RunProcsTuner(ctx, env.getenv)
 	logw := web.NewBufferedWriter(env.stderr)
 	defer logw.Close()
 	log := web.NewLogger(cfg, logw)

@@ -43,7 +43,6 @@ func serveFixture(args []string) error {
 		return err
 	}
 	web.TuneRuntime(os.Getenv) // as `serve` does
-	go web.RunProcsTuner(ctx, os.Getenv)
 	logw := web.NewBufferedWriter(os.Stderr)
 	defer logw.Close()
 	srv, err := web.New(ctx, cfg, store, web.NewLogger(cfg, logw), "bench")

@@ -251,7 +251,6 @@ func sessionKey(ctx context.Context, cfg *Config, st *db.Settings) ([]byte, erro
 func (s *Server) Routes() http.Handler {
 	hs, a, u := s.appservice, s.api, s.ui
 	r := chi.NewRouter()
-	r.Use(countInFlight)
 	r.Use(s.metrics.HTTPMiddleware) // outside logRequests, so a recovered panic counts as its 500
 	r.Use(logRequests(s.log, respond.Panic))
 	r.Use(securityHeaders)
