@@ -405,7 +405,7 @@ func TestBootstrap(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			user, password, err := web.Bootstrap(ctx, cfg, store)
+			user, password, err := bootstrap(ctx, cfg, store)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
@@ -441,7 +441,7 @@ func TestBootstrap(t *testing.T) {
 				t.Errorf("bootstrap user: staff %v active %v, password works %v", u.IsStaff, u.IsActive, auth.CheckPassword(u.PasswordHash, password))
 			}
 			// The second start creates nothing.
-			again, pw, err := web.Bootstrap(ctx, cfg, store)
+			again, pw, err := bootstrap(ctx, cfg, store)
 			if err != nil || again != "" || pw != "" {
 				t.Errorf("second bootstrap: %q %q %v, want nothing", again, pw, err)
 			}
@@ -463,7 +463,7 @@ func TestBootstrapPasswordsDiffer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, pw, err := web.Bootstrap(ctx, cfg, store)
+		_, pw, err := bootstrap(ctx, cfg, store)
 		store.Close()
 		if err != nil {
 			t.Fatal(err)

@@ -145,7 +145,7 @@ func TestBootstrapPasswordPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		user, _, err := web.Bootstrap(context.Background(), cfg, store)
+		user, _, err := bootstrap(context.Background(), cfg, store)
 		if tt.want == "" {
 			u, uerr := store.UserByUsername(context.Background(), "admin")
 			if err != nil || uerr != nil || user != "admin" {
@@ -168,7 +168,7 @@ func TestBootstrapPasswordPolicy(t *testing.T) {
 }
 
 // TestBootstrapWithoutActiveStaff: when every staff account is deactivated and the
-// bootstrap name is one of them (a restored database), Bootstrap creates nothing and
+// bootstrap name is one of them (a restored database), PrepareBootstrap creates nothing and
 // says, as ErrNoActiveStaff, that createstaff repairs it; serve goes on with it
 // (main's TestServeStartsWithoutActiveStaff).
 func TestBootstrapWithoutActiveStaff(t *testing.T) {
@@ -186,8 +186,21 @@ func TestBootstrapWithoutActiveStaff(t *testing.T) {
 	if err := store.CreateUser(context.Background(), &db.User{Username: "admin", IsStaff: true}); err != nil {
 		t.Fatal(err)
 	}
-	user, password, err := web.Bootstrap(context.Background(), cfg, store)
+	user, password, err := bootstrap(context.Background(), cfg, store)
 	if !errors.Is(err, web.ErrNoActiveStaff) || !strings.Contains(err.Error(), "matrixas createstaff") || user != "" || password != "" {
 		t.Errorf("Bootstrap: %q %q %v; want ErrNoActiveStaff naming matrixas createstaff", user, password, err)
 	}
+}
+
+// bootstrap is what serve does on a first start, in one call: PrepareBootstrap, then
+// FirstStaff.Create. It returns "" when nothing was created.
+func bootstrap(ctx context.Context, cfg *web.Config, store *db.Store) (username, password string, err error) {
+	first, err := web.PrepareBootstrap(ctx, cfg, store)
+	if first == nil || err != nil {
+		return "", "", err
+	}
+	if password, err = first.Create(ctx); err != nil {
+		return "", "", err
+	}
+	return first.Username, password, nil
 }

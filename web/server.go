@@ -480,27 +480,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// ErrNoActiveStaff is returned by Bootstrap when there is no active staff user and it
+// ErrNoActiveStaff is returned by PrepareBootstrap (or FirstStaff.Create) when there is no active staff user and it
 // cannot create one: nobody can sign in to the dashboard until someone runs
 // "matrixas createstaff". The server serves all the same (the homeserver's transactions
 // and the API's tokens do not need the dashboard), so serve logs it and goes on.
 var ErrNoActiveStaff = errors.New("no active staff user")
-
-// Bootstrap creates the first staff user when no active one exists, with the password
-// from BOOTSTRAP_PASSWORD_FILE (which must pass auth.CheckPasswordPolicy) or a random
-// one, which it returns so the caller can show it once. It returns "" when nothing was
-// created, and an error wrapping ErrNoActiveStaff when the name is taken by another user.
-// It is PrepareBootstrap and FirstStaff.Create in one.
-func Bootstrap(ctx context.Context, cfg *Config, store *db.Store) (username, password string, err error) {
-	first, err := PrepareBootstrap(ctx, cfg, store)
-	if first == nil || err != nil {
-		return "", "", err
-	}
-	if password, err = first.Create(ctx); err != nil {
-		return "", "", err
-	}
-	return first.Username, password, nil
-}
 
 // FirstStaff is the first staff user of a first start, checked and with its password
 // chosen, not created yet.
@@ -511,9 +495,11 @@ type FirstStaff struct {
 	store    *db.Store
 }
 
-// PrepareBootstrap makes Bootstrap's checks and chooses the password, all quick: it
-// returns nil when an active staff user exists, and an error wrapping ErrNoActiveStaff
-// when none does and the name is taken by another user.
+// PrepareBootstrap readies the first staff user, for when no active one exists, with the
+// password from BOOTSTRAP_PASSWORD_FILE (which must pass auth.CheckPasswordPolicy) or a
+// random one, to be shown once. Its checks are all quick: it returns nil when an active
+// staff user exists, and an error wrapping ErrNoActiveStaff when none does and the name
+// is taken by another user. FirstStaff.Create makes the user.
 func PrepareBootstrap(ctx context.Context, cfg *Config, store *db.Store) (*FirstStaff, error) {
 	n, err := store.CountStaff(ctx)
 	if err != nil || n > 0 {
