@@ -480,9 +480,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// ErrNoActiveStaff is returned by PrepareBootstrap (or FirstStaff.Create) when there is no active staff user and it
-// cannot create one: nobody can sign in to the dashboard until someone runs
-// "matrixas createstaff". The server serves all the same (the homeserver's transactions
+// ErrNoActiveStaff is returned by PrepareBootstrap (or FirstStaff.Create) when there is
+// no active staff user and it cannot create one: nobody can sign in to the dashboard
+// until someone runs "matrixas createstaff". The server serves all the same (the homeserver's transactions
 // and the API's tokens do not need the dashboard), so serve logs it and goes on.
 var ErrNoActiveStaff = errors.New("no active staff user")
 
